@@ -1,0 +1,30 @@
+//! custval-model: the numerical heart of custval.
+//!
+//! * [`summary`]: transaction logs → per-customer RFM summaries (streaming).
+//! * [`bgnbd`], [`mbgnbd`], [`pareto_nbd`]: purchase/dropout models fitted by maximum likelihood.
+//! * [`gamma_gamma`]: spend per transaction.
+//! * [`clv`]: discounted customer lifetime value over an explicit horizon.
+//! * [`evaluate`]: calibration/holdout diagnostics.
+//! * [`simulate`]: seeded synthetic customers for tests, benchmarks and parameter recovery.
+//!
+//! No tonic, no tokio: everything here is plain functions over slices.
+#![forbid(unsafe_code)]
+
+pub mod bgnbd;
+pub mod error;
+pub mod fit;
+pub mod gamma_gamma;
+mod linalg;
+pub mod mbgnbd;
+pub mod params;
+pub mod rfm;
+pub mod special;
+pub mod summary;
+pub mod simulate;
+pub mod units;
+
+pub use error::{ModelError, Result};
+pub use fit::{FitDiagnostics, FitOptions, Fitted, GroupedRfm};
+pub use params::{BetaGeoParams, GammaGammaParams, ParetoNbdParams};
+pub use rfm::{CustomerTable, HoldoutColumns, Rfm};
+pub use units::{Duration, TimeUnit};

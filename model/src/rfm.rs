@@ -1,0 +1,97 @@
+//! The per-customer summary every model consumes: frequency, recency, age (T), spend.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, Result};
+use crate::units::TimeUnit;
+
+/// One customer's calibration-period summary, in some [`TimeUnit`] kept alongside it.
+///
+/// * `frequency` (x): repeat purchases, i.e. distinct purchase periods after the first.
+/// * `recency` (t_x): time from the first to the last purchase (0 when x = 0).
+/// * `age` (T): time from the first purchase to the end of observation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Rfm {
+    pub frequency: u32,
+    pub recency: f64,
+    pub age: f64,
+}
+
+impl Rfm {
+    /// Checks the summary's invariants; the error names the offending field.
+    pub fn new(frequency: u32, recency: f64, age: f64) -> Result<Self> {
+        let rfm = Rfm { frequency, recency, age };
+        rfm.validate()?;
+        Ok(rfm)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if !self.age.is_finite() || self.age < 0.0 {
+            return Err(ModelError::invalid("T", format!("age must be finite and >= 0, got {}", self.age)));
+        }
+        if !self.recency.is_finite() || self.recency < 0.0 {
+            return Err(ModelError::invalid("recency", format!("must be finite and >= 0, got {}", self.recency)));
+        }
+        // Rounded summaries (lifetimes writes 2 decimals) may carry recency a hair above T.
+        if self.recency > self.age * (1.0 + 1e-9) + 1e-9 {
+            return Err(ModelError::invalid(
+                "recency",
+                format!("recency {} exceeds age T {}", self.recency, self.age),
+            ));
+        }
+        if self.frequency == 0 && self.recency != 0.0 {
+            return Err(ModelError::invalid("recency", "must be 0 when frequency is 0"));
+        }
+        Ok(())
+    }
+}
+
+/// A set of customers as columns, with the unit their times are in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomerTable {
+    pub ids: Vec<String>,
+    pub rfm: Vec<Rfm>,
+    /// Mean spend per repeat purchase (first purchase excluded; 0 when x = 0).
+    pub monetary_value: Vec<f64>,
+    /// Present when the table was built with a calibration/holdout split.
+    pub holdout: Option<HoldoutColumns>,
+    pub unit: Option<TimeUnit>,
+}
+
+/// What each customer did after the calibration end, up to the holdout end.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HoldoutColumns {
+    /// Length of the holdout period in the table's unit.
+    pub duration: f64,
+    /// Distinct purchase periods in the holdout.
+    pub frequency: Vec<u32>,
+    /// Total spend in the holdout.
+    pub spend: Vec<f64>,
+}
+
+impl CustomerTable {
+    pub fn len(&self) -> usize {
+        self.rfm.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rfm.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invariants_are_checked() {
+        assert!(Rfm::new(2, 30.43, 38.86).is_ok());
+        assert!(Rfm::new(0, 0.0, 0.0).is_ok());
+        assert!(Rfm::new(0, 1.0, 5.0).is_err());
+        assert!(Rfm::new(1, 6.0, 5.0).is_err());
+        assert!(Rfm::new(1, f64::NAN, 5.0).is_err());
+        assert!(Rfm::new(1, 1.0, f64::INFINITY).is_err());
+        let e = Rfm::new(1, -1.0, 5.0).unwrap_err().within("customers[3]");
+        assert!(matches!(e, ModelError::InvalidInput { ref field, .. } if field == "customers[3].recency"));
+    }
+}
