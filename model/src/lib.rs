@@ -11,11 +11,14 @@
 #![forbid(unsafe_code)]
 
 pub mod bgnbd;
+mod dual;
 pub mod error;
 pub mod fit;
 pub mod gamma_gamma;
 mod linalg;
 pub mod mbgnbd;
+pub mod pareto_nbd;
+mod quadrature;
 pub mod params;
 pub mod rfm;
 pub mod special;
