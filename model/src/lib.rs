@@ -11,22 +11,30 @@
 #![forbid(unsafe_code)]
 
 pub mod bgnbd;
+pub mod clv;
 mod dual;
 pub mod error;
+pub mod evaluate;
 pub mod fit;
 pub mod gamma_gamma;
 mod linalg;
 pub mod mbgnbd;
 pub mod pareto_nbd;
 mod quadrature;
+pub mod score;
 pub mod params;
 pub mod rfm;
 pub mod special;
 pub mod summary;
 pub mod simulate;
+pub mod transaction;
 pub mod units;
 
+pub use clv::{ClvSpec, CustomerModel, Discount};
 pub use error::{ModelError, Result};
+pub use evaluate::{HoldoutReport, holdout_report};
+pub use score::{CustomerScore, Scores};
+pub use transaction::{TransactionModel, TransactionModelKind};
 pub use fit::{FitDiagnostics, FitOptions, Fitted, GroupedRfm};
 pub use params::{BetaGeoParams, GammaGammaParams, ParetoNbdParams};
 pub use rfm::{CustomerTable, HoldoutColumns, Rfm};
