@@ -10,11 +10,10 @@
 //! x (log-gamma ratios and their digamma derivatives) is computed once per distinct x by
 //! recurrence, leaving two logarithms and one exponential per customer row.
 
-use rayon::prelude::*;
 use statrs::function::beta::beta_reg;
 
 use crate::error::{ModelError, Result};
-use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood};
+use crate::fit::{self, DistinctTimes, FitOptions, Fitted, GroupedRfm, LogLikelihood, LogTimes};
 use crate::params::BetaGeoParams;
 use crate::rfm::Rfm;
 use crate::special::{hyp2f1, ln_gamma};
@@ -62,6 +61,8 @@ struct BetaGeoLikelihood<'a> {
     /// Total weight of rows per frequency x (constant across evaluations).
     weight_by_x: Vec<f64>,
     total_weight: f64,
+    distinct_age: Option<DistinctTimes>,
+    distinct_recency: Option<DistinctTimes>,
 }
 
 impl<'a> BetaGeoLikelihood<'a> {
@@ -70,7 +71,14 @@ impl<'a> BetaGeoLikelihood<'a> {
         for (x, w) in data.frequency.iter().zip(&data.weight) {
             weight_by_x[*x as usize] += w;
         }
-        Self { data, variant, weight_by_x, total_weight: data.total_weight() }
+        Self {
+            data,
+            variant,
+            weight_by_x,
+            total_weight: data.total_weight(),
+            distinct_age: DistinctTimes::build(&data.age),
+            distinct_recency: DistinctTimes::build(&data.recency),
+        }
     }
 
     fn table(&self, r: f64, alpha: f64, a: f64, b: f64) -> FrequencyTable {
@@ -121,7 +129,12 @@ impl<'a> BetaGeoLikelihood<'a> {
             lg_ab += (a + b + kb).ln();
             dg_ab += 1.0 / (a + b + kb);
         }
-        FrequencyTable { constant, constant_grad: g, log_drop, log_drop_db }
+        FrequencyTable {
+            constant,
+            constant_grad: g,
+            log_drop,
+            log_drop_db,
+        }
     }
 }
 
@@ -135,46 +148,38 @@ impl LogLikelihood for BetaGeoLikelihood<'_> {
         let data = self.data;
         let variant = self.variant;
         let n = data.len();
-        let chunk = fit::chunk_len(n);
-        let partial = |start: usize| {
-            let end = (start + chunk).min(n);
+        let ages = LogTimes::new(&data.age, self.distinct_age.as_ref(), alpha);
+        let recencies = LogTimes::new(&data.recency, self.distinct_recency.as_ref(), alpha);
+        let sums = fit::chunked_sum(n, |start, end| {
             let mut acc = [0.0f64; 5];
             for i in start..end {
                 let x = data.frequency[i];
                 let w = data.weight[i];
                 let rx = r + x as f64;
-                let at = alpha + data.age[i];
-                let l_a = at.ln();
+                let (l_a, inv_a) = ages.get(i);
                 if variant == Variant::Classic && x == 0 {
                     acc[0] += w * (-rx * l_a);
                     acc[1] += w * (-l_a);
-                    acc[2] += w * (-rx / at);
+                    acc[2] += w * (-rx * inv_a);
                     continue;
                 }
-                let ar = alpha + data.recency[i];
-                let l_r = ar.ln();
+                let (l_r, inv_r) = recencies.get(i);
                 // d = A4 − A3: log-odds of "dropped after the last purchase" vs "still alive".
                 let d = table.log_drop[x as usize] + rx * (l_a - l_r);
                 let e = (-d.abs()).exp();
-                let (log1pexp, sigma) =
-                    if d > 0.0 { (d + e.ln_1p(), 1.0 / (1.0 + e)) } else { (e.ln_1p(), e / (1.0 + e)) };
+                let (log1pexp, sigma) = if d > 0.0 {
+                    (d + e.ln_1p(), 1.0 / (1.0 + e))
+                } else {
+                    (e.ln_1p(), e / (1.0 + e))
+                };
                 acc[0] += w * (-rx * l_a + log1pexp);
                 acc[1] += w * (-l_a + sigma * (l_a - l_r));
-                acc[2] += w * (-rx / at + sigma * rx * (1.0 / at - 1.0 / ar));
+                acc[2] += w * (-rx * inv_a + sigma * rx * (inv_a - inv_r));
                 acc[3] += w * (sigma / a);
                 acc[4] += w * (sigma * table.log_drop_db[x as usize]);
             }
             acc
-        };
-        let sums = if chunk >= n {
-            partial(0)
-        } else {
-            (0..n)
-                .into_par_iter()
-                .step_by(chunk)
-                .map(partial)
-                .reduce(|| [0.0; 5], |p, q| std::array::from_fn(|k| p[k] + q[k]))
-        };
+        });
         grad[0] = table.constant_grad[0] + sums[1];
         grad[1] = table.constant_grad[1] + sums[2];
         grad[2] = table.constant_grad[2] + sums[3];
@@ -196,14 +201,28 @@ impl LogLikelihood for BetaGeoLikelihood<'_> {
     }
 }
 
-pub(crate) fn fit_variant(data: &GroupedRfm, variant: Variant, opts: &FitOptions) -> Result<Fitted<BetaGeoParams>> {
+pub(crate) fn fit_variant(
+    data: &GroupedRfm,
+    variant: Variant,
+    opts: &FitOptions,
+) -> Result<Fitted<BetaGeoParams>> {
+    let opts = fit::with_warm_start(data, opts, |sub, o| {
+        fit_variant(sub, variant, o).map(|f| f.params.to_vec())
+    });
     let ll = BetaGeoLikelihood::new(data, variant);
-    let mut raw = fit::maximize(&ll, opts)?;
+    let mut raw = fit::maximize(&ll, &opts)?;
     raw.diagnostics.model = variant.name().to_string();
-    Ok(Fitted { params: BetaGeoParams::from_slice(&raw.params), diagnostics: raw.diagnostics })
+    Ok(Fitted {
+        params: BetaGeoParams::from_slice(&raw.params),
+        diagnostics: raw.diagnostics,
+    })
 }
 
-pub(crate) fn log_likelihood_variant(data: &GroupedRfm, variant: Variant, params: &BetaGeoParams) -> f64 {
+pub(crate) fn log_likelihood_variant(
+    data: &GroupedRfm,
+    variant: Variant,
+    params: &BetaGeoParams,
+) -> f64 {
     let ll = BetaGeoLikelihood::new(data, variant);
     let mut g = [0.0; 4];
     ll.ll_grad(&params.to_vec(), &mut g)
@@ -243,30 +262,150 @@ fn sigmoid(v: f64) -> f64 {
     }
 }
 
-/// E[N(t)] for a customer alive at time 0 whose next dropout check comes after the next
-/// purchase, with λ ~ Gamma(r, α), p ~ Beta(a, b). (FHL 2005 eq. 9.)
+/// Coefficients of E[N(t)] for customers alive at time 0 with λ ~ Gamma(r + x, α') and
+/// p ~ Beta(a, b_post), per frequency x (FHL 2005 eq. 9 with posterior parameters).
+///
+/// FHL's form (a+b'−1)/(a−1)·[1 − (α'/(α'+t))^(r') ₂F₁(r', b'; a+b'−1; z)], z = t/(α'+t),
+/// loses digits for large x and is 0/0 at a = 1. Euler's transformation turns the 2F1 into
+/// 1 + (a−1)·S₁(z) with S₁(z) = Σ_{k≥1} q_k z^k, q_k = (A)_k (a)_{k−1} / ((c)_k k!),
+/// c = a + b' − 1, A = c − r', so that
+///
+///   E[N(t)] = c · [ −expm1((a−1)L)/(a−1) − e^{(a−1)L} · S₁(z) ],  L = ln(1 − z),
+///
+/// with the (a−1) cancelled analytically. The q_k depend only on x: a batch computes them
+/// once per frequency and each customer pays one log and one exp per horizon plus a short
+/// polynomial.
+#[derive(Debug, Clone)]
+pub(crate) struct ExpectationTable {
+    r: f64,
+    a: f64,
+    /// b' − x: b for BG/NBD, b + 1 for MBG/NBD (after the survived first-purchase check).
+    b_offset: f64,
+    /// Largest z the table is accurate for.
+    z_max: f64,
+    /// q_1.. per frequency; empty where the series is too long at z_max (slow path).
+    coefs: Vec<Vec<f64>>,
+}
+
+/// Longest tabulated series; customers beyond it use the on-the-fly series.
+const MAX_TABLE_TERMS: usize = 4096;
+
+impl ExpectationTable {
+    /// Coefficients for frequencies 0..=max_x, accurate for every z ≤ z_max.
+    pub(crate) fn new(r: f64, a: f64, b_offset: f64, max_x: u32, z_max: f64) -> Self {
+        let z_max = z_max.clamp(0.0, 1.0 - 1e-12);
+        let coefs = (0..=max_x)
+            .map(|x| {
+                let (big_a, c) = Self::shape(r, a, b_offset, x);
+                let mut q = Vec::new();
+                let mut term = big_a / c; // q_1
+                let mut zk = z_max;
+                for k in 1..=MAX_TABLE_TERMS {
+                    q.push(term);
+                    if (term * zk).abs() < 1e-18 && k > 2 {
+                        return q;
+                    }
+                    let kf = k as f64;
+                    term *= (big_a + kf) * (a + kf - 1.0) / ((c + kf) * (kf + 1.0));
+                    zk *= z_max;
+                }
+                Vec::new()
+            })
+            .collect();
+        Self {
+            r,
+            a,
+            b_offset,
+            z_max,
+            coefs,
+        }
+    }
+
+    /// (A, c) of the series for frequency x.
+    fn shape(r: f64, a: f64, b_offset: f64, x: u32) -> (f64, f64) {
+        let c = a + b_offset + x as f64 - 1.0;
+        (c - r - x as f64, c)
+    }
+
+    /// E[N(t)] for a customer with frequency x alive at age T (α' = α + T).
+    pub(crate) fn expected(&self, x: u32, alpha_t: f64, t: f64) -> f64 {
+        if t <= 0.0 {
+            return 0.0;
+        }
+        let z = t / (alpha_t + t);
+        let (big_a, c) = Self::shape(self.r, self.a, self.b_offset, x);
+        let s1 = match self.coefs.get(x as usize) {
+            Some(q) if !q.is_empty() && z <= self.z_max => {
+                q.iter().rev().fold(0.0, |acc, qk| acc * z + qk) * z
+            }
+            _ => series_s1(big_a, self.a, c, z),
+        };
+        let l = -(t / alpha_t).ln_1p();
+        let eps = self.a - 1.0;
+        let em1 = (eps * l).exp_m1();
+        // −expm1(εL)/ε → −L as ε → 0.
+        let first = if (eps * l).abs() < 1e-9 {
+            -l * (1.0 + 0.5 * eps * l)
+        } else {
+            -em1 / eps
+        };
+        c * (first - (1.0 + em1) * s1)
+    }
+}
+
+/// S₁(z) summed term by term, for z beyond a table (few customers: very young ones with
+/// long horizons).
+fn series_s1(big_a: f64, a: f64, c: f64, z: f64) -> f64 {
+    let (mut term, mut sum) = (big_a / c * z, 0.0);
+    for k in 1..5_000_000 {
+        sum += term;
+        if term.abs() < 1e-17 * sum.abs().max(1e-300) && k > 2 {
+            break;
+        }
+        let kf = k as f64;
+        term *= (big_a + kf) * (a + kf - 1.0) / ((c + kf) * (kf + 1.0)) * z;
+    }
+    sum
+}
+
+/// b' − x for a variant: the Beta posterior of p given alive is Beta(a, b + checks).
+fn b_offset(p: &BetaGeoParams, variant: Variant) -> f64 {
+    p.b + variant.checks(0)
+}
+
+/// E[N(t)] for a customer alive at 0 with λ ~ Gamma(r, α), p ~ Beta(a, b) whose next
+/// dropout check follows the next purchase (FHL 2005 eq. 9).
 pub(crate) fn expected_fresh(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> f64 {
-    if t <= 0.0 {
-        return 0.0;
+    ExpectationTable {
+        r,
+        a,
+        b_offset: b,
+        z_max: 0.0,
+        coefs: Vec::new(),
     }
-    // (a+b−1)/(a−1)·[…] is 0/0 at a = 1; the function is smooth there, so average the
-    // two sides (error O(h²) ≈ 1e-8 relative).
-    if (a - 1.0).abs() < 1e-4 {
-        let h = 1e-4;
-        return 0.5 * (expected_fresh(r, alpha, 1.0 - h, b, t) + expected_fresh(r, alpha, 1.0 + h, b, t));
-    }
-    let z = t / (alpha + t);
-    let log_q = (alpha / (alpha + t)).ln();
-    let hyp = hyp2f1(r, b, a + b - 1.0, z);
-    let bracket = -(r * log_q + hyp.ln()).exp_m1();
-    (a + b - 1.0) / (a - 1.0) * bracket
+    .expected(0, alpha, t)
 }
 
 /// E[X(t) | x, t_x, T]: expected repeat purchases in (T, T + t].
 pub(crate) fn expected_purchases(p: &BetaGeoParams, variant: Variant, c: &Rfm, t: f64) -> f64 {
-    let x = c.frequency as f64;
-    let b_post = p.b + variant.checks(c.frequency);
-    p_alive(p, variant, c) * expected_fresh(p.r + x, p.alpha + c.age, p.a, b_post, t)
+    let table = ExpectationTable {
+        r: p.r,
+        a: p.a,
+        b_offset: b_offset(p, variant),
+        z_max: 0.0,
+        coefs: Vec::new(),
+    };
+    p_alive(p, variant, c) * table.expected(c.frequency, p.alpha + c.age, t)
+}
+
+/// A batch table for `variant` with parameters `p`, valid up to frequency `max_x` and z_max.
+pub(crate) fn expectation_table(
+    p: &BetaGeoParams,
+    variant: Variant,
+    max_x: u32,
+    z_max: f64,
+) -> ExpectationTable {
+    ExpectationTable::new(p.r, p.a, b_offset(p, variant), max_x, z_max)
 }
 
 /// P(no purchase in (T, T+t] | alive at T) = ((α+T)/(α+T+t))^(r+x); the propensity is
@@ -298,7 +437,9 @@ pub(crate) fn prob_n_fresh(r: f64, alpha: f64, a: f64, b: f64, t: f64, n: u32) -
     let ln_b_ab = crate::special::ln_beta(a, b);
     let log_q = (alpha / (alpha + t)).ln();
     let log_1mq = (t / (alpha + t)).ln();
-    let first = (crate::special::ln_beta(a, b + nf) - ln_b_ab + ln_gamma(r + nf) - ln_gamma(r) - ln_gamma(nf + 1.0)
+    let first = (crate::special::ln_beta(a, b + nf) - ln_b_ab + ln_gamma(r + nf)
+        - ln_gamma(r)
+        - ln_gamma(nf + 1.0)
         + r * log_q
         + nf * log_1mq)
         .exp();
@@ -312,12 +453,22 @@ pub(crate) fn prob_n_fresh(r: f64, alpha: f64, a: f64, b: f64, t: f64, n: u32) -
 }
 
 /// P(N(T, T+t] = n | x, t_x, T).
-pub(crate) fn prob_n_purchases(p: &BetaGeoParams, variant: Variant, c: &Rfm, t: f64, n: u32) -> f64 {
+pub(crate) fn prob_n_purchases(
+    p: &BetaGeoParams,
+    variant: Variant,
+    c: &Rfm,
+    t: f64,
+    n: u32,
+) -> f64 {
     let x = c.frequency as f64;
     let pa = p_alive(p, variant, c);
     let b_post = p.b + variant.checks(c.frequency);
     let alive_part = pa * prob_n_fresh(p.r + x, p.alpha + c.age, p.a, b_post, t, n);
-    if n == 0 { (1.0 - pa) + alive_part } else { alive_part }
+    if n == 0 {
+        (1.0 - pa) + alive_part
+    } else {
+        alive_part
+    }
 }
 
 /// E[X(t)] for a customer just acquired (first purchase at 0).
@@ -334,7 +485,10 @@ pub(crate) fn check_horizon(t: f64) -> Result<()> {
     if t.is_finite() && t >= 0.0 {
         Ok(())
     } else {
-        Err(ModelError::invalid("horizon", format!("must be finite and >= 0, got {t}")))
+        Err(ModelError::invalid(
+            "horizon",
+            format!("must be finite and >= 0, got {t}"),
+        ))
     }
 }
 
@@ -369,9 +523,15 @@ mod tests {
                     let (r, al, a, b) = (p[0], p[1], p[2], p[3]);
                     let x = d.frequency[i] as f64;
                     let (tx, t) = (d.recency[i], d.age[i]);
-                    let s = if variant == Variant::Modified { 1.0 } else { 0.0 };
+                    let s = if variant == Variant::Modified {
+                        1.0
+                    } else {
+                        0.0
+                    };
                     let a1 = ln_gamma(r + x) - ln_gamma(r) + r * al.ln();
-                    let a2 = ln_gamma(a + b) + ln_gamma(b + x + s) - ln_gamma(b) - ln_gamma(a + b + x + s);
+                    let a2 = ln_gamma(a + b) + ln_gamma(b + x + s)
+                        - ln_gamma(b)
+                        - ln_gamma(a + b + x + s);
                     let a3 = -(r + x) * (al + t).ln();
                     let l = if variant == Variant::Classic && x == 0.0 {
                         a3
@@ -382,7 +542,10 @@ mod tests {
                     d.weight[i] * (a1 + a2 + l)
                 })
                 .sum();
-            assert!((v - direct).abs() < 1e-10 * direct.abs(), "{variant:?}: {v} vs {direct}");
+            assert!(
+                (v - direct).abs() < 1e-10 * direct.abs(),
+                "{variant:?}: {v} vs {direct}"
+            );
             for k in 0..4 {
                 let h = 1e-6 * p[k];
                 let mut pp = p;
@@ -390,8 +553,13 @@ mod tests {
                 let mut pm = p;
                 pm[k] -= h;
                 let mut scratch = [0.0; 4];
-                let num = (ll.ll_grad(&pp, &mut scratch) - ll.ll_grad(&pm, &mut scratch)) / (2.0 * h);
-                assert!((num - g[k]).abs() < 1e-6 * (1.0 + num.abs()), "{variant:?} d{k}: {num} vs {}", g[k]);
+                let num =
+                    (ll.ll_grad(&pp, &mut scratch) - ll.ll_grad(&pm, &mut scratch)) / (2.0 * h);
+                assert!(
+                    (num - g[k]).abs() < 1e-6 * (1.0 + num.abs()),
+                    "{variant:?} d{k}: {num} vs {}",
+                    g[k]
+                );
             }
         }
     }
@@ -401,7 +569,9 @@ mod tests {
         let p = BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap();
         let c = Rfm::new(2, 30.43, 38.86).unwrap();
         for variant in [Variant::Classic, Variant::Modified] {
-            let probs: Vec<f64> = (0..400).map(|n| prob_n_purchases(&p, variant, &c, 39.0, n)).collect();
+            let probs: Vec<f64> = (0..400)
+                .map(|n| prob_n_purchases(&p, variant, &c, 39.0, n))
+                .collect();
             let total: f64 = probs.iter().sum();
             let mean: f64 = probs.iter().enumerate().map(|(n, q)| n as f64 * q).sum();
             assert!((total - 1.0).abs() < 1e-9, "{total}");

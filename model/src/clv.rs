@@ -22,7 +22,10 @@ impl Discount {
     /// `rate` per year, applied in monthly steps (the compounding of lifetimes' CLV loop):
     /// the monthly rate is (1 + rate)^(1/12) − 1.
     pub fn annual_in_monthly_steps(rate: f64) -> Self {
-        Discount { rate: (1.0 + rate).powf(1.0 / 12.0) - 1.0, period: Duration::new(1.0, TimeUnit::Month) }
+        Discount {
+            rate: (1.0 + rate).powf(1.0 / 12.0) - 1.0,
+            period: Duration::new(1.0, TimeUnit::Month),
+        }
     }
 
     /// Continuously compounded rate per `unit` equivalent to this discount.
@@ -32,7 +35,10 @@ impl Discount {
 
     pub fn validate(&self) -> Result<()> {
         if !(self.rate.is_finite() && self.rate > -1.0 && self.rate >= 0.0) {
-            return Err(ModelError::invalid("discount_rate", format!("must be finite and >= 0, got {}", self.rate)));
+            return Err(ModelError::invalid(
+                "discount_rate",
+                format!("must be finite and >= 0, got {}", self.rate),
+            ));
         }
         if !(self.period.value.is_finite() && self.period.value > 0.0) {
             return Err(ModelError::invalid(
@@ -69,18 +75,28 @@ impl ClvSpec {
         let month = lifetimes_month(unit);
         ClvSpec {
             horizon: Duration::new(month.value * months as f64, month.unit),
-            discount: Discount { rate: monthly_rate, period: month },
+            discount: Discount {
+                rate: monthly_rate,
+                period: month,
+            },
         }
     }
 
     pub fn validate(&self) -> Result<()> {
         if !(self.horizon.value.is_finite() && self.horizon.value > 0.0) {
-            return Err(ModelError::invalid("horizon", format!("must be finite and > 0, got {}", self.horizon.value)));
+            return Err(ModelError::invalid(
+                "horizon",
+                format!("must be finite and > 0, got {}", self.horizon.value),
+            ));
         }
         self.discount.validate()?;
-        let steps = self.horizon.in_unit(TimeUnit::Day) / self.discount.period.in_unit(TimeUnit::Day);
+        let steps =
+            self.horizon.in_unit(TimeUnit::Day) / self.discount.period.in_unit(TimeUnit::Day);
         if steps > 100_000.0 {
-            return Err(ModelError::invalid("discount_period", "more than 100,000 discount periods in the horizon"));
+            return Err(ModelError::invalid(
+                "discount_period",
+                "more than 100,000 discount periods in the horizon",
+            ));
         }
         Ok(())
     }
@@ -91,7 +107,14 @@ impl ClvSpec {
         let h = self.horizon.in_unit(unit);
         let p = self.discount.period.in_unit(unit);
         let n = ((h / p) - 1e-9).ceil().max(1.0) as usize;
-        (1..=n).map(|i| ((i as f64 * p).min(h), (1.0 + self.discount.rate).powi(-(i as i32)))).collect()
+        (1..=n)
+            .map(|i| {
+                (
+                    (i as f64 * p).min(h),
+                    (1.0 + self.discount.rate).powi(-(i as i32)),
+                )
+            })
+            .collect()
     }
 }
 
@@ -109,10 +132,15 @@ impl CustomerModel {
     /// Σ_i E[Z] · (E[X(t_i)] − E[X(t_{i−1})]) / (1+d)^i.
     /// `Ok(None)` when there is no spend model or the expected spend is undefined (q ≤ 1).
     pub fn clv(&self, c: &Rfm, monetary_value: f64, spec: &ClvSpec) -> Result<Option<f64>> {
-        let Some(spend) = self.spend.and_then(|g| g.expected_spend(c.frequency, monetary_value)) else {
+        let Some(spend) = self
+            .spend
+            .and_then(|g| g.expected_spend(c.frequency, monetary_value))
+        else {
             return Ok(None);
         };
-        Ok(Some(spend * self.discounted_purchases(c, &spec.schedule(self.unit))?))
+        Ok(Some(
+            spend * self.discounted_purchases(c, &spec.schedule(self.unit))?,
+        ))
     }
 
     /// Σ_i (E[X(t_i)] − E[X(t_{i−1})]) · factor_i for a precomputed schedule.
@@ -139,7 +167,13 @@ mod tests {
         assert!((s[0].0 - 4.345).abs() < 1e-12 && (s[11].0 - 52.14).abs() < 1e-9);
         assert!((s[11].1 - 1.01f64.powi(-12)).abs() < 1e-15);
         // A partial last period is kept.
-        let spec = ClvSpec { horizon: Duration::new(10.0, TimeUnit::Week), discount: Discount { rate: 0.0, period: Duration::new(4.0, TimeUnit::Week) } };
+        let spec = ClvSpec {
+            horizon: Duration::new(10.0, TimeUnit::Week),
+            discount: Discount {
+                rate: 0.0,
+                period: Duration::new(4.0, TimeUnit::Week),
+            },
+        };
         let t: Vec<f64> = spec.schedule(TimeUnit::Week).iter().map(|p| p.0).collect();
         assert_eq!(t, vec![4.0, 8.0, 10.0]);
     }
@@ -148,9 +182,13 @@ mod tests {
     fn bad_specs_are_rejected_with_field_names() {
         let mut spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
         spec.horizon.value = 0.0;
-        assert!(matches!(spec.validate(), Err(ModelError::InvalidInput { field, .. }) if field == "horizon"));
+        assert!(
+            matches!(spec.validate(), Err(ModelError::InvalidInput { field, .. }) if field == "horizon")
+        );
         let mut spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
         spec.discount.rate = f64::NAN;
-        assert!(matches!(spec.validate(), Err(ModelError::InvalidInput { field, .. }) if field == "discount_rate"));
+        assert!(
+            matches!(spec.validate(), Err(ModelError::InvalidInput { field, .. }) if field == "discount_rate")
+        );
     }
 }

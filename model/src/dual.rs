@@ -6,7 +6,12 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 /// The arithmetic the generic likelihood code needs; implemented for `f64` (values only)
 /// and [`Dual`] (values with gradients).
 pub(crate) trait Real:
-    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self>
+    Copy
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
 {
     fn cst(v: f64) -> Self;
     fn val(self) -> f64;
@@ -57,28 +62,40 @@ impl Dual {
     }
 
     fn chain(self, v: f64, dv: f64) -> Self {
-        Dual { v, d: self.d.map(|x| x * dv) }
+        Dual {
+            v,
+            d: self.d.map(|x| x * dv),
+        }
     }
 }
 
 impl Add for Dual {
     type Output = Dual;
     fn add(self, o: Dual) -> Dual {
-        Dual { v: self.v + o.v, d: std::array::from_fn(|i| self.d[i] + o.d[i]) }
+        Dual {
+            v: self.v + o.v,
+            d: std::array::from_fn(|i| self.d[i] + o.d[i]),
+        }
     }
 }
 
 impl Sub for Dual {
     type Output = Dual;
     fn sub(self, o: Dual) -> Dual {
-        Dual { v: self.v - o.v, d: std::array::from_fn(|i| self.d[i] - o.d[i]) }
+        Dual {
+            v: self.v - o.v,
+            d: std::array::from_fn(|i| self.d[i] - o.d[i]),
+        }
     }
 }
 
 impl Mul for Dual {
     type Output = Dual;
     fn mul(self, o: Dual) -> Dual {
-        Dual { v: self.v * o.v, d: std::array::from_fn(|i| self.d[i] * o.v + self.v * o.d[i]) }
+        Dual {
+            v: self.v * o.v,
+            d: std::array::from_fn(|i| self.d[i] * o.v + self.v * o.d[i]),
+        }
     }
 }
 
@@ -86,14 +103,20 @@ impl Div for Dual {
     type Output = Dual;
     fn div(self, o: Dual) -> Dual {
         let q = self.v / o.v;
-        Dual { v: q, d: std::array::from_fn(|i| (self.d[i] - q * o.d[i]) / o.v) }
+        Dual {
+            v: q,
+            d: std::array::from_fn(|i| (self.d[i] - q * o.d[i]) / o.v),
+        }
     }
 }
 
 impl Neg for Dual {
     type Output = Dual;
     fn neg(self) -> Dual {
-        Dual { v: -self.v, d: self.d.map(|x| -x) }
+        Dual {
+            v: -self.v,
+            d: self.d.map(|x| -x),
+        }
     }
 }
 
@@ -118,7 +141,10 @@ impl Real for Dual {
         self.chain(self.v.exp_m1(), self.v.exp())
     }
     fn scale(self, k: f64) -> Self {
-        Dual { v: self.v * k, d: self.d.map(|x| x * k) }
+        Dual {
+            v: self.v * k,
+            d: self.d.map(|x| x * k),
+        }
     }
 }
 
@@ -130,7 +156,11 @@ pub(crate) fn logaddexp<T: Real>(a: T, b: T) -> T {
     if b.val() == f64::NEG_INFINITY {
         return a;
     }
-    if a.val() >= b.val() { a + (b - a).exp().ln_1p() } else { b + (a - b).exp().ln_1p() }
+    if a.val() >= b.val() {
+        a + (b - a).exp().ln_1p()
+    } else {
+        b + (a - b).exp().ln_1p()
+    }
 }
 
 /// ln(e^a − e^b) for a > b, accurate when they are close.
@@ -139,7 +169,11 @@ pub(crate) fn logsubexp<T: Real>(a: T, b: T) -> T {
         return a;
     }
     let d = b - a; // < 0
-    if d.val() > -std::f64::consts::LN_2 { a + (-(d.exp_m1())).ln() } else { a + (-(d.exp())).ln_1p() }
+    if d.val() > -std::f64::consts::LN_2 {
+        a + (-(d.exp_m1())).ln()
+    } else {
+        a + (-(d.exp())).ln_1p()
+    }
 }
 
 #[cfg(test)]

@@ -23,15 +23,19 @@ pub enum ModelError {
 
 impl ModelError {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        ModelError::InvalidInput { field: field.into(), reason: reason.into() }
+        ModelError::InvalidInput {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// Prefixes the offending field path, e.g. `recency` -> `customers[7].recency`.
     pub fn within(self, prefix: &str) -> Self {
         match self {
-            ModelError::InvalidInput { field, reason } => {
-                ModelError::InvalidInput { field: format!("{prefix}.{field}"), reason }
-            }
+            ModelError::InvalidInput { field, reason } => ModelError::InvalidInput {
+                field: format!("{prefix}.{field}"),
+                reason,
+            },
             other => other,
         }
     }

@@ -7,7 +7,6 @@
 //! infinite mean are refused rather than returned as negative numbers (a trap lifetimes
 //! falls into).
 
-use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::error::{ModelError, Result};
@@ -32,7 +31,11 @@ impl SpendData {
         if frequency.len() != monetary_value.len() {
             return Err(ModelError::invalid(
                 "monetary_value",
-                format!("expected {} values, got {}", frequency.len(), monetary_value.len()),
+                format!(
+                    "expected {} values, got {}",
+                    frequency.len(),
+                    monetary_value.len()
+                ),
             ));
         }
         let mut index: FxHashMap<(u32, u64), usize> = FxHashMap::default();
@@ -84,10 +87,9 @@ impl LogLikelihood for GammaGammaLikelihood<'_> {
         let d = self.data;
         let n = d.len();
         let (ln_v, lg_q, dg_q) = (v.ln(), ln_gamma(q), digamma(q));
-        let chunk = fit::chunk_len(n);
-        let partial = |start: usize| {
+        let s = fit::chunked_sum(n, |start, end| {
             let mut acc = [0.0f64; 4];
-            for i in start..(start + chunk).min(n) {
+            for i in start..end {
                 let x = d.frequency[i] as f64;
                 let (m, w) = (d.monetary_value[i], d.weight[i]);
                 let px = p * x;
@@ -96,23 +98,17 @@ impl LogLikelihood for GammaGammaLikelihood<'_> {
                 let ln_xm_v = xm_v.ln();
                 let dg_pxq = digamma(px + q);
                 acc[0] += w
-                    * (ln_gamma(px + q) - ln_gamma(px) - lg_q + q * ln_v + (px - 1.0) * ln_m + px * ln_x
+                    * (ln_gamma(px + q) - ln_gamma(px) - lg_q
+                        + q * ln_v
+                        + (px - 1.0) * ln_m
+                        + px * ln_x
                         - (px + q) * ln_xm_v);
                 acc[1] += w * x * (dg_pxq - digamma(px) + ln_m + ln_x - ln_xm_v);
                 acc[2] += w * (dg_pxq - dg_q + ln_v - ln_xm_v);
                 acc[3] += w * (q / v - (px + q) / xm_v);
             }
             acc
-        };
-        let s = if chunk >= n {
-            partial(0)
-        } else {
-            (0..n)
-                .into_par_iter()
-                .step_by(chunk)
-                .map(partial)
-                .reduce(|| [0.0; 4], |a, b| std::array::from_fn(|k| a[k] + b[k]))
-        };
+        });
         grad[..3].copy_from_slice(&s[1..4]);
         s[0]
     }
@@ -145,7 +141,10 @@ pub fn fit(data: &SpendData, opts: &FitOptions) -> Result<Fitted<GammaGammaParam
             reason: "no customer has a repeat purchase with positive spend".into(),
         });
     }
-    let ll = GammaGammaLikelihood { data, total_weight: data.weight.iter().sum() };
+    let ll = GammaGammaLikelihood {
+        data,
+        total_weight: data.weight.iter().sum(),
+    };
     let raw = fit::maximize(&ll, opts)?;
     let params = GammaGammaParams::from_slice(&raw.params);
     let mut diagnostics = raw.diagnostics;
@@ -156,12 +155,18 @@ pub fn fit(data: &SpendData, opts: &FitOptions) -> Result<Fitted<GammaGammaParam
             params.q
         ));
     }
-    Ok(Fitted { params, diagnostics })
+    Ok(Fitted {
+        params,
+        diagnostics,
+    })
 }
 
 /// Total log-likelihood of `data` under `params`.
 pub fn log_likelihood(data: &SpendData, params: &GammaGammaParams) -> f64 {
-    let ll = GammaGammaLikelihood { data, total_weight: data.weight.iter().sum() };
+    let ll = GammaGammaLikelihood {
+        data,
+        total_weight: data.weight.iter().sum(),
+    };
     ll.ll_grad(&params.to_vec(), &mut [0.0; 3])
 }
 
@@ -194,7 +199,10 @@ mod tests {
         let data = SpendData::build(&[1, 2, 5, 1, 0], &[10.0, 25.5, 40.0, 10.0, 0.0]).unwrap();
         assert_eq!(data.len(), 3);
         assert_eq!(data.excluded_zero_frequency, 1);
-        let ll = GammaGammaLikelihood { data: &data, total_weight: 4.0 };
+        let ll = GammaGammaLikelihood {
+            data: &data,
+            total_weight: 4.0,
+        };
         let p = [6.25, 3.74, 15.44];
         let mut g = [0.0; 3];
         ll.ll_grad(&p, &mut g);
@@ -204,7 +212,11 @@ mod tests {
             pp[k] += h;
             pm[k] -= h;
             let num = (ll.ll_grad(&pp, &mut [0.0; 3]) - ll.ll_grad(&pm, &mut [0.0; 3])) / (2.0 * h);
-            assert!((num - g[k]).abs() < 1e-6 * (1.0 + num.abs()), "d{k}: {num} vs {}", g[k]);
+            assert!(
+                (num - g[k]).abs() < 1e-6 * (1.0 + num.abs()),
+                "d{k}: {num} vs {}",
+                g[k]
+            );
         }
     }
 
@@ -222,6 +234,8 @@ mod tests {
     #[test]
     fn bad_spend_names_the_customer() {
         let err = SpendData::build(&[1, 2], &[10.0, f64::NAN]).unwrap_err();
-        assert!(matches!(err, ModelError::InvalidInput { ref field, .. } if field == "customers[1].monetary_value"));
+        assert!(
+            matches!(err, ModelError::InvalidInput { ref field, .. } if field == "customers[1].monetary_value")
+        );
     }
 }

@@ -61,7 +61,11 @@ mod tests {
 
     #[test]
     fn solves_and_inverts() {
-        let a = vec![vec![4.0, 1.0, 0.5], vec![1.0, 3.0, 0.2], vec![0.5, 0.2, 2.0]];
+        let a = vec![
+            vec![4.0, 1.0, 0.5],
+            vec![1.0, 3.0, 0.2],
+            vec![0.5, 0.2, 2.0],
+        ];
         let x = solve_spd(&a, &[1.0, 2.0, 3.0]).unwrap();
         for i in 0..3 {
             let r: f64 = (0..3).map(|j| a[i][j] * x[j]).sum();

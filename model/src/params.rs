@@ -9,7 +9,10 @@ fn check_positive(name: &str, value: f64) -> Result<()> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(ModelError::invalid(name, format!("must be finite and > 0, got {value}")))
+        Err(ModelError::invalid(
+            name,
+            format!("must be finite and > 0, got {value}"),
+        ))
     }
 }
 
@@ -37,7 +40,12 @@ impl BetaGeoParams {
     }
 
     pub(crate) fn from_slice(v: &[f64]) -> Self {
-        Self { r: v[0], alpha: v[1], a: v[2], b: v[3] }
+        Self {
+            r: v[0],
+            alpha: v[1],
+            a: v[2],
+            b: v[3],
+        }
     }
 }
 
@@ -64,7 +72,12 @@ impl ParetoNbdParams {
     }
 
     pub(crate) fn from_slice(v: &[f64]) -> Self {
-        Self { r: v[0], alpha: v[1], s: v[2], beta: v[3] }
+        Self {
+            r: v[0],
+            alpha: v[1],
+            s: v[2],
+            beta: v[3],
+        }
     }
 }
 
@@ -90,6 +103,10 @@ impl GammaGammaParams {
     }
 
     pub(crate) fn from_slice(v: &[f64]) -> Self {
-        Self { p: v[0], q: v[1], v: v[2] }
+        Self {
+            p: v[0],
+            q: v[1],
+            v: v[2],
+        }
     }
 }

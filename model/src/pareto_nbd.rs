@@ -11,8 +11,6 @@
 //! textbook form overflows (α+T)^(r+x), stay finite. The gradient is exact: the same code
 //! runs on forward-mode dual numbers ([`crate::dual`]).
 
-use rayon::prelude::*;
-
 use crate::dual::{Dual, Real, logaddexp, logsubexp};
 use crate::error::{ModelError, Result};
 use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood};
@@ -31,8 +29,11 @@ const MAX_TERMS: usize = 200_000;
 /// G(y) = (A+y)^−e_A (B+y)^−(e_B−1) · S / (m+k−1), S = Σ_n Π_{j<n} (e_A+j)/(m+k+j) · z^n,
 /// z = (A−B)/(A+y) ∈ [0, 1). Returns `None` if the series does not converge.
 pub(crate) fn ln_tail_integral<T: Real>(alpha: T, m: T, beta: T, k: T, y: f64) -> Option<T> {
-    let (big, e_big, small, e_small) =
-        if alpha.val() >= beta.val() { (alpha, m, beta, k) } else { (beta, k, alpha, m) };
+    let (big, e_big, small, e_small) = if alpha.val() >= beta.val() {
+        (alpha, m, beta, k)
+    } else {
+        (beta, k, alpha, m)
+    };
     let big_y = big + T::cst(y);
     let small_y = small + T::cst(y);
     let z = (big - small) / big_y;
@@ -55,12 +56,23 @@ pub(crate) fn ln_tail_integral<T: Real>(alpha: T, m: T, beta: T, k: T, y: f64) -
             return None;
         }
     }
-    Some(-(e_big * big_y.ln()) - (e_small - T::cst(1.0)) * small_y.ln() + sum.ln() - (mk - T::cst(1.0)).ln())
+    Some(
+        -(e_big * big_y.ln()) - (e_small - T::cst(1.0)) * small_y.ln() + sum.ln()
+            - (mk - T::cst(1.0)).ln(),
+    )
 }
 
 /// The part of the log-likelihood that depends on (t_x, T), without the x-only terms:
 /// ln[(α+T)^−(r+x)(β+T)^−s + s·I]. Also returns ln(s·I) − (first term) for P(alive).
-fn ln_core<T: Real>(r: T, alpha: T, s: T, beta: T, x: u32, recency: f64, age: f64) -> Option<(T, T)> {
+fn ln_core<T: Real>(
+    r: T,
+    alpha: T,
+    s: T,
+    beta: T,
+    x: u32,
+    recency: f64,
+    age: f64,
+) -> Option<(T, T)> {
     let m = r + T::cst(x as f64);
     let a_term = -(m * (alpha + T::cst(age)).ln()) - s * (beta + T::cst(age)).ln();
     if recency >= age {
@@ -85,7 +97,11 @@ impl<'a> ParetoLikelihood<'a> {
         for (x, w) in data.frequency.iter().zip(&data.weight) {
             weight_by_x[*x as usize] += w;
         }
-        Self { data, weight_by_x, total_weight: data.total_weight() }
+        Self {
+            data,
+            weight_by_x,
+            total_weight: data.total_weight(),
+        }
     }
 }
 
@@ -109,29 +125,28 @@ impl LogLikelihood for ParetoLikelihood<'_> {
             lg += (r + x as f64).ln();
             dg += 1.0 / (r + x as f64);
         }
-        let (dr, da, ds, db) = (Dual::var(r, 0), Dual::var(alpha, 1), Dual::var(s, 2), Dual::var(beta, 3));
+        let (dr, da, ds, db) = (
+            Dual::var(r, 0),
+            Dual::var(alpha, 1),
+            Dual::var(s, 2),
+            Dual::var(beta, 3),
+        );
         let d = self.data;
         let n = d.len();
-        let chunk = fit::chunk_len(n);
-        let partial = |start: usize| {
+        let core = fit::chunked_sum(n, |start, end| {
             let mut acc = Dual::cst(0.0);
-            for i in start..(start + chunk).min(n) {
+            for i in start..end {
                 match ln_core(dr, da, ds, db, d.frequency[i], d.recency[i], d.age[i]) {
                     Some((core, _)) => acc = acc + core.scale(d.weight[i]),
-                    None => return Dual::cst(f64::NAN),
+                    None => return [f64::NAN; 5],
                 }
             }
-            acc
-        };
-        let core = if chunk >= n {
-            partial(0)
-        } else {
-            (0..n).into_par_iter().step_by(chunk).map(partial).reduce(|| Dual::cst(0.0), |a, b| a + b)
-        };
+            [acc.v, acc.d[0], acc.d[1], acc.d[2], acc.d[3]]
+        });
         for i in 0..4 {
-            grad[i] = g[i] + core.d[i];
+            grad[i] = g[i] + core[i + 1];
         }
-        constant + core.v
+        constant + core[0]
     }
 
     fn total_weight(&self) -> f64 {
@@ -145,16 +160,27 @@ impl LogLikelihood for ParetoLikelihood<'_> {
     fn initial_guess(&self) -> Vec<f64> {
         let (r, alpha) = self.data.rate_start();
         // Lifetimes on the order of the observation span.
-        let mean_age = self.data.age.iter().zip(&self.data.weight).map(|(t, w)| t * w).sum::<f64>() / self.total_weight;
+        let mean_age = self
+            .data
+            .age
+            .iter()
+            .zip(&self.data.weight)
+            .map(|(t, w)| t * w)
+            .sum::<f64>()
+            / self.total_weight;
         vec![r, alpha, 1.0, mean_age.max(1e-3)]
     }
 }
 
 /// Fits Pareto/NBD by maximum likelihood.
 pub fn fit(data: &GroupedRfm, opts: &FitOptions) -> Result<Fitted<ParetoNbdParams>> {
+    let opts = fit::with_warm_start(data, opts, |sub, o| fit(sub, o).map(|f| f.params.to_vec()));
     let ll = ParetoLikelihood::new(data);
-    let raw = fit::maximize(&ll, opts)?;
-    Ok(Fitted { params: ParetoNbdParams::from_slice(&raw.params), diagnostics: raw.diagnostics })
+    let raw = fit::maximize(&ll, &opts)?;
+    Ok(Fitted {
+        params: ParetoNbdParams::from_slice(&raw.params),
+        diagnostics: raw.diagnostics,
+    })
 }
 
 /// Total log-likelihood of `data` under `params` (NaN only if a series failed to converge).
@@ -163,13 +189,24 @@ pub fn log_likelihood(data: &GroupedRfm, params: &ParetoNbdParams) -> f64 {
 }
 
 fn numerical(reason: &str) -> ModelError {
-    ModelError::Numerical { what: "Pareto/NBD", reason: reason.into() }
+    ModelError::Numerical {
+        what: "Pareto/NBD",
+        reason: reason.into(),
+    }
 }
 
 /// P(alive at T | x, t_x, T).
 pub(crate) fn p_alive(p: &ParetoNbdParams, c: &Rfm) -> Result<f64> {
-    let (_, log_ratio) = ln_core(p.r, p.alpha, p.s, p.beta, c.frequency, c.recency.min(c.age), c.age)
-        .ok_or_else(|| numerical("2F1 series did not converge (|alpha - beta| ~ max(alpha, beta))"))?;
+    let (_, log_ratio) = ln_core(
+        p.r,
+        p.alpha,
+        p.s,
+        p.beta,
+        c.frequency,
+        c.recency.min(c.age),
+        c.age,
+    )
+    .ok_or_else(|| numerical("2F1 series did not converge (|alpha - beta| ~ max(alpha, beta))"))?;
     // P(alive) = e^A / (e^A + s·I) = 1 / (1 + e^(ln(sI) − A)).
     Ok(if log_ratio > 0.0 {
         let e = (-log_ratio).exp();
@@ -186,7 +223,11 @@ fn expected_if_alive(p: &ParetoNbdParams, x: u32, age: f64, t: f64) -> f64 {
     let u = (t / bt).ln_1p();
     let sm1 = p.s - 1.0;
     // [1 − e^(−(s−1)u)]/(s−1) → u as s → 1.
-    let factor = if (sm1 * u).abs() < 1e-10 { u * (1.0 - 0.5 * sm1 * u) } else { -(-sm1 * u).exp_m1() / sm1 };
+    let factor = if (sm1 * u).abs() < 1e-10 {
+        u * (1.0 - 0.5 * sm1 * u)
+    } else {
+        -(-sm1 * u).exp_m1() / sm1
+    };
     rx / (p.alpha + age) * bt * factor
 }
 
@@ -209,10 +250,14 @@ fn any_purchase_if_alive(p: &ParetoNbdParams, x: u32, age: f64, t: f64) -> Resul
     let rx = p.r + x as f64;
     let (a1, b1) = (p.alpha + age, p.beta + age);
     // Shift the origin to T: α' = α+T, β' = β+T.
-    let lo = ln_tail_integral(a1, rx + 1.0, b1, p.s, 0.0).ok_or_else(|| numerical("2F1 series did not converge"))?;
-    let hi = ln_tail_integral(a1, rx + 1.0, b1, p.s, t).ok_or_else(|| numerical("2F1 series did not converge"))?;
+    let lo = ln_tail_integral(a1, rx + 1.0, b1, p.s, 0.0)
+        .ok_or_else(|| numerical("2F1 series did not converge"))?;
+    let hi = ln_tail_integral(a1, rx + 1.0, b1, p.s, t)
+        .ok_or_else(|| numerical("2F1 series did not converge"))?;
     let ln_int = logsubexp(lo, hi);
-    Ok((rx.ln() + rx * a1.ln() + p.s * b1.ln() + ln_int).exp().clamp(0.0, 1.0))
+    Ok((rx.ln() + rx * a1.ln() + p.s * b1.ln() + ln_int)
+        .exp()
+        .clamp(0.0, 1.0))
 }
 
 /// P(at least one purchase in (T, T+t] | x, t_x, T).
@@ -243,7 +288,9 @@ pub(crate) fn prob_n_purchases(p: &ParetoNbdParams, c: &Rfm, t: f64, n: u32) -> 
     };
     let survive_all = nb(t) * (-p.s * (t / b1).ln_1p()).exp();
     // Death at τ < t with density E[μ e^−μτ] = (s/β')(β'/(β'+τ))^(s+1).
-    let died = quadrature::integrate(0.0, t, 32, |tau| nb(tau) * p.s / b1 * (-(p.s + 1.0) * (tau / b1).ln_1p()).exp());
+    let died = quadrature::integrate(0.0, t, 32, |tau| {
+        nb(tau) * p.s / b1 * (-(p.s + 1.0) * (tau / b1).ln_1p()).exp()
+    });
     Ok(pa * (survive_all + died))
 }
 
@@ -257,7 +304,10 @@ pub(crate) fn expected_new_customer(p: &ParetoNbdParams, t: f64) -> f64 {
 /// P(alive) · (r+x)/(α+T) · ∫_0^∞ e^−δu ((β+T)/(β+T+u))^s du.
 pub(crate) fn dert(p: &ParetoNbdParams, c: &Rfm, delta: f64) -> Result<f64> {
     if !(delta.is_finite() && delta > 0.0) {
-        return Err(ModelError::invalid("discount_rate", format!("continuous rate must be finite and > 0, got {delta}")));
+        return Err(ModelError::invalid(
+            "discount_rate",
+            format!("continuous rate must be finite and > 0, got {delta}"),
+        ));
     }
     let b1 = p.beta + c.age;
     // u = β'(e^v − 1): integrand β' e^((1−s)v) e^(−δβ'(e^v − 1)), double-exponential decay.
@@ -265,10 +315,13 @@ pub(crate) fn dert(p: &ParetoNbdParams, c: &Rfm, delta: f64) -> Result<f64> {
     let f = |v: f64| b1 * ((1.0 - p.s) * v - db * v.exp_m1()).exp();
     // Upper limit where the exponent has fallen below −50 and is decreasing.
     let mut upper = 1.0f64;
-    while (1.0 - p.s) * upper - db * upper.exp_m1() > -50.0 || (1.0 - p.s) - db * upper.exp() > 0.0 {
+    while (1.0 - p.s) * upper - db * upper.exp_m1() > -50.0 || (1.0 - p.s) - db * upper.exp() > 0.0
+    {
         upper *= 1.5;
         if upper > 1e4 {
-            return Err(numerical("DERT integral does not decay: discount rate too small"));
+            return Err(numerical(
+                "DERT integral does not decay: discount rate too small",
+            ));
         }
     }
     let integral = quadrature::integrate(0.0, upper, 64, f);
@@ -282,9 +335,11 @@ mod tests {
     /// The tail integral equals direct quadrature of its definition, for α ≥ β and α < β.
     #[test]
     fn tail_integral_matches_quadrature() {
-        for &(alpha, m, beta, k, y) in
-            &[(10.58, 2.55, 11.67, 1.61, 5.0), (11.67, 0.6, 3.0, 2.5, 0.0), (2.0, 30.0, 40.0, 1.2, 10.0)]
-        {
+        for &(alpha, m, beta, k, y) in &[
+            (10.58, 2.55, 11.67, 1.61, 5.0),
+            (11.67, 0.6, 3.0, 2.5, 0.0),
+            (2.0, 30.0, 40.0, 1.2, 10.0),
+        ] {
             let g = ln_tail_integral(alpha, m, beta, k, y).unwrap().exp();
             // ∫_y^∞ via u = y + w/(1−w) on [0, 1).
             let q = quadrature::integrate(0.0, 1.0, 256, |w: f64| {
@@ -316,8 +371,13 @@ mod tests {
                 let (mut pp, mut pm) = (p, p);
                 pp[k] += h;
                 pm[k] -= h;
-                let num = (ll.ll_grad(&pp, &mut [0.0; 4]) - ll.ll_grad(&pm, &mut [0.0; 4])) / (2.0 * h);
-                assert!((num - g[k]).abs() < 1e-6 * (1.0 + num.abs()), "d{k}: {num} vs {}", g[k]);
+                let num =
+                    (ll.ll_grad(&pp, &mut [0.0; 4]) - ll.ll_grad(&pm, &mut [0.0; 4])) / (2.0 * h);
+                assert!(
+                    (num - g[k]).abs() < 1e-6 * (1.0 + num.abs()),
+                    "d{k}: {num} vs {}",
+                    g[k]
+                );
             }
         }
     }
@@ -326,7 +386,9 @@ mod tests {
     fn probabilities_sum_to_one_and_match_expectation() {
         let p = ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).unwrap();
         let c = Rfm::new(2, 30.43, 38.86).unwrap();
-        let probs: Vec<f64> = (0..200).map(|n| prob_n_purchases(&p, &c, 39.0, n).unwrap()).collect();
+        let probs: Vec<f64> = (0..200)
+            .map(|n| prob_n_purchases(&p, &c, 39.0, n).unwrap())
+            .collect();
         let total: f64 = probs.iter().sum();
         let mean: f64 = probs.iter().enumerate().map(|(n, q)| n as f64 * q).sum();
         assert!((total - 1.0).abs() < 1e-9, "{total}");

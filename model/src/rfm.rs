@@ -20,17 +20,27 @@ pub struct Rfm {
 impl Rfm {
     /// Checks the summary's invariants; the error names the offending field.
     pub fn new(frequency: u32, recency: f64, age: f64) -> Result<Self> {
-        let rfm = Rfm { frequency, recency, age };
+        let rfm = Rfm {
+            frequency,
+            recency,
+            age,
+        };
         rfm.validate()?;
         Ok(rfm)
     }
 
     pub fn validate(&self) -> Result<()> {
         if !self.age.is_finite() || self.age < 0.0 {
-            return Err(ModelError::invalid("T", format!("age must be finite and >= 0, got {}", self.age)));
+            return Err(ModelError::invalid(
+                "T",
+                format!("age must be finite and >= 0, got {}", self.age),
+            ));
         }
         if !self.recency.is_finite() || self.recency < 0.0 {
-            return Err(ModelError::invalid("recency", format!("must be finite and >= 0, got {}", self.recency)));
+            return Err(ModelError::invalid(
+                "recency",
+                format!("must be finite and >= 0, got {}", self.recency),
+            ));
         }
         // Rounded summaries (lifetimes writes 2 decimals) may carry recency a hair above T.
         if self.recency > self.age * (1.0 + 1e-9) + 1e-9 {
@@ -40,7 +50,10 @@ impl Rfm {
             ));
         }
         if self.frequency == 0 && self.recency != 0.0 {
-            return Err(ModelError::invalid("recency", "must be 0 when frequency is 0"));
+            return Err(ModelError::invalid(
+                "recency",
+                "must be 0 when frequency is 0",
+            ));
         }
         Ok(())
     }
@@ -92,6 +105,8 @@ mod tests {
         assert!(Rfm::new(1, f64::NAN, 5.0).is_err());
         assert!(Rfm::new(1, 1.0, f64::INFINITY).is_err());
         let e = Rfm::new(1, -1.0, 5.0).unwrap_err().within("customers[3]");
-        assert!(matches!(e, ModelError::InvalidInput { ref field, .. } if field == "customers[3].recency"));
+        assert!(
+            matches!(e, ModelError::InvalidInput { ref field, .. } if field == "customers[3].recency")
+        );
     }
 }

@@ -4,9 +4,12 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::bgnbd::{self, ExpectationTable, Variant};
 use crate::clv::{ClvSpec, CustomerModel};
 use crate::error::{ModelError, Result};
+use crate::params::BetaGeoParams;
 use crate::rfm::Rfm;
+use crate::transaction::TransactionModel;
 use crate::units::TimeUnit;
 
 /// Per-customer predictions. Times are in `unit`; `expected_spend` and `clv` are `None`
@@ -15,11 +18,10 @@ use crate::units::TimeUnit;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
     pub unit: Option<TimeUnit>,
-    /// Horizon of expected_purchases, propensity, p_alive_at_horizon and clv, in `unit`.
+    /// Horizon of expected_purchases, propensity and clv, in `unit`.
     pub horizon: f64,
     pub expected_purchases: Vec<f64>,
     pub p_alive: Vec<f64>,
-    pub p_alive_at_horizon: Vec<f64>,
     pub propensity: Vec<f64>,
     pub expected_spend: Vec<Option<f64>>,
     pub clv: Vec<Option<f64>>,
@@ -30,44 +32,134 @@ pub struct Scores {
 pub struct CustomerScore {
     pub expected_purchases: f64,
     pub p_alive: f64,
-    pub p_alive_at_horizon: f64,
     pub propensity: f64,
     pub expected_spend: Option<f64>,
     pub clv: Option<f64>,
 }
 
+/// Per-batch precomputation: for the beta-geometric models, the per-frequency series
+/// coefficients of E[X(t)] (see [`crate::bgnbd`]).
+enum Prepared {
+    BetaGeo {
+        p: BetaGeoParams,
+        variant: Variant,
+        table: ExpectationTable,
+    },
+    Pareto,
+}
+
 impl CustomerModel {
-    /// Scores one customer whose summary is already in the model's unit.
-    pub fn score_one(&self, c: &Rfm, monetary_value: f64, spec: &ClvSpec, schedule: &[(f64, f64)]) -> Result<CustomerScore> {
-        let t = spec.horizon.in_unit(self.unit);
-        let tm = &self.transaction;
-        let expected_spend = self.spend.and_then(|g| g.expected_spend(c.frequency, monetary_value));
-        let clv = match expected_spend {
-            Some(s) => Some(s * self.discounted_purchases(c, schedule)?),
-            None => None,
+    fn prepare(&self, rfm: &[Rfm], factor: f64, horizons: &[f64]) -> Prepared {
+        let (p, variant) = match self.transaction {
+            TransactionModel::BgNbd(p) => (p, Variant::Classic),
+            TransactionModel::MbgNbd(p) => (p, Variant::Modified),
+            TransactionModel::ParetoNbd(_) => return Prepared::Pareto,
         };
-        Ok(CustomerScore {
-            expected_purchases: tm.expected_purchases(c, t)?,
-            p_alive: tm.p_alive(c)?,
-            p_alive_at_horizon: tm.p_alive_at(c, t)?,
-            propensity: tm.propensity(c, t)?,
-            expected_spend,
-            clv,
-        })
+        let max_x = rfm.iter().map(|c| c.frequency).max().unwrap_or(0);
+        let min_age = rfm
+            .iter()
+            .map(|c| c.age * factor)
+            .fold(f64::INFINITY, f64::min)
+            .max(0.0);
+        let t_max = horizons.iter().copied().fold(0.0, f64::max);
+        let z_max = if min_age.is_finite() {
+            t_max / (p.alpha + min_age + t_max)
+        } else {
+            0.0
+        };
+        Prepared::BetaGeo {
+            p,
+            variant,
+            table: bgnbd::expectation_table(&p, variant, max_x, z_max),
+        }
+    }
+
+    /// Scores one customer (summary in the model's unit) with a prepared batch table.
+    fn score_prepared(
+        &self,
+        prepared: &Prepared,
+        c: &Rfm,
+        monetary_value: f64,
+        horizon: f64,
+        schedule: &[(f64, f64)],
+    ) -> Result<CustomerScore> {
+        let expected_spend = self
+            .spend
+            .and_then(|g| g.expected_spend(c.frequency, monetary_value));
+        match prepared {
+            Prepared::BetaGeo { p, variant, table } => {
+                let p_alive = bgnbd::p_alive(p, *variant, c);
+                let alpha_t = p.alpha + c.age;
+                let expected = |t: f64| p_alive * table.expected(c.frequency, alpha_t, t);
+                let clv = expected_spend.map(|s| {
+                    let (mut prev, mut total) = (0.0, 0.0);
+                    for &(t, factor) in schedule {
+                        let e = expected(t);
+                        total += (e - prev) * factor;
+                        prev = e;
+                    }
+                    s * total
+                });
+                Ok(CustomerScore {
+                    expected_purchases: expected(horizon),
+                    p_alive,
+                    propensity: bgnbd::propensity(p, *variant, c, horizon),
+                    expected_spend,
+                    clv,
+                })
+            }
+            Prepared::Pareto => {
+                let tm = &self.transaction;
+                let clv = match expected_spend {
+                    Some(s) => Some(s * self.discounted_purchases(c, schedule)?),
+                    None => None,
+                };
+                Ok(CustomerScore {
+                    expected_purchases: tm.expected_purchases(c, horizon)?,
+                    p_alive: tm.p_alive(c)?,
+                    propensity: tm.propensity(c, horizon)?,
+                    expected_spend,
+                    clv,
+                })
+            }
+        }
+    }
+
+    /// Scores one customer whose summary is already in the model's unit.
+    pub fn score_one(&self, c: &Rfm, monetary_value: f64, spec: &ClvSpec) -> Result<CustomerScore> {
+        spec.validate()?;
+        c.validate()?;
+        let schedule = spec.schedule(self.unit);
+        let horizon = spec.horizon.in_unit(self.unit);
+        let prepared = self.prepare(std::slice::from_ref(c), 1.0, &[horizon]);
+        self.score_prepared(&prepared, c, monetary_value, horizon, &schedule)
     }
 
     /// Scores a batch. `input_unit` is the unit of the summaries' recency and age; they are
     /// converted to the model's unit if it differs. Errors name the customer index.
-    pub fn score(&self, rfm: &[Rfm], monetary_value: &[f64], input_unit: TimeUnit, spec: &ClvSpec) -> Result<Scores> {
+    pub fn score(
+        &self,
+        rfm: &[Rfm],
+        monetary_value: &[f64],
+        input_unit: TimeUnit,
+        spec: &ClvSpec,
+    ) -> Result<Scores> {
         spec.validate()?;
         if monetary_value.len() != rfm.len() {
             return Err(ModelError::invalid(
                 "monetary_value",
-                format!("expected {} values, got {}", rfm.len(), monetary_value.len()),
+                format!(
+                    "expected {} values, got {}",
+                    rfm.len(),
+                    monetary_value.len()
+                ),
             ));
         }
         let schedule = spec.schedule(self.unit);
+        let horizon = spec.horizon.in_unit(self.unit);
         let factor = input_unit.convert(1.0, self.unit);
+        let horizons: Vec<f64> = schedule.iter().map(|s| s.0).chain([horizon]).collect();
+        let prepared = self.prepare(rfm, factor, &horizons);
         let rows: Vec<CustomerScore> = rfm
             .par_iter()
             .zip(monetary_value.par_iter())
@@ -79,17 +171,21 @@ impl CustomerModel {
                 let c = if factor == 1.0 {
                     *c
                 } else {
-                    Rfm { frequency: c.frequency, recency: c.recency * factor, age: c.age * factor }
+                    Rfm {
+                        frequency: c.frequency,
+                        recency: c.recency * factor,
+                        age: c.age * factor,
+                    }
                 };
-                self.score_one(&c, m, spec, &schedule).map_err(within)
+                self.score_prepared(&prepared, &c, m, horizon, &schedule)
+                    .map_err(within)
             })
             .collect::<Result<_>>()?;
         let mut out = Scores {
             unit: Some(self.unit),
-            horizon: spec.horizon.in_unit(self.unit),
+            horizon,
             expected_purchases: Vec::with_capacity(rows.len()),
             p_alive: Vec::with_capacity(rows.len()),
-            p_alive_at_horizon: Vec::with_capacity(rows.len()),
             propensity: Vec::with_capacity(rows.len()),
             expected_spend: Vec::with_capacity(rows.len()),
             clv: Vec::with_capacity(rows.len()),
@@ -97,7 +193,6 @@ impl CustomerModel {
         for r in rows {
             out.expected_purchases.push(r.expected_purchases);
             out.p_alive.push(r.p_alive);
-            out.p_alive_at_horizon.push(r.p_alive_at_horizon);
             out.propensity.push(r.propensity);
             out.expected_spend.push(r.expected_spend);
             out.clv.push(r.clv);

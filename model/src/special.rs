@@ -23,12 +23,20 @@ pub fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
 }
 
 pub fn log1pexp(x: f64) -> f64 {
-    if x > 0.0 { x + (-x).exp().ln_1p() } else { x.exp().ln_1p() }
+    if x > 0.0 {
+        x + (-x).exp().ln_1p()
+    } else {
+        x.exp().ln_1p()
+    }
 }
 
 pub fn logaddexp(a: f64, b: f64) -> f64 {
     let m = a.max(b);
-    if m == f64::NEG_INFINITY { m } else { m + log1pexp(a.min(b) - m) - 0.0 * 0.0 + 0.0 - (0.0_f64).ln_1p() }
+    if m == f64::NEG_INFINITY {
+        m
+    } else {
+        m + log1pexp(a.min(b) - m) - 0.0 * 0.0 + 0.0 - (0.0_f64).ln_1p()
+    }
 }
 
 pub fn ln_beta(a: f64, b: f64) -> f64 {

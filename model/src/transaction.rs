@@ -39,13 +39,20 @@ impl fmt::Display for TransactionModelKind {
 impl FromStr for TransactionModelKind {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().replace(['/', '_'], "-").as_str() {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['/', '_'], "-")
+            .as_str()
+        {
             "bgnbd" | "bg-nbd" => Ok(TransactionModelKind::BgNbd),
             "mbgnbd" | "mbg-nbd" => Ok(TransactionModelKind::MbgNbd),
             "pareto-nbd" | "paretonbd" | "pnbd" => Ok(TransactionModelKind::ParetoNbd),
             other => Err(ModelError::invalid(
                 "model",
-                format!("unknown transaction model {other:?}; expected bgnbd, mbgnbd or pareto-nbd"),
+                format!(
+                    "unknown transaction model {other:?}; expected bgnbd, mbgnbd or pareto-nbd"
+                ),
             )),
         }
     }
@@ -63,19 +70,32 @@ pub enum TransactionModel {
 
 impl TransactionModel {
     /// Fits `kind` by maximum likelihood on grouped summaries.
-    pub fn fit(kind: TransactionModelKind, data: &GroupedRfm, opts: &FitOptions) -> Result<Fitted<TransactionModel>> {
+    pub fn fit(
+        kind: TransactionModelKind,
+        data: &GroupedRfm,
+        opts: &FitOptions,
+    ) -> Result<Fitted<TransactionModel>> {
         Ok(match kind {
             TransactionModelKind::BgNbd => {
                 let f = bgnbd::fit(data, opts)?;
-                Fitted { params: TransactionModel::BgNbd(f.params), diagnostics: f.diagnostics }
+                Fitted {
+                    params: TransactionModel::BgNbd(f.params),
+                    diagnostics: f.diagnostics,
+                }
             }
             TransactionModelKind::MbgNbd => {
                 let f = mbgnbd::fit(data, opts)?;
-                Fitted { params: TransactionModel::MbgNbd(f.params), diagnostics: f.diagnostics }
+                Fitted {
+                    params: TransactionModel::MbgNbd(f.params),
+                    diagnostics: f.diagnostics,
+                }
             }
             TransactionModelKind::ParetoNbd => {
                 let f = pareto_nbd::fit(data, opts)?;
-                Fitted { params: TransactionModel::ParetoNbd(f.params), diagnostics: f.diagnostics }
+                Fitted {
+                    params: TransactionModel::ParetoNbd(f.params),
+                    diagnostics: f.diagnostics,
+                }
             }
         })
     }
@@ -94,7 +114,9 @@ impl TransactionModel {
             TransactionModel::BgNbd(p) | TransactionModel::MbgNbd(p) => {
                 vec![("r", p.r), ("alpha", p.alpha), ("a", p.a), ("b", p.b)]
             }
-            TransactionModel::ParetoNbd(p) => vec![("r", p.r), ("alpha", p.alpha), ("s", p.s), ("beta", p.beta)],
+            TransactionModel::ParetoNbd(p) => {
+                vec![("r", p.r), ("alpha", p.alpha), ("s", p.s), ("beta", p.beta)]
+            }
         }
     }
 
@@ -130,7 +152,9 @@ impl TransactionModel {
         bgnbd::check_horizon(t)?;
         match self {
             TransactionModel::BgNbd(p) => Ok(bgnbd::expected_purchases(p, Variant::Classic, c, t)),
-            TransactionModel::MbgNbd(p) => Ok(bgnbd::expected_purchases(p, Variant::Modified, c, t)),
+            TransactionModel::MbgNbd(p) => {
+                Ok(bgnbd::expected_purchases(p, Variant::Modified, c, t))
+            }
             TransactionModel::ParetoNbd(p) => pareto_nbd::expected_purchases(p, c, t),
         }
     }
@@ -140,7 +164,9 @@ impl TransactionModel {
         bgnbd::check_horizon(t)?;
         match self {
             TransactionModel::BgNbd(p) => Ok(bgnbd::prob_n_purchases(p, Variant::Classic, c, t, n)),
-            TransactionModel::MbgNbd(p) => Ok(bgnbd::prob_n_purchases(p, Variant::Modified, c, t, n)),
+            TransactionModel::MbgNbd(p) => {
+                Ok(bgnbd::prob_n_purchases(p, Variant::Modified, c, t, n))
+            }
             TransactionModel::ParetoNbd(p) => pareto_nbd::prob_n_purchases(p, c, t, n),
         }
     }
@@ -170,7 +196,10 @@ impl TransactionModel {
     pub fn dert(&self, c: &Rfm, delta: f64) -> Result<f64> {
         match self {
             TransactionModel::ParetoNbd(p) => pareto_nbd::dert(p, c, delta),
-            _ => Err(ModelError::invalid("model", "DERT is defined for the Pareto/NBD model only")),
+            _ => Err(ModelError::invalid(
+                "model",
+                "DERT is defined for the Pareto/NBD model only",
+            )),
         }
     }
 }

@@ -21,7 +21,12 @@ pub enum TimeUnit {
 }
 
 impl TimeUnit {
-    pub const ALL: [TimeUnit; 4] = [TimeUnit::Day, TimeUnit::Week, TimeUnit::Month, TimeUnit::Year];
+    pub const ALL: [TimeUnit; 4] = [
+        TimeUnit::Day,
+        TimeUnit::Week,
+        TimeUnit::Month,
+        TimeUnit::Year,
+    ];
 
     /// Length of one unit in days.
     pub fn days(self) -> f64 {
@@ -35,7 +40,11 @@ impl TimeUnit {
 
     /// Converts `value` expressed in `self` into `target` units.
     pub fn convert(self, value: f64, target: TimeUnit) -> f64 {
-        if self == target { value } else { value * self.days() / target.days() }
+        if self == target {
+            value
+        } else {
+            value * self.days() / target.days()
+        }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -63,7 +72,10 @@ impl FromStr for TimeUnit {
             "w" | "week" | "weeks" => Ok(TimeUnit::Week),
             "m" | "month" | "months" => Ok(TimeUnit::Month),
             "y" | "year" | "years" => Ok(TimeUnit::Year),
-            other => Err(ModelError::invalid("time_unit", format!("unknown time unit {other:?}; expected day, week, month or year"))),
+            other => Err(ModelError::invalid(
+                "time_unit",
+                format!("unknown time unit {other:?}; expected day, week, month or year"),
+            )),
         }
     }
 }

@@ -1,0 +1,123 @@
+//! Criterion benches of the model core over N customers.
+//! Run: `cargo bench -p custval-benches --bench model` (filters: `-- fit`, `-- score`, ...).
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use custval_benches::{day_resolution, simulated_customers};
+use custval_model::{
+    ClvSpec, CustomerModel, FitOptions, GroupedRfm, TimeUnit, TransactionModel,
+    TransactionModelKind, bgnbd,
+};
+use std::hint::black_box;
+use std::time::Duration;
+
+const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
+
+fn fit_bgnbd(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fit_bgnbd");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    for n in SIZES {
+        let table = simulated_customers(n, 1);
+        // Grouping is part of the fit: a caller hands over raw summaries.
+        g.bench_with_input(BenchmarkId::new("continuous", n), &table.rfm, |b, rfm| {
+            b.iter(|| {
+                bgnbd::fit(
+                    &GroupedRfm::build(black_box(rfm), None).unwrap(),
+                    &FitOptions::default(),
+                )
+                .unwrap()
+            })
+        });
+        let days = day_resolution(&table.rfm);
+        g.bench_with_input(BenchmarkId::new("day_resolution", n), &days, |b, rfm| {
+            b.iter(|| {
+                bgnbd::fit(
+                    &GroupedRfm::build(black_box(rfm), None).unwrap(),
+                    &FitOptions::default(),
+                )
+                .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn fit_other_models(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fit");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    for n in SIZES {
+        let table = simulated_customers(n, 2);
+        let grouped = GroupedRfm::build(&table.rfm, None).unwrap();
+        for kind in [
+            TransactionModelKind::MbgNbd,
+            TransactionModelKind::ParetoNbd,
+        ] {
+            g.bench_with_input(BenchmarkId::new(kind.as_str(), n), &grouped, |b, d| {
+                b.iter(|| {
+                    TransactionModel::fit(kind, black_box(d), &FitOptions::default()).unwrap()
+                })
+            });
+        }
+        let freq: Vec<u32> = table.rfm.iter().map(|c| c.frequency).collect();
+        g.bench_with_input(
+            BenchmarkId::new("gamma-gamma", n),
+            &(freq, table.monetary_value.clone()),
+            |b, (f, m)| {
+                b.iter(|| {
+                    let data = custval_model::gamma_gamma::SpendData::build(f, m).unwrap();
+                    custval_model::gamma_gamma::fit(&data, &FitOptions::default()).unwrap()
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+fn score(c: &mut Criterion) {
+    let mut g = c.benchmark_group("score");
+    g.sample_size(10).measurement_time(Duration::from_secs(15));
+    let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
+    for n in SIZES {
+        let table = simulated_customers(n, 3);
+        for (name, tm) in [
+            (
+                "bgnbd",
+                TransactionModel::BgNbd(custval_model::BetaGeoParams {
+                    r: 0.243,
+                    alpha: 4.414,
+                    a: 0.793,
+                    b: 2.426,
+                }),
+            ),
+            (
+                "pareto-nbd",
+                TransactionModel::ParetoNbd(custval_model::ParetoNbdParams {
+                    r: 0.553,
+                    alpha: 10.578,
+                    s: 0.606,
+                    beta: 11.669,
+                }),
+            ),
+        ] {
+            let model = CustomerModel {
+                unit: TimeUnit::Week,
+                transaction: tm,
+                spend: Some(custval_model::GammaGammaParams {
+                    p: 6.25,
+                    q: 3.74,
+                    v: 15.44,
+                }),
+            };
+            g.bench_with_input(BenchmarkId::new(name, n), &table, |b, t| {
+                b.iter(|| {
+                    model
+                        .score(black_box(&t.rfm), &t.monetary_value, TimeUnit::Week, &spec)
+                        .unwrap()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, fit_bgnbd, fit_other_models, score);
+criterion_main!(benches);

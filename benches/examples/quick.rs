@@ -1,0 +1,80 @@
+//! One-shot timings of the headline operations (criterion gives the real figures).
+use custval_benches::{day_resolution, simulated_customers};
+use custval_model::*;
+use std::time::Instant;
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let t = Instant::now();
+    let table = simulated_customers(n, 1);
+    println!("simulate {n}: {:?}", t.elapsed());
+    let t = Instant::now();
+    let g = GroupedRfm::build(&table.rfm, None).unwrap();
+    println!("group: {:?} ({} groups)", t.elapsed(), g.len());
+    eval_cost(&g);
+    let t = Instant::now();
+    let f = bgnbd::fit(&g, &FitOptions::default()).unwrap();
+    println!(
+        "fit continuous: {:?} {:?} iters {} evals {}",
+        t.elapsed(),
+        f.params,
+        f.diagnostics.iterations,
+        f.diagnostics.evaluations
+    );
+    let days = day_resolution(&table.rfm);
+    let t = Instant::now();
+    let g = GroupedRfm::build(&days, None).unwrap();
+    eval_cost(&g);
+    let f = bgnbd::fit(&g, &FitOptions::default()).unwrap();
+    println!(
+        "fit day-resolution: {:?} ({} groups) evals {} iters {} {} {:?}",
+        t.elapsed(),
+        g.len(),
+        f.diagnostics.evaluations,
+        f.diagnostics.iterations,
+        f.diagnostics.method,
+        f.diagnostics.warnings
+    );
+    let model = CustomerModel {
+        unit: TimeUnit::Week,
+        transaction: TransactionModel::BgNbd(f.params),
+        spend: Some(GammaGammaParams {
+            p: 6.25,
+            q: 3.74,
+            v: 15.44,
+        }),
+    };
+    let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
+    let t = Instant::now();
+    let s = model
+        .score(&table.rfm, &table.monetary_value, TimeUnit::Week, &spec)
+        .unwrap();
+    println!(
+        "score: {:?} (sum clv {:.0})",
+        t.elapsed(),
+        s.clv.iter().flatten().sum::<f64>()
+    );
+}
+
+#[allow(dead_code)]
+fn eval_cost(g: &GroupedRfm) {
+    let p = BetaGeoParams {
+        r: 0.243,
+        alpha: 4.414,
+        a: 0.793,
+        b: 2.426,
+    };
+    let t = Instant::now();
+    let mut s = 0.0;
+    for _ in 0..20 {
+        s += bgnbd::log_likelihood(g, &p);
+    }
+    println!(
+        "ll eval on {} groups: {:?} per eval ({s:.1})",
+        g.len(),
+        t.elapsed() / 20
+    );
+}
