@@ -25,9 +25,9 @@ fn main() {
         f.diagnostics.evaluations
     );
     let days = day_resolution(&table.rfm);
+    eval_cost(&GroupedRfm::build(&days, None).unwrap());
     let t = Instant::now();
     let g = GroupedRfm::build(&days, None).unwrap();
-    eval_cost(&g);
     let f = bgnbd::fit(&g, &FitOptions::default()).unwrap();
     println!(
         "fit day-resolution: {:?} ({} groups) evals {} iters {} {} {:?}",
