@@ -353,6 +353,49 @@ impl ExpectationTable {
     }
 }
 
+impl ExpectationTable {
+    /// E[N(t)] at several horizons at once (CLV schedules): the polynomial is evaluated for
+    /// up to 8 horizons in lock-step, so the Horner chains run side by side instead of
+    /// one after another. Same arithmetic per horizon as [`Self::expected`].
+    pub(crate) fn expected_many(&self, x: u32, alpha_t: f64, ts: &[f64], out: &mut [f64]) {
+        const LANES: usize = 8;
+        let q = match self.coefs.get(x as usize) {
+            Some(q) if !q.is_empty() => q.as_slice(),
+            _ => &[],
+        };
+        for (ts, out) in ts.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            let mut z = [0.0; LANES];
+            for (zj, &t) in z.iter_mut().zip(ts) {
+                *zj = t / (alpha_t + t);
+            }
+            if q.is_empty() || z.iter().any(|&zj| zj > self.z_max) {
+                for (o, &t) in out.iter_mut().zip(ts) {
+                    *o = self.expected(x, alpha_t, t);
+                }
+                continue;
+            }
+            let mut acc = [0.0; LANES];
+            for &qk in q.iter().rev() {
+                for j in 0..LANES {
+                    acc[j] = acc[j] * z[j] + qk;
+                }
+            }
+            let (_, c) = Self::shape(self.r, self.a, self.b_offset, x);
+            let eps = self.a - 1.0;
+            for (j, (o, &t)) in out.iter_mut().zip(ts).enumerate() {
+                if t <= 0.0 {
+                    *o = 0.0;
+                    continue;
+                }
+                let l = -(t / alpha_t).ln_1p();
+                let em1 = (eps * l).exp_m1();
+                let first = if (eps * l).abs() < 1e-9 { -l * (1.0 + 0.5 * eps * l) } else { -em1 / eps };
+                *o = c * (first - (1.0 + em1) * acc[j] * z[j]);
+            }
+        }
+    }
+}
+
 /// S₁(z) summed term by term, for z beyond a table (few customers: very young ones with
 /// long horizons).
 fn series_s1(big_a: f64, a: f64, c: f64, z: f64) -> f64 {

@@ -90,18 +90,31 @@ impl CustomerModel {
             Prepared::BetaGeo { p, variant, table } => {
                 let p_alive = bgnbd::p_alive(p, *variant, c);
                 let alpha_t = p.alpha + c.age;
-                let expected = |t: f64| p_alive * table.expected(c.frequency, alpha_t, t);
+                let mut at_horizon = None;
                 let clv = expected_spend.map(|s| {
                     let (mut prev, mut total) = (0.0, 0.0);
-                    for &(t, factor) in schedule {
-                        let e = expected(t);
-                        total += (e - prev) * factor;
-                        prev = e;
+                    let mut e = [0.0; 16];
+                    let mut t = [0.0; 16];
+                    for part in schedule.chunks(16) {
+                        for (tj, sj) in t.iter_mut().zip(part) {
+                            *tj = sj.0;
+                        }
+                        table.expected_many(c.frequency, alpha_t, &t[..part.len()], &mut e[..part.len()]);
+                        for (ej, &(tj, factor)) in e.iter().zip(part) {
+                            let ej = p_alive * ej;
+                            total += (ej - prev) * factor;
+                            prev = ej;
+                            if tj == horizon {
+                                at_horizon = Some(ej);
+                            }
+                        }
                     }
                     s * total
                 });
+                let expected_purchases =
+                    at_horizon.unwrap_or_else(|| p_alive * table.expected(c.frequency, alpha_t, horizon));
                 Ok(CustomerScore {
-                    expected_purchases: expected(horizon),
+                    expected_purchases,
                     p_alive,
                     propensity: bgnbd::propensity(p, *variant, c, horizon),
                     expected_spend,
