@@ -1,6 +1,8 @@
 //! Criterion benches of the model core over N customers.
 //! Run: `cargo bench -p custval-benches --bench model` (filters: `-- fit`, `-- score`, ...).
 
+#![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
+
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use custval_benches::{day_resolution, simulated_customers};
 use custval_model::{

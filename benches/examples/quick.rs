@@ -1,4 +1,6 @@
 //! One-shot timings of the headline operations (criterion gives the real figures).
+#![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
+
 use custval_benches::{day_resolution, simulated_customers};
 use custval_model::*;
 use std::time::Instant;

@@ -389,7 +389,11 @@ impl ExpectationTable {
                 }
                 let l = -(t / alpha_t).ln_1p();
                 let em1 = (eps * l).exp_m1();
-                let first = if (eps * l).abs() < 1e-9 { -l * (1.0 + 0.5 * eps * l) } else { -em1 / eps };
+                let first = if (eps * l).abs() < 1e-9 {
+                    -l * (1.0 + 0.5 * eps * l)
+                } else {
+                    -em1 / eps
+                };
                 *o = c * (first - (1.0 + em1) * acc[j] * z[j]);
             }
         }
@@ -580,7 +584,7 @@ mod tests {
                         a3
                     } else {
                         let a4 = a.ln() - (b + x + s - 1.0).ln() - (r + x) * (al + tx).ln();
-                        a3.max(a4) + ((a3 - a4).abs() * -1.0).exp().ln_1p()
+                        a3.max(a4) + (-(a3 - a4).abs()).exp().ln_1p()
                     };
                     d.weight[i] * (a1 + a2 + l)
                 })

@@ -89,6 +89,7 @@ impl Sub for Dual {
     }
 }
 
+#[allow(clippy::suspicious_arithmetic_impl)] // product rule
 impl Mul for Dual {
     type Output = Dual;
     fn mul(self, o: Dual) -> Dual {
@@ -99,6 +100,7 @@ impl Mul for Dual {
     }
 }
 
+#[allow(clippy::suspicious_arithmetic_impl)] // quotient rule
 impl Div for Dual {
     type Output = Dual;
     fn div(self, o: Dual) -> Dual {

@@ -137,13 +137,16 @@ pub(crate) struct RawFit {
 /// Largest |log parameter| the optimizer may visit; e^40 ≈ 2e17 is beyond any sane model.
 const LOG_PARAM_LIMIT: f64 = 40.0;
 
+/// (log parameters, objective, gradient) of the last evaluation.
+type Evaluation = (Vec<f64>, f64, Vec<f64>);
+
 /// The per-customer objective in log parameters, caching the last evaluation because
 /// argmin asks for cost and gradient separately at the same point.
 struct Objective<'a, L: LogLikelihood> {
     ll: &'a L,
     penalizer: f64,
     weight: f64,
-    cache: Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    cache: Mutex<Option<Evaluation>>,
     evaluations: Mutex<u64>,
 }
 
@@ -160,12 +163,11 @@ impl<'a, L: LogLikelihood> Objective<'a, L> {
 
     /// Objective value and gradient w.r.t. log-parameters.
     fn eval(&self, log_params: &[f64]) -> (f64, Vec<f64>) {
-        if let Ok(cache) = self.cache.lock() {
-            if let Some((p, v, g)) = cache.as_ref() {
-                if p.as_slice() == log_params {
-                    return (*v, g.clone());
-                }
-            }
+        if let Ok(cache) = self.cache.lock()
+            && let Some((p, v, g)) = cache.as_ref()
+            && p.as_slice() == log_params
+        {
+            return (*v, g.clone());
         }
         let n = log_params.len();
         let mut grad = vec![0.0; n];
@@ -553,13 +555,13 @@ impl GroupedRfm {
     /// Groups validated rows; `weights` (default 1 each) must be finite and >= 0.
     pub fn build(rfm: &[crate::Rfm], weights: Option<&[f64]>) -> Result<Self> {
         use rayon::prelude::*;
-        if let Some(w) = weights {
-            if w.len() != rfm.len() {
-                return Err(ModelError::invalid(
-                    "weights",
-                    format!("expected {} weights, got {}", rfm.len(), w.len()),
-                ));
-            }
+        if let Some(w) = weights
+            && w.len() != rfm.len()
+        {
+            return Err(ModelError::invalid(
+                "weights",
+                format!("expected {} weights, got {}", rfm.len(), w.len()),
+            ));
         }
         if rfm.len() > u32::MAX as usize {
             return Err(ModelError::invalid(
@@ -685,10 +687,10 @@ pub(crate) fn with_warm_start(
     let mut opts = opts.clone();
     if opts.initial_params.is_none() && data.len() > WARM_START_MIN_GROUPS {
         let sub = data.subsample(data.len() / WARM_START_GROUPS);
-        if let Ok(p) = fit_subsample(&sub, &opts) {
-            if p.iter().all(|v| v.is_finite() && *v > 0.0) {
-                opts.initial_params = Some(p);
-            }
+        if let Ok(p) = fit_subsample(&sub, &opts)
+            && p.iter().all(|v| v.is_finite() && *v > 0.0)
+        {
+            opts.initial_params = Some(p);
         }
     }
     opts

@@ -9,6 +9,8 @@
 //!
 //! No tonic, no tokio: everything here is plain functions over slices.
 #![forbid(unsafe_code)]
+// Small dense matrices and per-parameter arrays read best with explicit indices.
+#![allow(clippy::needless_range_loop)]
 
 pub mod bgnbd;
 pub mod clv;

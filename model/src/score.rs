@@ -99,7 +99,12 @@ impl CustomerModel {
                         for (tj, sj) in t.iter_mut().zip(part) {
                             *tj = sj.0;
                         }
-                        table.expected_many(c.frequency, alpha_t, &t[..part.len()], &mut e[..part.len()]);
+                        table.expected_many(
+                            c.frequency,
+                            alpha_t,
+                            &t[..part.len()],
+                            &mut e[..part.len()],
+                        );
                         for (ej, &(tj, factor)) in e.iter().zip(part) {
                             let ej = p_alive * ej;
                             total += (ej - prev) * factor;
@@ -111,8 +116,8 @@ impl CustomerModel {
                     }
                     s * total
                 });
-                let expected_purchases =
-                    at_horizon.unwrap_or_else(|| p_alive * table.expected(c.frequency, alpha_t, horizon));
+                let expected_purchases = at_horizon
+                    .unwrap_or_else(|| p_alive * table.expected(c.frequency, alpha_t, horizon));
                 Ok(CustomerScore {
                     expected_purchases,
                     p_alive,

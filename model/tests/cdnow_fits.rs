@@ -1,4 +1,5 @@
 //! Fits on the CDNOW sample reproduce lifetimes' refined MLE and the published estimates.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 mod common;
 
 use common::*;

@@ -1,9 +1,15 @@
 //! Calibration/holdout on CDNOW: the numbers Fader, Hardie & Lee (2005) report.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 mod common;
 
 use common::*;
-use custval_model::summary::{ColumnRef, CsvOptions, DateFormat, Day, Delimiter, RowPolicy, SummaryConfig, summarize_csv};
-use custval_model::{BetaGeoParams, FitOptions, GroupedRfm, TimeUnit, TransactionModel, TransactionModelKind, holdout_report};
+use custval_model::summary::{
+    ColumnRef, CsvOptions, DateFormat, Day, Delimiter, RowPolicy, SummaryConfig, summarize_csv,
+};
+use custval_model::{
+    BetaGeoParams, FitOptions, GroupedRfm, TimeUnit, TransactionModel, TransactionModelKind,
+    holdout_report,
+};
 
 fn cdnow_split() -> custval_model::CustomerTable {
     let file = std::fs::File::open(format!("{}/CDNOW_sample.txt", fixture_dir())).unwrap();
@@ -30,13 +36,23 @@ fn bgnbd_holdout_matches_fader_hardie_lee() {
     let holdout = table.holdout.as_ref().unwrap();
     assert_eq!(table.len(), 2357);
     assert_eq!(holdout.duration, 39.0);
-    let published = TransactionModel::BgNbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap());
-    let report = holdout_report(&published, &table.rfm, &holdout.frequency, holdout.duration).unwrap();
+    let published =
+        TransactionModel::BgNbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap());
+    let report =
+        holdout_report(&published, &table.rfm, &holdout.frequency, holdout.duration).unwrap();
     // FHL (2005): 1,882 actual repeat transactions in weeks 40-78; the model predicts 1,654.
     assert_eq!(report.actual_total, 1882.0);
-    assert!((report.predicted_total - 1654.0).abs() < 2.0, "predicted {}", report.predicted_total);
+    assert!(
+        (report.predicted_total - 1654.0).abs() < 2.0,
+        "predicted {}",
+        report.predicted_total
+    );
     // Their conditional-expectation table: customers by calibration frequency.
-    let bins: Vec<(String, u64)> = report.by_frequency.iter().map(|b| (b.label.clone(), b.customers)).collect();
+    let bins: Vec<(String, u64)> = report
+        .by_frequency
+        .iter()
+        .map(|b| (b.label.clone(), b.customers))
+        .collect();
     assert_eq!(bins[0], ("0".to_string(), 1411));
     assert_eq!(bins[7].0, "7+");
     assert_eq!(bins.iter().map(|b| b.1).sum::<u64>(), 2357);
@@ -53,19 +69,44 @@ fn every_model_tracks_the_holdout_when_fitted_on_the_calibration_summary() {
     let table = cdnow_split();
     let holdout = table.holdout.as_ref().unwrap();
     let grouped = GroupedRfm::build(&table.rfm, None).unwrap();
-    for kind in [TransactionModelKind::BgNbd, TransactionModelKind::MbgNbd, TransactionModelKind::ParetoNbd] {
+    for kind in [
+        TransactionModelKind::BgNbd,
+        TransactionModelKind::MbgNbd,
+        TransactionModelKind::ParetoNbd,
+    ] {
         let fit = TransactionModel::fit(kind, &grouped, &FitOptions::default()).unwrap();
-        assert!(fit.diagnostics.converged, "{kind}: {}", fit.diagnostics.message);
-        let report = holdout_report(&fit.params, &table.rfm, &holdout.frequency, holdout.duration).unwrap();
+        assert!(
+            fit.diagnostics.converged,
+            "{kind}: {}",
+            fit.diagnostics.message
+        );
+        let report = holdout_report(
+            &fit.params,
+            &table.rfm,
+            &holdout.frequency,
+            holdout.duration,
+        )
+        .unwrap();
         // All three under-predict CDNOW's holdout by roughly 10-15% (FHL's figure 3).
         let ratio = report.predicted_total / report.actual_total;
-        assert!((0.80..0.95).contains(&ratio), "{kind}: predicted/actual = {ratio}");
+        assert!(
+            (0.80..0.95).contains(&ratio),
+            "{kind}: predicted/actual = {ratio}"
+        );
     }
     // The BG/NBD fit on the unrounded summary equals lifetimes' fit on the same data.
-    let fit = TransactionModel::fit(TransactionModelKind::BgNbd, &grouped, &FitOptions::default()).unwrap();
+    let fit = TransactionModel::fit(
+        TransactionModelKind::BgNbd,
+        &grouped,
+        &FitOptions::default(),
+    )
+    .unwrap();
     let reference = reference();
     for (name, value) in fit.params.named_params() {
-        let expected = num(&reference, &["fits", "bgnbd_on_derived_summary", "params", name]);
+        let expected = num(
+            &reference,
+            &["fits", "bgnbd_on_derived_summary", "params", name],
+        );
         assert_rel(value, expected, 1e-4, name);
     }
 }

@@ -1,5 +1,6 @@
 //! Per-customer predictions equal lifetimes 0.11.3 (checked there against mpmath) and the
 //! BTYD vignette's point values.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 mod common;
 
 use common::*;

@@ -1,12 +1,13 @@
 //! The numerical traps other libraries fall into stay finite and right here.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 mod common;
 
 use common::assert_rel;
 use custval_model::gamma_gamma::{self, SpendData};
 use custval_model::simulate::{SimulationSpec, TransactionProcess, simulate_summaries};
 use custval_model::{
-    BetaGeoParams, ClvSpec, CustomerModel, FitOptions, GammaGammaParams, GroupedRfm, ModelError, ParetoNbdParams, Rfm,
-    TimeUnit, TransactionModel, TransactionModelKind,
+    BetaGeoParams, ClvSpec, CustomerModel, FitOptions, GammaGammaParams, GroupedRfm, ModelError,
+    ParetoNbdParams, Rfm, TimeUnit, TransactionModel, TransactionModelKind,
 };
 
 fn models_in_days() -> Vec<TransactionModel> {
@@ -14,7 +15,9 @@ fn models_in_days() -> Vec<TransactionModel> {
     vec![
         TransactionModel::BgNbd(BetaGeoParams::new(0.243, 4.414 * 7.0, 0.793, 2.426).unwrap()),
         TransactionModel::MbgNbd(BetaGeoParams::new(0.525, 6.183 * 7.0, 0.891, 1.614).unwrap()),
-        TransactionModel::ParetoNbd(ParetoNbdParams::new(0.553, 10.578 * 7.0, 0.606, 11.669 * 7.0).unwrap()),
+        TransactionModel::ParetoNbd(
+            ParetoNbdParams::new(0.553, 10.578 * 7.0, 0.606, 11.669 * 7.0).unwrap(),
+        ),
     ]
 }
 
@@ -40,13 +43,19 @@ fn high_frequency_and_long_histories_stay_finite() {
                         assert!(e.is_finite() && e >= 0.0, "{what} E[X({t})] = {e}");
                         let prop = model.propensity(&c, t).unwrap();
                         assert_probability(prop, &format!("{what} propensity"));
-                        assert!(prop <= pa + 1e-12, "{what}: propensity {prop} > P(alive) {pa}");
+                        assert!(
+                            prop <= pa + 1e-12,
+                            "{what}: propensity {prop} > P(alive) {pa}"
+                        );
                         let future = model.p_alive_at(&c, t).unwrap();
                         assert_probability(future, &format!("{what} P(alive at +{t})"));
                         assert!(future <= pa + 1e-12);
                     }
                     // More time, more expected purchases.
-                    assert!(model.expected_purchases(&c, 365.0).unwrap() <= model.expected_purchases(&c, 3650.0).unwrap() + 1e-9);
+                    assert!(
+                        model.expected_purchases(&c, 365.0).unwrap()
+                            <= model.expected_purchases(&c, 3650.0).unwrap() + 1e-9
+                    );
                 }
             }
         }
@@ -57,7 +66,8 @@ fn high_frequency_and_long_histories_stay_finite() {
 /// textbook implementations; in log space it is an ordinary number.
 #[test]
 fn pareto_nbd_does_not_overflow_at_high_frequency() {
-    let m = TransactionModel::ParetoNbd(ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).unwrap());
+    let m =
+        TransactionModel::ParetoNbd(ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).unwrap());
     for x in 200..=250 {
         for (recency, age) in [(99.0, 100.0), (60.0, 100.0), (20.0, 104.0)] {
             let c = Rfm::new(x, recency, age).unwrap();
@@ -105,15 +115,30 @@ fn gamma_gamma_with_q_below_one_is_reported_not_negative() {
     };
     let sim = simulate_summaries(&spec).unwrap();
     let freq: Vec<u32> = sim.table.rfm.iter().map(|c| c.frequency).collect();
-    let fit = gamma_gamma::fit(&SpendData::build(&freq, &sim.table.monetary_value).unwrap(), &FitOptions::default()).unwrap();
+    let fit = gamma_gamma::fit(
+        &SpendData::build(&freq, &sim.table.monetary_value).unwrap(),
+        &FitOptions::default(),
+    )
+    .unwrap();
     assert!(fit.params.q <= 1.0, "q = {}", fit.params.q);
-    assert!(fit.diagnostics.warnings.iter().any(|w| w.contains("q =")), "{:?}", fit.diagnostics.warnings);
+    assert!(
+        fit.diagnostics.warnings.iter().any(|w| w.contains("q =")),
+        "{:?}",
+        fit.diagnostics.warnings
+    );
     let model = CustomerModel {
         unit: TimeUnit::Week,
         transaction: TransactionModel::BgNbd(BetaGeoParams::new(1.5, 2.0, 0.5, 5.0).unwrap()),
         spend: Some(fit.params),
     };
-    let scores = model.score(&sim.table.rfm, &sim.table.monetary_value, TimeUnit::Week, &ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week)).unwrap();
+    let scores = model
+        .score(
+            &sim.table.rfm,
+            &sim.table.monetary_value,
+            TimeUnit::Week,
+            &ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week),
+        )
+        .unwrap();
     let mut undefined = 0;
     for (i, clv) in scores.clv.iter().enumerate() {
         match clv {
@@ -122,51 +147,103 @@ fn gamma_gamma_with_q_below_one_is_reported_not_negative() {
         }
     }
     // Every customer without repeat purchases has no defined spend, and so no CLV.
-    assert_eq!(undefined, freq.iter().filter(|&&x| (fit.params.p * x as f64 + fit.params.q) <= 1.0).count());
+    assert_eq!(
+        undefined,
+        freq.iter()
+            .filter(|&&x| (fit.params.p * x as f64 + fit.params.q) <= 1.0)
+            .count()
+    );
     assert!(undefined > 0);
 }
 
 /// An optimizer that stops early says so; it never passes off a point as a solution.
 #[test]
 fn non_converged_fits_are_reported() {
-    let rows: Vec<Rfm> = (0..200).map(|i| Rfm::new(i % 5, (i % 5) as f64 * 3.0, 30.0).unwrap()).collect();
+    let rows: Vec<Rfm> = (0..200)
+        .map(|i| Rfm::new(i % 5, (i % 5) as f64 * 3.0, 30.0).unwrap())
+        .collect();
     let g = GroupedRfm::build(&rows, None).unwrap();
-    let opts = FitOptions { gradient_tolerance: 1e-300, max_iterations: 1, ..FitOptions::default() };
+    let opts = FitOptions {
+        gradient_tolerance: 1e-300,
+        max_iterations: 1,
+        ..FitOptions::default()
+    };
     let fit = TransactionModel::fit(TransactionModelKind::BgNbd, &g, &opts).unwrap();
     assert!(!fit.diagnostics.converged);
     assert!(fit.diagnostics.message.starts_with("not converged"));
-    assert!(fit.params.named_params().iter().all(|(_, v)| v.is_finite() && *v > 0.0));
+    assert!(
+        fit.params
+            .named_params()
+            .iter()
+            .all(|(_, v)| v.is_finite() && *v > 0.0)
+    );
 }
 
 /// Bad inputs are errors naming the field, never panics or NaN.
 #[test]
 fn bad_inputs_name_the_field() {
-    let bad = [Rfm { frequency: 1, recency: f64::NAN, age: 3.0 }];
+    let bad = [Rfm {
+        frequency: 1,
+        recency: f64::NAN,
+        age: 3.0,
+    }];
     match GroupedRfm::build(&bad, None) {
         Err(ModelError::InvalidInput { field, .. }) => assert_eq!(field, "customers[0].recency"),
         other => panic!("{other:?}"),
     }
     let m = TransactionModel::BgNbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap());
     let c = Rfm::new(1, 1.0, 2.0).unwrap();
-    assert!(matches!(m.expected_purchases(&c, -1.0), Err(ModelError::InvalidInput { .. })));
-    assert!(matches!(m.expected_purchases(&c, f64::INFINITY), Err(ModelError::InvalidInput { .. })));
+    assert!(matches!(
+        m.expected_purchases(&c, -1.0),
+        Err(ModelError::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        m.expected_purchases(&c, f64::INFINITY),
+        Err(ModelError::InvalidInput { .. })
+    ));
     assert!(BetaGeoParams::new(0.0, 1.0, 1.0, 1.0).is_err());
-    let opts = FitOptions { penalizer: -1.0, ..FitOptions::default() };
-    assert!(matches!(TransactionModel::fit(TransactionModelKind::BgNbd, &GroupedRfm::build(&[c], None).unwrap(), &opts), Err(ModelError::InvalidInput { .. })));
+    let opts = FitOptions {
+        penalizer: -1.0,
+        ..FitOptions::default()
+    };
+    assert!(matches!(
+        TransactionModel::fit(
+            TransactionModelKind::BgNbd,
+            &GroupedRfm::build(&[c], None).unwrap(),
+            &opts
+        ),
+        Err(ModelError::InvalidInput { .. })
+    ));
     let empty = GroupedRfm::build(&[], None).unwrap();
-    assert!(matches!(TransactionModel::fit(TransactionModelKind::ParetoNbd, &empty, &FitOptions::default()), Err(ModelError::InsufficientData { .. })));
+    assert!(matches!(
+        TransactionModel::fit(
+            TransactionModelKind::ParetoNbd,
+            &empty,
+            &FitOptions::default()
+        ),
+        Err(ModelError::InsufficientData { .. })
+    ));
 }
 
 /// The expectation at a = 1 (0/0 in the textbook formula) is continuous.
 #[test]
 fn bgnbd_expectation_is_continuous_through_a_equals_one() {
     let c = Rfm::new(3, 20.0, 30.0).unwrap();
-    let at = |a: f64| TransactionModel::BgNbd(BetaGeoParams::new(0.5, 5.0, a, 2.0).unwrap()).expected_purchases(&c, 26.0).unwrap();
+    let at = |a: f64| {
+        TransactionModel::BgNbd(BetaGeoParams::new(0.5, 5.0, a, 2.0).unwrap())
+            .expected_purchases(&c, 26.0)
+            .unwrap()
+    };
     let mid = at(1.0);
     assert!(mid.is_finite() && mid > 0.0);
     assert_rel(at(1.0 + 1e-7), mid, 1e-6, "a = 1 + 1e-7");
     assert_rel(at(1.0 - 1e-7), mid, 1e-6, "a = 1 - 1e-7");
-    assert_rel(0.5 * (at(0.999) + at(1.001)), mid, 1e-6, "average across a = 1");
+    assert_rel(
+        0.5 * (at(0.999) + at(1.001)),
+        mid,
+        1e-6,
+        "average across a = 1",
+    );
 }
 
 /// "Right", not just finite: at extreme inputs the production formulas (Euler-transformed
@@ -177,31 +254,66 @@ fn extreme_predictions_agree_with_textbook_closed_forms() {
     use custval_model::special::ln_hyp2f1;
     let (r, alpha, a, b) = (0.243, 4.414 * 7.0, 0.793, 2.426);
     let bg = TransactionModel::BgNbd(BetaGeoParams::new(r, alpha, a, b).unwrap());
-    for &(x, recency, age) in &[(1000u32, 9000.0, 10_000.0), (250, 3000.0, 3650.0), (50, 10.0, 10_000.0), (5, 1.0, 2.0)] {
+    for &(x, recency, age) in &[
+        (1000u32, 9000.0, 10_000.0),
+        (250, 3000.0, 3650.0),
+        (50, 10.0, 10_000.0),
+        (5, 1.0, 2.0),
+    ] {
         let c = Rfm::new(x, recency, age).unwrap();
         let xf = x as f64;
         for t in [30.0, 365.0, 3650.0] {
             // FHL (2005) eq. 10, every factor in logs.
             let z = t / (alpha + age + t);
-            let log_term = (r + xf) * ((alpha + age) / (alpha + age + t)).ln() + ln_hyp2f1(r + xf, b + xf, a + b + xf - 1.0, z);
+            let log_term = (r + xf) * ((alpha + age) / (alpha + age + t)).ln()
+                + ln_hyp2f1(r + xf, b + xf, a + b + xf - 1.0, z);
             let numer = (a + b + xf - 1.0) / (a - 1.0) * -log_term.exp_m1();
-            let odds = (a / (b + xf - 1.0)).ln() + (r + xf) * ((alpha + age) / (alpha + recency)).ln();
+            let odds =
+                (a / (b + xf - 1.0)).ln() + (r + xf) * ((alpha + age) / (alpha + recency)).ln();
             let textbook = numer / (1.0 + odds.exp());
-            assert_rel(bg.expected_purchases(&c, t).unwrap(), textbook, 1e-9, &format!("BG/NBD x={x} T={age} t={t}"));
+            assert_rel(
+                bg.expected_purchases(&c, t).unwrap(),
+                textbook,
+                1e-9,
+                &format!("BG/NBD x={x} T={age} t={t}"),
+            );
         }
     }
     // Pareto/NBD P(alive), lifetimes' formula with A0 from 2F1 in logs.
     let (r, alpha, s, beta) = (0.553, 10.578, 0.606, 11.669);
     let pnbd = TransactionModel::ParetoNbd(ParetoNbdParams::new(r, alpha, s, beta).unwrap());
-    for &(x, recency, age) in &[(200u32, 60.0, 100.0), (250, 99.0, 100.0), (220, 95.0, 104.0), (1000, 1400.0, 1428.0)] {
+    for &(x, recency, age) in &[
+        (200u32, 60.0, 100.0),
+        (250, 99.0, 100.0),
+        (220, 95.0, 104.0),
+        (1000, 1400.0, 1428.0),
+    ] {
         let c = Rfm::new(x, recency, age).unwrap();
         let xf = x as f64;
-        let (big, arg_b) = if beta > alpha { (beta, r + xf) } else { (alpha, s + 1.0) };
-        let ln_f = |y: f64| -(r + s + xf) * (big + y).ln() + ln_hyp2f1(r + s + xf, arg_b, r + s + xf + 1.0, (big - alpha.min(beta)) / (big + y));
+        let (big, arg_b) = if beta > alpha {
+            (beta, r + xf)
+        } else {
+            (alpha, s + 1.0)
+        };
+        let ln_f = |y: f64| {
+            -(r + s + xf) * (big + y).ln()
+                + ln_hyp2f1(
+                    r + s + xf,
+                    arg_b,
+                    r + s + xf + 1.0,
+                    (big - alpha.min(beta)) / (big + y),
+                )
+        };
         let (lo, hi) = (ln_f(recency), ln_f(age));
         let ln_a0 = lo + (-(hi - lo).exp()).ln_1p();
-        let ln_ratio = (s / (r + s + xf)).ln() + (r + xf) * (alpha + age).ln() + s * (beta + age).ln() + ln_a0;
+        let ln_ratio =
+            (s / (r + s + xf)).ln() + (r + xf) * (alpha + age).ln() + s * (beta + age).ln() + ln_a0;
         let textbook = 1.0 / (1.0 + ln_ratio.exp());
-        assert_rel(pnbd.p_alive(&c).unwrap(), textbook, 1e-9, &format!("Pareto/NBD x={x} t_x={recency} T={age}"));
+        assert_rel(
+            pnbd.p_alive(&c).unwrap(),
+            textbook,
+            1e-9,
+            &format!("Pareto/NBD x={x} t_x={recency} T={age}"),
+        );
     }
 }

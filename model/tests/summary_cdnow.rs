@@ -1,4 +1,5 @@
 //! CDNOW sample → summary, checked against the summary files shipped with `lifetimes`.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::collections::HashMap;
 use std::fs::File;
