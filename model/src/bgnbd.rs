@@ -13,6 +13,7 @@
 use statrs::function::beta::beta_reg;
 
 use crate::error::{ModelError, Result};
+use crate::lanes;
 use crate::fit::{self, DistinctTimes, FitOptions, Fitted, GroupedRfm, LogLikelihood, LogTimes};
 use crate::params::BetaGeoParams;
 use crate::rfm::Rfm;
@@ -285,7 +286,12 @@ pub(crate) struct ExpectationTable {
     z_max: f64,
     /// q_1.. per frequency; empty where the series is too long at z_max (slow path).
     coefs: Vec<Vec<f64>>,
+    /// Per frequency, the number of terms enough for z ≤ z_max·(g+1)/TERM_GRID.
+    terms: Vec<[u16; TERM_GRID]>,
 }
+
+/// Resolution of the "terms needed for this z" lookup.
+const TERM_GRID: usize = 32;
 
 /// Longest tabulated series; customers beyond it use the on-the-fly series.
 const MAX_TABLE_TERMS: usize = 4096;
@@ -294,7 +300,7 @@ impl ExpectationTable {
     /// Coefficients for frequencies 0..=max_x, accurate for every z ≤ z_max.
     pub(crate) fn new(r: f64, a: f64, b_offset: f64, max_x: u32, z_max: f64) -> Self {
         let z_max = z_max.clamp(0.0, 1.0 - 1e-12);
-        let coefs = (0..=max_x)
+        let coefs: Vec<Vec<f64>> = (0..=max_x)
             .map(|x| {
                 let (big_a, c) = Self::shape(r, a, b_offset, x);
                 let mut q = Vec::new();
@@ -312,12 +318,31 @@ impl ExpectationTable {
                 Vec::new()
             })
             .collect();
-        Self {
-            r,
-            a,
-            b_offset,
-            z_max,
-            coefs,
+        let terms = coefs
+            .iter()
+            .map(|q| {
+                std::array::from_fn(|g| {
+                    let z = z_max * (g + 1) as f64 / TERM_GRID as f64;
+                    let mut zk = z;
+                    for (k, qk) in q.iter().enumerate() {
+                        if k > 1 && (qk * zk).abs() < 1e-18 {
+                            return (k + 1) as u16;
+                        }
+                        zk *= z;
+                    }
+                    q.len() as u16
+                })
+            })
+            .collect();
+        Self { r, a, b_offset, z_max, coefs, terms }
+    }
+
+    /// Terms of frequency x's series enough for every z ≤ `z`.
+    fn terms_for(&self, x: u32, z: f64) -> usize {
+        let g = ((z / self.z_max) * TERM_GRID as f64).ceil() as usize;
+        match self.terms.get(x as usize) {
+            Some(t) if (1..=TERM_GRID).contains(&g) => t[g - 1] as usize,
+            _ => self.coefs.get(x as usize).map_or(0, Vec::len),
         }
     }
 
@@ -358,43 +383,39 @@ impl ExpectationTable {
     /// up to 8 horizons in lock-step, so the Horner chains run side by side instead of
     /// one after another. Same arithmetic per horizon as [`Self::expected`].
     pub(crate) fn expected_many(&self, x: u32, alpha_t: f64, ts: &[f64], out: &mut [f64]) {
-        const LANES: usize = 8;
+        const LANES: usize = 16;
         let q = match self.coefs.get(x as usize) {
             Some(q) if !q.is_empty() => q.as_slice(),
             _ => &[],
         };
+        let (_, c) = Self::shape(self.r, self.a, self.b_offset, x);
+        let eps = self.a - 1.0;
         for (ts, out) in ts.chunks(LANES).zip(out.chunks_mut(LANES)) {
-            let mut z = [0.0; LANES];
-            for (zj, &t) in z.iter_mut().zip(ts) {
-                *zj = t / (alpha_t + t);
+            let mut u = [0.0; LANES];
+            for (uj, &t) in u.iter_mut().zip(ts) {
+                *uj = t.max(0.0) / alpha_t;
             }
-            if q.is_empty() || z.iter().any(|&zj| zj > self.z_max) {
+            let z: [f64; LANES] = std::array::from_fn(|j| u[j] / (1.0 + u[j]));
+            let z_chunk = z.iter().copied().fold(0.0, f64::max);
+            if q.is_empty() || z_chunk > self.z_max {
                 for (o, &t) in out.iter_mut().zip(ts) {
                     *o = self.expected(x, alpha_t, t);
                 }
                 continue;
             }
-            let mut acc = [0.0; LANES];
-            for &qk in q.iter().rev() {
+            let used = self.terms_for(x, z_chunk).min(q.len());
+            let mut acc = [0.0f64; LANES];
+            for &qk in q[..used].iter().rev() {
                 for j in 0..LANES {
-                    acc[j] = acc[j] * z[j] + qk;
+                    acc[j] = if cfg!(target_feature = "fma") { acc[j].mul_add(z[j], qk) } else { acc[j] * z[j] + qk };
                 }
             }
-            let (_, c) = Self::shape(self.r, self.a, self.b_offset, x);
-            let eps = self.a - 1.0;
+            let l: [f64; LANES] = lanes::ln_1p(u).map(|v| -v);
+            let em1 = lanes::exp_m1(l.map(|v| eps * v));
             for (j, (o, &t)) in out.iter_mut().zip(ts).enumerate() {
-                if t <= 0.0 {
-                    *o = 0.0;
-                    continue;
-                }
-                let l = -(t / alpha_t).ln_1p();
-                let em1 = (eps * l).exp_m1();
-                let first = if (eps * l).abs() < 1e-9 {
-                    -l * (1.0 + 0.5 * eps * l)
-                } else {
-                    -em1 / eps
-                };
-                *o = c * (first - (1.0 + em1) * acc[j] * z[j]);
+                // −expm1(εL)/ε → −L as ε → 0.
+                let first = if (eps * l[j]).abs() < 1e-9 { -l[j] * (1.0 + 0.5 * eps * l[j]) } else { -em1[j] / eps };
+                *o = if t <= 0.0 { 0.0 } else { c * (first - (1.0 + em1[j]) * acc[j] * z[j]) };
             }
         }
     }
@@ -429,6 +450,7 @@ pub(crate) fn expected_fresh(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> f64 
         b_offset: b,
         z_max: 0.0,
         coefs: Vec::new(),
+        terms: Vec::new(),
     }
     .expected(0, alpha, t)
 }
@@ -441,6 +463,7 @@ pub(crate) fn expected_purchases(p: &BetaGeoParams, variant: Variant, c: &Rfm, t
         b_offset: b_offset(p, variant),
         z_max: 0.0,
         coefs: Vec::new(),
+        terms: Vec::new(),
     };
     p_alive(p, variant, c) * table.expected(c.frequency, p.alpha + c.age, t)
 }

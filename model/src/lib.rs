@@ -19,6 +19,7 @@ pub mod error;
 pub mod evaluate;
 pub mod fit;
 pub mod gamma_gamma;
+mod lanes;
 mod linalg;
 pub mod mbgnbd;
 pub mod params;

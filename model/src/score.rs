@@ -121,7 +121,9 @@ impl CustomerModel {
                 Ok(CustomerScore {
                     expected_purchases,
                     p_alive,
-                    propensity: bgnbd::propensity(p, *variant, c, horizon),
+                    // P(alive) · P(≥1 purchase | alive) = P(alive) · (1 − (α'/(α'+t))^(r+x)).
+                    propensity: p_alive
+                        * -((p.r + c.frequency as f64) * -(horizon / alpha_t).ln_1p()).exp_m1(),
                     expected_spend,
                     clv,
                 })
