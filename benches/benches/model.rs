@@ -121,5 +121,27 @@ fn score(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, fit_bgnbd, fit_other_models, score);
+fn summarize(c: &mut Criterion) {
+    use custval_model::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
+    let mut g = c.benchmark_group("summarize_csv");
+    g.sample_size(10).measurement_time(Duration::from_secs(30));
+    for rows in [1_000_000, 10_000_000] {
+        let path = custval_benches::transaction_csv(rows);
+        let config = SummaryConfig {
+            unit: TimeUnit::Week,
+            observation_end: Day::from_ymd(2026, 1, 1).unwrap(),
+            calibration_end: None,
+            policy: RowPolicy::Strict,
+        };
+        g.bench_with_input(BenchmarkId::new("rows", rows), &path, |b, path| {
+            b.iter(|| {
+                let file = std::fs::File::open(path).unwrap();
+                summarize_csv(file, &CsvOptions::default(), config.clone()).unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, fit_bgnbd, fit_other_models, score, summarize);
 criterion_main!(benches);

@@ -16,13 +16,24 @@ fn main() {
     if std::env::args().nth(2).as_deref() == Some("score") {
         let model = CustomerModel {
             unit: TimeUnit::Week,
-            transaction: TransactionModel::BgNbd(BetaGeoParams { r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 }),
-            spend: Some(GammaGammaParams { p: 6.25, q: 3.74, v: 15.44 }),
+            transaction: TransactionModel::BgNbd(BetaGeoParams {
+                r: 0.243,
+                alpha: 4.414,
+                a: 0.793,
+                b: 2.426,
+            }),
+            spend: Some(GammaGammaParams {
+                p: 6.25,
+                q: 3.74,
+                v: 15.44,
+            }),
         };
         let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
         for _ in 0..5 {
             let t = Instant::now();
-            let s = model.score(&table.rfm, &table.monetary_value, TimeUnit::Week, &spec).unwrap();
+            let s = model
+                .score(&table.rfm, &table.monetary_value, TimeUnit::Week, &spec)
+                .unwrap();
             println!("score: {:?} ({})", t.elapsed(), s.clv.len());
         }
         return;

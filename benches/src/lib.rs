@@ -46,3 +46,62 @@ pub fn day_resolution(rfm: &[Rfm]) -> Vec<Rfm> {
         })
         .collect()
 }
+
+/// A `customer_id,date,amount` transaction log of about `rows` rows, sorted by date (as
+/// exported logs usually are, so consecutive rows hit random customers), written once to
+/// `target/bench-data/` and reused. Returns its path.
+pub fn transaction_csv(rows: usize) -> std::path::PathBuf {
+    use std::io::Write;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data");
+    let path = dir.join(format!("transactions_{rows}.csv"));
+    if path.exists() {
+        return path;
+    }
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        panic!("cannot create {}: {e}", dir.display());
+    }
+    // About 10 purchases per customer over two years.
+    let customers = (rows / 10).max(1);
+    let spec = SimulationSpec {
+        customers,
+        seed: 42,
+        process: TransactionProcess::BgNbd(BetaGeoParams {
+            r: 4.0,
+            alpha: 40.0,
+            a: 1.0,
+            b: 30.0,
+        }),
+        spend: Some(GammaGammaParams {
+            p: 6.25,
+            q: 3.74,
+            v: 15.44,
+        }),
+        calibration_length: 104.0,
+        birth_window: 52.0,
+        holdout_length: 0.0,
+    };
+    let mut log: Vec<(u32, u32, f32)> = Vec::with_capacity(rows + rows / 4);
+    let sink = |t: custval_model::simulate::SimulatedTransaction| {
+        log.push(((t.time * 7.0) as u32, t.customer as u32, t.amount as f32));
+    };
+    if let Err(e) = custval_model::simulate::simulate_transactions(&spec, sink) {
+        panic!("simulation failed: {e}");
+    }
+    log.sort_unstable_by_key(|r| (r.0, r.1));
+    let tmp = path.with_extension("tmp");
+    let file = std::fs::File::create(&tmp).unwrap_or_else(|e| panic!("{}: {e}", tmp.display()));
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let start = custval_model::summary::Day::from_ymd(2024, 1, 1).map_or(0, |d| d.0);
+    let write = |w: &mut std::io::BufWriter<std::fs::File>| -> std::io::Result<()> {
+        writeln!(w, "customer_id,date,amount")?;
+        for (day, customer, amount) in &log {
+            let (y, m, d) = custval_model::summary::Day(start + *day as i32).to_ymd();
+            writeln!(w, "C{customer:07},{y:04}-{m:02}-{d:02},{amount:.2}")?;
+        }
+        w.flush()
+    };
+    if let Err(e) = write(&mut w).and_then(|_| std::fs::rename(&tmp, &path)) {
+        panic!("cannot write {}: {e}", path.display());
+    }
+    path
+}

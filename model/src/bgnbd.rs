@@ -13,8 +13,8 @@
 use statrs::function::beta::beta_reg;
 
 use crate::error::{ModelError, Result};
-use crate::lanes;
 use crate::fit::{self, DistinctTimes, FitOptions, Fitted, GroupedRfm, LogLikelihood, LogTimes};
+use crate::lanes;
 use crate::params::BetaGeoParams;
 use crate::rfm::Rfm;
 use crate::special::{hyp2f1, ln_gamma};
@@ -245,12 +245,28 @@ pub fn log_likelihood(data: &GroupedRfm, params: &BetaGeoParams) -> f64 {
 
 /// P(alive at T | x, t_x, T).
 pub(crate) fn p_alive(p: &BetaGeoParams, variant: Variant, c: &Rfm) -> f64 {
-    let k = variant.checks(c.frequency);
+    p_alive_with(p, variant, c, log_drop_odds(p, variant, c.frequency))
+}
+
+/// ln(a / (b + k − 1)) with k the dropout checks survived: the x-only part of the log-odds
+/// of "dropped" against "alive" (a batch tabulates it per frequency).
+pub(crate) fn log_drop_odds(p: &BetaGeoParams, variant: Variant, x: u32) -> f64 {
+    let k = variant.checks(x);
     if k == 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        (p.a / (p.b + k - 1.0)).ln()
+    }
+}
+
+/// P(alive) given the customer's [`log_drop_odds`].
+#[inline]
+pub(crate) fn p_alive_with(p: &BetaGeoParams, variant: Variant, c: &Rfm, log_drop: f64) -> f64 {
+    if variant.checks(c.frequency) == 0.0 {
         return 1.0;
     }
     let rx = p.r + c.frequency as f64;
-    let d = (p.a / (p.b + k - 1.0)).ln() + rx * ((p.alpha + c.age) / (p.alpha + c.recency)).ln();
+    let d = log_drop + rx * ((p.alpha + c.age) / (p.alpha + c.recency)).ln();
     sigmoid(-d)
 }
 
@@ -308,7 +324,7 @@ impl ExpectationTable {
                 let mut zk = z_max;
                 for k in 1..=MAX_TABLE_TERMS {
                     q.push(term);
-                    if (term * zk).abs() < 1e-18 && k > 2 {
+                    if (term * zk).abs() < 1e-17 && k > 2 {
                         return q;
                     }
                     let kf = k as f64;
@@ -325,7 +341,7 @@ impl ExpectationTable {
                     let z = z_max * (g + 1) as f64 / TERM_GRID as f64;
                     let mut zk = z;
                     for (k, qk) in q.iter().enumerate() {
-                        if k > 1 && (qk * zk).abs() < 1e-18 {
+                        if k > 1 && (qk * zk).abs() < 1e-17 {
                             return (k + 1) as u16;
                         }
                         zk *= z;
@@ -334,7 +350,14 @@ impl ExpectationTable {
                 })
             })
             .collect();
-        Self { r, a, b_offset, z_max, coefs, terms }
+        Self {
+            r,
+            a,
+            b_offset,
+            z_max,
+            coefs,
+            terms,
+        }
     }
 
     /// Terms of frequency x's series enough for every z ≤ `z`.
@@ -383,41 +406,82 @@ impl ExpectationTable {
     /// up to 8 horizons in lock-step, so the Horner chains run side by side instead of
     /// one after another. Same arithmetic per horizon as [`Self::expected`].
     pub(crate) fn expected_many(&self, x: u32, alpha_t: f64, ts: &[f64], out: &mut [f64]) {
-        const LANES: usize = 16;
+        // Lane counts matched to common schedules (12 monthly steps) so no lane is wasted.
+        let mut rest = (ts, out);
+        while !rest.0.is_empty() {
+            let n = rest.0.len();
+            let take = if n <= 4 {
+                self.expected_lanes::<4>(x, alpha_t, rest.0, rest.1)
+            } else if n <= 8 {
+                self.expected_lanes::<8>(x, alpha_t, rest.0, rest.1)
+            } else if n <= 12 {
+                self.expected_lanes::<12>(x, alpha_t, rest.0, rest.1)
+            } else {
+                self.expected_lanes::<16>(x, alpha_t, rest.0, rest.1)
+            };
+            let (ts, out) = rest;
+            rest = (&ts[take..], &mut out[take..]);
+        }
+    }
+
+    /// Up to N horizons of [`Self::expected_many`]; returns how many it did.
+    #[inline(always)]
+    fn expected_lanes<const N: usize>(
+        &self,
+        x: u32,
+        alpha_t: f64,
+        ts: &[f64],
+        out: &mut [f64],
+    ) -> usize {
+        let n = ts.len().min(N);
+        let (ts, out) = (&ts[..n], &mut out[..n]);
         let q = match self.coefs.get(x as usize) {
             Some(q) if !q.is_empty() => q.as_slice(),
             _ => &[],
         };
-        let (_, c) = Self::shape(self.r, self.a, self.b_offset, x);
-        let eps = self.a - 1.0;
-        for (ts, out) in ts.chunks(LANES).zip(out.chunks_mut(LANES)) {
-            let mut u = [0.0; LANES];
-            for (uj, &t) in u.iter_mut().zip(ts) {
-                *uj = t.max(0.0) / alpha_t;
+        let inv_alpha = 1.0 / alpha_t;
+        let mut u = [0.0; N];
+        for (uj, &t) in u.iter_mut().zip(ts) {
+            *uj = t.max(0.0) * inv_alpha;
+        }
+        let z: [f64; N] = std::array::from_fn(|j| u[j] / (1.0 + u[j]));
+        let z_chunk = z.iter().copied().fold(0.0, f64::max);
+        if q.is_empty() || z_chunk > self.z_max {
+            for (o, &t) in out.iter_mut().zip(ts) {
+                *o = self.expected(x, alpha_t, t);
             }
-            let z: [f64; LANES] = std::array::from_fn(|j| u[j] / (1.0 + u[j]));
-            let z_chunk = z.iter().copied().fold(0.0, f64::max);
-            if q.is_empty() || z_chunk > self.z_max {
-                for (o, &t) in out.iter_mut().zip(ts) {
-                    *o = self.expected(x, alpha_t, t);
-                }
-                continue;
-            }
-            let used = self.terms_for(x, z_chunk).min(q.len());
-            let mut acc = [0.0f64; LANES];
-            for &qk in q[..used].iter().rev() {
-                for j in 0..LANES {
-                    acc[j] = if cfg!(target_feature = "fma") { acc[j].mul_add(z[j], qk) } else { acc[j] * z[j] + qk };
-                }
-            }
-            let l: [f64; LANES] = lanes::ln_1p(u).map(|v| -v);
-            let em1 = lanes::exp_m1(l.map(|v| eps * v));
-            for (j, (o, &t)) in out.iter_mut().zip(ts).enumerate() {
-                // −expm1(εL)/ε → −L as ε → 0.
-                let first = if (eps * l[j]).abs() < 1e-9 { -l[j] * (1.0 + 0.5 * eps * l[j]) } else { -em1[j] / eps };
-                *o = if t <= 0.0 { 0.0 } else { c * (first - (1.0 + em1[j]) * acc[j] * z[j]) };
+            return n;
+        }
+        let used = self.terms_for(x, z_chunk).min(q.len());
+        let mut acc = [0.0f64; N];
+        for &qk in q[..used].iter().rev() {
+            for j in 0..N {
+                acc[j] = if cfg!(target_feature = "fma") {
+                    acc[j].mul_add(z[j], qk)
+                } else {
+                    acc[j] * z[j] + qk
+                };
             }
         }
+        let (_, c) = Self::shape(self.r, self.a, self.b_offset, x);
+        let eps = self.a - 1.0;
+        let inv_eps = 1.0 / eps;
+        let l: [f64; N] = lanes::ln_1p(u).map(|v| -v);
+        let em1 = lanes::exp_m1(l.map(|v| eps * v));
+        for (j, (o, &t)) in out.iter_mut().zip(ts).enumerate() {
+            // −expm1(εL)/ε → −L as ε → 0.
+            let first = if (eps * l[j]).abs() < 1e-9 {
+                -l[j] * (1.0 + 0.5 * eps * l[j])
+            } else {
+                -em1[j] * inv_eps
+            };
+            *o = if t <= 0.0 {
+                0.0
+            } else {
+                c * (first - (1.0 + em1[j]) * acc[j] * z[j])
+            };
+        }
+        n
     }
 }
 

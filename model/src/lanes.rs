@@ -11,7 +11,11 @@ const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
 #[inline(always)]
 fn fma(a: f64, b: f64, c: f64) -> f64 {
     // A fused multiply-add where the target has one; a libm call otherwise would be slow.
-    if cfg!(target_feature = "fma") { a.mul_add(b, c) } else { a * b + c }
+    if cfg!(target_feature = "fma") {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
 }
 
 /// ln(1 + u) for u > −1 (finite), lane by lane.

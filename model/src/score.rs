@@ -44,6 +44,8 @@ enum Prepared {
         p: BetaGeoParams,
         variant: Variant,
         table: ExpectationTable,
+        /// ln(a / (b + k − 1)) per frequency.
+        log_drop: Vec<f64>,
     },
     Pareto,
 }
@@ -71,6 +73,9 @@ impl CustomerModel {
             p,
             variant,
             table: bgnbd::expectation_table(&p, variant, max_x, z_max),
+            log_drop: (0..=max_x)
+                .map(|x| bgnbd::log_drop_odds(&p, variant, x))
+                .collect(),
         }
     }
 
@@ -87,8 +92,13 @@ impl CustomerModel {
             .spend
             .and_then(|g| g.expected_spend(c.frequency, monetary_value));
         match prepared {
-            Prepared::BetaGeo { p, variant, table } => {
-                let p_alive = bgnbd::p_alive(p, *variant, c);
+            Prepared::BetaGeo {
+                p,
+                variant,
+                table,
+                log_drop,
+            } => {
+                let p_alive = bgnbd::p_alive_with(p, *variant, c, log_drop[c.frequency as usize]);
                 let alpha_t = p.alpha + c.age;
                 let mut at_horizon = None;
                 let clv = expected_spend.map(|s| {
@@ -180,43 +190,52 @@ impl CustomerModel {
         let factor = input_unit.convert(1.0, self.unit);
         let horizons: Vec<f64> = schedule.iter().map(|s| s.0).chain([horizon]).collect();
         let prepared = self.prepare(rfm, factor, &horizons);
-        let rows: Vec<CustomerScore> = rfm
-            .par_iter()
-            .zip(monetary_value.par_iter())
-            .enumerate()
-            .with_min_len(1024)
-            .map(|(i, (c, &m))| {
-                let within = |e: ModelError| e.within(&format!("customers[{i}]"));
-                c.validate().map_err(within)?;
-                let c = if factor == 1.0 {
-                    *c
-                } else {
-                    Rfm {
-                        frequency: c.frequency,
-                        recency: c.recency * factor,
-                        age: c.age * factor,
-                    }
-                };
-                self.score_prepared(&prepared, &c, m, horizon, &schedule)
-                    .map_err(within)
-            })
-            .collect::<Result<_>>()?;
+        let n = rfm.len();
         let mut out = Scores {
             unit: Some(self.unit),
             horizon,
-            expected_purchases: Vec::with_capacity(rows.len()),
-            p_alive: Vec::with_capacity(rows.len()),
-            propensity: Vec::with_capacity(rows.len()),
-            expected_spend: Vec::with_capacity(rows.len()),
-            clv: Vec::with_capacity(rows.len()),
+            expected_purchases: vec![0.0; n],
+            p_alive: vec![0.0; n],
+            propensity: vec![0.0; n],
+            expected_spend: vec![None; n],
+            clv: vec![None; n],
         };
-        for r in rows {
-            out.expected_purchases.push(r.expected_purchases);
-            out.p_alive.push(r.p_alive);
-            out.propensity.push(r.propensity);
-            out.expected_spend.push(r.expected_spend);
-            out.clv.push(r.clv);
-        }
+        // Each chunk writes its slice of every column directly: no per-row structs.
+        const CHUNK: usize = 2048;
+        out.expected_purchases
+            .par_chunks_mut(CHUNK)
+            .zip(out.p_alive.par_chunks_mut(CHUNK))
+            .zip(out.propensity.par_chunks_mut(CHUNK))
+            .zip(out.expected_spend.par_chunks_mut(CHUNK))
+            .zip(out.clv.par_chunks_mut(CHUNK))
+            .enumerate()
+            .try_for_each(|(chunk, ((((e, pa), pr), sp), cl))| {
+                let start = chunk * CHUNK;
+                for k in 0..e.len() {
+                    let i = start + k;
+                    let within = |err: ModelError| err.within(&format!("customers[{i}]"));
+                    let c = &rfm[i];
+                    c.validate().map_err(within)?;
+                    let c = if factor == 1.0 {
+                        *c
+                    } else {
+                        Rfm {
+                            frequency: c.frequency,
+                            recency: c.recency * factor,
+                            age: c.age * factor,
+                        }
+                    };
+                    let s = self
+                        .score_prepared(&prepared, &c, monetary_value[i], horizon, &schedule)
+                        .map_err(within)?;
+                    e[k] = s.expected_purchases;
+                    pa[k] = s.p_alive;
+                    pr[k] = s.propensity;
+                    sp[k] = s.expected_spend;
+                    cl[k] = s.clv;
+                }
+                Ok::<(), ModelError>(())
+            })?;
         Ok(out)
     }
 }
