@@ -13,6 +13,21 @@ fn main() {
     let t = Instant::now();
     let table = simulated_customers(n, 1);
     println!("simulate {n}: {:?}", t.elapsed());
+    if std::env::args().nth(2).as_deref() == Some("dayfit") {
+        let days = day_resolution(&table.rfm);
+        for _ in 0..5 {
+            let t = Instant::now();
+            let g = GroupedRfm::build(&days, None).unwrap();
+            let grouped = t.elapsed();
+            let f = bgnbd::fit(&g, &FitOptions::default()).unwrap();
+            println!(
+                "day fit: {:?} (grouping {grouped:?}, evals {})",
+                t.elapsed(),
+                f.diagnostics.evaluations
+            );
+        }
+        return;
+    }
     if std::env::args().nth(2).as_deref() == Some("score") {
         let model = CustomerModel {
             unit: TimeUnit::Week,

@@ -13,7 +13,7 @@
 use statrs::function::beta::beta_reg;
 
 use crate::error::{ModelError, Result};
-use crate::fit::{self, DistinctTimes, FitOptions, Fitted, GroupedRfm, LogLikelihood, LogTimes};
+use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood, LogTimes};
 use crate::lanes;
 use crate::params::BetaGeoParams;
 use crate::rfm::Rfm;
@@ -62,8 +62,6 @@ struct BetaGeoLikelihood<'a> {
     /// Total weight of rows per frequency x (constant across evaluations).
     weight_by_x: Vec<f64>,
     total_weight: f64,
-    distinct_age: Option<DistinctTimes>,
-    distinct_recency: Option<DistinctTimes>,
 }
 
 impl<'a> BetaGeoLikelihood<'a> {
@@ -77,8 +75,6 @@ impl<'a> BetaGeoLikelihood<'a> {
             variant,
             weight_by_x,
             total_weight: data.total_weight(),
-            distinct_age: DistinctTimes::build(&data.age),
-            distinct_recency: DistinctTimes::build(&data.recency),
         }
     }
 
@@ -149,8 +145,8 @@ impl LogLikelihood for BetaGeoLikelihood<'_> {
         let data = self.data;
         let variant = self.variant;
         let n = data.len();
-        let ages = LogTimes::new(&data.age, self.distinct_age.as_ref(), alpha);
-        let recencies = LogTimes::new(&data.recency, self.distinct_recency.as_ref(), alpha);
+        let ages = LogTimes::new(&data.age, data.distinct_age(), alpha);
+        let recencies = LogTimes::new(&data.recency, data.distinct_recency(), alpha);
         let sums = fit::chunked_sum(n, |start, end| {
             let mut acc = [0.0f64; 5];
             for i in start..end {

@@ -549,6 +549,9 @@ pub struct GroupedRfm {
     pub age: Vec<f64>,
     pub weight: Vec<f64>,
     pub max_frequency: u32,
+    /// Distinct ages / recencies, computed on first use and shared by every fit of this data.
+    distinct_age: std::sync::OnceLock<Option<DistinctTimes>>,
+    distinct_recency: std::sync::OnceLock<Option<DistinctTimes>>,
 }
 
 impl GroupedRfm {
@@ -584,28 +587,26 @@ impl GroupedRfm {
         })?;
         // Rounded summaries can carry recency a hair above T: clamp after validation.
         let key = |r: &crate::Rfm| (r.frequency, r.recency.min(r.age).to_bits(), r.age.to_bits());
-        // Sort (hash, index) pairs: 12-byte records sort fast, and equal rows end up
-        // adjacent. Rows with equal hashes but different keys stay separate groups.
-        let mut order: Vec<(u64, u32)> = rfm
+        // Sort rows by a hash of their key: equal rows end up adjacent, and the pass below
+        // reads memory in order. Rows with equal hashes but different keys stay separate.
+        let mut order: Vec<(u64, u32, u64, u64, u32)> = rfm
             .par_iter()
             .enumerate()
             .map(|(i, r)| {
                 let (x, rec, age) = key(r);
                 let mut h = rustc_hash::FxHasher::default();
                 std::hash::Hash::hash(&(x, rec, age), &mut h);
-                (std::hash::Hasher::finish(&h), i as u32)
+                (std::hash::Hasher::finish(&h), x, rec, age, i as u32)
             })
             .collect();
-        order.par_sort_unstable();
+        order.par_sort_unstable_by_key(|k| k.0);
         let mut out = GroupedRfm::default();
         let mut run_start = 0; // first group of the current run of equal hashes
-        for (k, &(h, i)) in order.iter().enumerate() {
-            let row = &rfm[i as usize];
+        for (k, &(h, x, rec, age, i)) in order.iter().enumerate() {
             let w = weights.map_or(1.0, |w| w[i as usize]);
             if k > 0 && order[k - 1].0 != h {
                 run_start = out.frequency.len();
             }
-            let (x, rec, age) = key(row);
             let existing = (run_start..out.frequency.len()).find(|&g| {
                 out.frequency[g] == x
                     && out.recency[g].to_bits() == rec
@@ -623,6 +624,18 @@ impl GroupedRfm {
         }
         out.max_frequency = out.frequency.iter().copied().max().unwrap_or(0);
         Ok(out)
+    }
+
+    pub(crate) fn distinct_age(&self) -> Option<&DistinctTimes> {
+        self.distinct_age
+            .get_or_init(|| DistinctTimes::build(&self.age))
+            .as_ref()
+    }
+
+    pub(crate) fn distinct_recency(&self) -> Option<&DistinctTimes> {
+        self.distinct_recency
+            .get_or_init(|| DistinctTimes::build(&self.recency))
+            .as_ref()
     }
 
     /// Every `stride`-th group, with weights scaled so the total is preserved: a cheap
@@ -644,6 +657,7 @@ impl GroupedRfm {
             recency: pick(&self.recency),
             age: pick(&self.age),
             weight: pick(&self.weight).into_iter().map(|w| w * scale).collect(),
+            ..GroupedRfm::default()
         }
     }
 
@@ -707,16 +721,21 @@ pub(crate) struct DistinctTimes {
 
 impl DistinctTimes {
     pub(crate) fn build(column: &[f64]) -> Option<Self> {
-        let mut values: Vec<f64> = column.to_vec();
-        values.sort_unstable_by(f64::total_cmp);
-        values.dedup_by(|a, b| a.to_bits() == b.to_bits());
-        if values.len() * 4 > column.len() {
-            return None;
+        let limit = column.len() / 4;
+        let mut seen: rustc_hash::FxHashMap<u64, u32> = rustc_hash::FxHashMap::default();
+        let mut values = Vec::new();
+        let mut index = Vec::with_capacity(column.len());
+        for v in column {
+            let next = values.len() as u32;
+            let k = *seen.entry(v.to_bits()).or_insert(next);
+            if k == next {
+                if values.len() >= limit {
+                    return None;
+                }
+                values.push(*v);
+            }
+            index.push(k);
         }
-        let index = column
-            .iter()
-            .map(|v| values.partition_point(|u| u.total_cmp(v).is_lt()) as u32)
-            .collect();
         Some(DistinctTimes { values, index })
     }
 }
