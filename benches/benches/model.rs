@@ -136,7 +136,7 @@ fn summarize(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("rows", rows), &path, |b, path| {
             b.iter(|| {
                 let file = std::fs::File::open(path).unwrap();
-                summarize_csv(file, &CsvOptions::default(), config.clone()).unwrap()
+                summarize_csv(file, &CsvOptions::default(), config).unwrap()
             })
         });
     }

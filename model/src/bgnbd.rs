@@ -440,7 +440,8 @@ impl ExpectationTable {
         for (uj, &t) in u.iter_mut().zip(ts) {
             *uj = t.max(0.0) * inv_alpha;
         }
-        let z: [f64; N] = std::array::from_fn(|j| u[j] / (1.0 + u[j]));
+        let inv_1pu: [f64; N] = std::array::from_fn(|j| 1.0 / (1.0 + u[j]));
+        let z: [f64; N] = std::array::from_fn(|j| u[j] * inv_1pu[j]);
         let z_chunk = z.iter().copied().fold(0.0, f64::max);
         if q.is_empty() || z_chunk > self.z_max {
             for (o, &t) in out.iter_mut().zip(ts) {
@@ -462,7 +463,7 @@ impl ExpectationTable {
         let (_, c) = Self::shape(self.r, self.a, self.b_offset, x);
         let eps = self.a - 1.0;
         let inv_eps = 1.0 / eps;
-        let l: [f64; N] = lanes::ln_1p(u).map(|v| -v);
+        let l: [f64; N] = lanes::ln_1p_with_inverse(u, inv_1pu).map(|v| -v);
         let em1 = lanes::exp_m1(l.map(|v| eps * v));
         for (j, (o, &t)) in out.iter_mut().zip(ts).enumerate() {
             // −expm1(εL)/ε → −L as ε → 0.
