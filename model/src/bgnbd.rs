@@ -677,21 +677,7 @@ mod tests {
                 (v - direct).abs() < 1e-10 * direct.abs(),
                 "{variant:?}: {v} vs {direct}"
             );
-            for k in 0..4 {
-                let h = 1e-6 * p[k];
-                let mut pp = p;
-                pp[k] += h;
-                let mut pm = p;
-                pm[k] -= h;
-                let mut scratch = [0.0; 4];
-                let num =
-                    (ll.ll_grad(&pp, &mut scratch) - ll.ll_grad(&pm, &mut scratch)) / (2.0 * h);
-                assert!(
-                    (num - g[k]).abs() < 1e-6 * (1.0 + num.abs()),
-                    "{variant:?} d{k}: {num} vs {}",
-                    g[k]
-                );
-            }
+            crate::fit::assert_gradient_matches(&ll, &p, &format!("{variant:?}"));
         }
     }
 

@@ -813,3 +813,23 @@ pub(crate) fn chunk_len(n: usize) -> usize {
         (n / (4 * rayon::current_num_threads())).max(MIN)
     }
 }
+
+/// Test support: the analytic gradient of `ll` at `p` equals central differences.
+#[cfg(test)]
+pub(crate) fn assert_gradient_matches<L: LogLikelihood>(ll: &L, p: &[f64], what: &str) {
+    let mut g = vec![0.0; p.len()];
+    ll.ll_grad(p, &mut g);
+    let mut scratch = vec![0.0; p.len()];
+    for k in 0..p.len() {
+        let h = 1e-6 * p[k];
+        let (mut pp, mut pm) = (p.to_vec(), p.to_vec());
+        pp[k] += h;
+        pm[k] -= h;
+        let num = (ll.ll_grad(&pp, &mut scratch) - ll.ll_grad(&pm, &mut scratch)) / (2.0 * h);
+        assert!(
+            (num - g[k]).abs() < 1e-6 * (1.0 + num.abs()),
+            "{what} d{k}: {num} vs {}",
+            g[k]
+        );
+    }
+}

@@ -203,21 +203,7 @@ mod tests {
             data: &data,
             total_weight: 4.0,
         };
-        let p = [6.25, 3.74, 15.44];
-        let mut g = [0.0; 3];
-        ll.ll_grad(&p, &mut g);
-        for k in 0..3 {
-            let h = 1e-6 * p[k];
-            let (mut pp, mut pm) = (p, p);
-            pp[k] += h;
-            pm[k] -= h;
-            let num = (ll.ll_grad(&pp, &mut [0.0; 3]) - ll.ll_grad(&pm, &mut [0.0; 3])) / (2.0 * h);
-            assert!(
-                (num - g[k]).abs() < 1e-6 * (1.0 + num.abs()),
-                "d{k}: {num} vs {}",
-                g[k]
-            );
-        }
+        crate::fit::assert_gradient_matches(&ll, &[6.25, 3.74, 15.44], "Gamma-Gamma");
     }
 
     #[test]

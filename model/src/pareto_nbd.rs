@@ -364,21 +364,7 @@ mod tests {
         let d = GroupedRfm::build(&rows, None).unwrap();
         let ll = ParetoLikelihood::new(&d);
         for p in [[0.553, 10.578, 0.606, 11.669], [0.553, 20.0, 0.606, 3.0]] {
-            let mut g = [0.0; 4];
-            ll.ll_grad(&p, &mut g);
-            for k in 0..4 {
-                let h = 1e-6 * p[k];
-                let (mut pp, mut pm) = (p, p);
-                pp[k] += h;
-                pm[k] -= h;
-                let num =
-                    (ll.ll_grad(&pp, &mut [0.0; 4]) - ll.ll_grad(&pm, &mut [0.0; 4])) / (2.0 * h);
-                assert!(
-                    (num - g[k]).abs() < 1e-6 * (1.0 + num.abs()),
-                    "d{k}: {num} vs {}",
-                    g[k]
-                );
-            }
+            crate::fit::assert_gradient_matches(&ll, &p, "Pareto/NBD");
         }
     }
 

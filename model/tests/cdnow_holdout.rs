@@ -3,9 +3,7 @@
 mod common;
 
 use common::*;
-use custval_model::summary::{
-    ColumnRef, CsvOptions, DateFormat, Day, Delimiter, RowPolicy, SummaryConfig, summarize_csv,
-};
+use custval_model::summary::{Day, RowPolicy, SummaryConfig, summarize_csv};
 use custval_model::{
     BetaGeoParams, FitOptions, GroupedRfm, TimeUnit, TransactionModel, TransactionModelKind,
     holdout_report,
@@ -13,14 +11,7 @@ use custval_model::{
 
 fn cdnow_split() -> custval_model::CustomerTable {
     let file = std::fs::File::open(format!("{}/CDNOW_sample.txt", fixture_dir())).unwrap();
-    let options = CsvOptions {
-        has_header: false,
-        delimiter: Delimiter::Whitespace,
-        customer_id: ColumnRef::Index(1),
-        date: ColumnRef::Index(2),
-        amount: ColumnRef::Index(4),
-        date_format: DateFormat::Compact,
-    };
+    let options = cdnow_sample_options();
     let config = SummaryConfig {
         unit: TimeUnit::Week,
         observation_end: Day::from_ymd(1998, 6, 30).unwrap(),

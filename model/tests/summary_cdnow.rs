@@ -1,14 +1,15 @@
 //! CDNOW sample → summary, checked against the summary files shipped with `lifetimes`.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
 
 use custval_model::TimeUnit;
 use custval_model::summary::{
-    ColumnRef, CsvOptions, DateFormat, Day, Delimiter, RowPolicy, SummaryConfig, SummaryOutput,
-    summarize_csv,
+    CsvOptions, Day, RowPolicy, SummaryConfig, SummaryOutput, summarize_csv,
 };
 
 fn cdnow_dir() -> PathBuf {
@@ -20,14 +21,7 @@ fn cdnow_dir() -> PathBuf {
 }
 
 fn sample_options() -> CsvOptions {
-    CsvOptions {
-        has_header: false,
-        delimiter: Delimiter::Whitespace,
-        customer_id: ColumnRef::Index(1),
-        date: ColumnRef::Index(2),
-        amount: ColumnRef::Index(4),
-        date_format: DateFormat::Compact,
-    }
+    common::cdnow_sample_options()
 }
 
 fn day(y: i32, m: u32, d: u32) -> Day {

@@ -54,3 +54,17 @@ pub fn assert_rel(actual: f64, expected: f64, tol: f64, what: &str) {
         "{what}: got {actual}, expected {expected} (relative error {rel:.3e} > {tol:.0e})"
     );
 }
+
+/// How to read `CDNOW_sample.txt`: whitespace-separated, no header, sample id in column 1,
+/// YYYYMMDD date in column 2, dollar value in column 4.
+pub fn cdnow_sample_options() -> custval_model::summary::CsvOptions {
+    use custval_model::summary::{ColumnRef, CsvOptions, DateFormat, Delimiter};
+    CsvOptions {
+        has_header: false,
+        delimiter: Delimiter::Whitespace,
+        customer_id: ColumnRef::Index(1),
+        date: ColumnRef::Index(2),
+        amount: ColumnRef::Index(4),
+        date_format: DateFormat::Compact,
+    }
+}
