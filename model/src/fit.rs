@@ -626,6 +626,15 @@ impl GroupedRfm {
         Ok(out)
     }
 
+    /// Total weight of the rows with each frequency 0..=max_frequency.
+    pub(crate) fn weight_by_frequency(&self) -> Vec<f64> {
+        let mut by_x = vec![0.0; self.max_frequency as usize + 1];
+        for (x, w) in self.frequency.iter().zip(&self.weight) {
+            by_x[*x as usize] += w;
+        }
+        by_x
+    }
+
     pub(crate) fn distinct_age(&self) -> Option<&DistinctTimes> {
         self.distinct_age
             .get_or_init(|| DistinctTimes::build(&self.age))

@@ -93,10 +93,7 @@ struct ParetoLikelihood<'a> {
 
 impl<'a> ParetoLikelihood<'a> {
     fn new(data: &'a GroupedRfm) -> Self {
-        let mut weight_by_x = vec![0.0; data.max_frequency as usize + 1];
-        for (x, w) in data.frequency.iter().zip(&data.weight) {
-            weight_by_x[*x as usize] += w;
-        }
+        let weight_by_x = data.weight_by_frequency();
         Self {
             data,
             weight_by_x,
