@@ -193,13 +193,6 @@ impl<'a, L: LogLikelihood> Objective<'a, L> {
         if !value.is_finite() || grad.iter().any(|g| !g.is_finite()) {
             return (f64::INFINITY, vec![0.0; n]);
         }
-        if std::env::var_os("CUSTVAL_TRACE_FIT").is_some() {
-            eprintln!(
-                "eval {:?} f={value:.17e} |g|={:.3e}",
-                log_params,
-                max_abs(&grad)
-            );
-        }
         if let Ok(mut cache) = self.cache.lock() {
             *cache = Some((log_params.to_vec(), value, grad.clone()));
         }
