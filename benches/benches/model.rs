@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use custval_benches::{day_resolution, simulated_customers};
+use custval_benches::{
+    CDNOW_BGNBD, CDNOW_PARETO, CDNOW_SPEND, day_resolution, simulated_customers,
+};
 use custval_model::{
     ClvSpec, CustomerModel, FitOptions, GroupedRfm, TimeUnit, TransactionModel,
     TransactionModelKind, bgnbd,
@@ -81,33 +83,13 @@ fn score(c: &mut Criterion) {
     for n in SIZES {
         let table = simulated_customers(n, 3);
         for (name, tm) in [
-            (
-                "bgnbd",
-                TransactionModel::BgNbd(custval_model::BetaGeoParams {
-                    r: 0.243,
-                    alpha: 4.414,
-                    a: 0.793,
-                    b: 2.426,
-                }),
-            ),
-            (
-                "pareto-nbd",
-                TransactionModel::ParetoNbd(custval_model::ParetoNbdParams {
-                    r: 0.553,
-                    alpha: 10.578,
-                    s: 0.606,
-                    beta: 11.669,
-                }),
-            ),
+            ("bgnbd", TransactionModel::BgNbd(CDNOW_BGNBD)),
+            ("pareto-nbd", TransactionModel::ParetoNbd(CDNOW_PARETO)),
         ] {
             let model = CustomerModel {
                 unit: TimeUnit::Week,
                 transaction: tm,
-                spend: Some(custval_model::GammaGammaParams {
-                    p: 6.25,
-                    q: 3.74,
-                    v: 15.44,
-                }),
+                spend: Some(CDNOW_SPEND),
             };
             g.bench_with_input(BenchmarkId::new(name, n), &table, |b, t| {
                 b.iter(|| {

@@ -1,7 +1,7 @@
 //! One-shot timings of the headline operations (criterion gives the real figures).
 #![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
 
-use custval_benches::{day_resolution, simulated_customers};
+use custval_benches::{CDNOW_BGNBD, CDNOW_SPEND, day_resolution, simulated_customers};
 use custval_model::*;
 use std::time::Instant;
 
@@ -31,17 +31,8 @@ fn main() {
     if std::env::args().nth(2).as_deref() == Some("score") {
         let model = CustomerModel {
             unit: TimeUnit::Week,
-            transaction: TransactionModel::BgNbd(BetaGeoParams {
-                r: 0.243,
-                alpha: 4.414,
-                a: 0.793,
-                b: 2.426,
-            }),
-            spend: Some(GammaGammaParams {
-                p: 6.25,
-                q: 3.74,
-                v: 15.44,
-            }),
+            transaction: TransactionModel::BgNbd(CDNOW_BGNBD),
+            spend: Some(CDNOW_SPEND),
         };
         let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
         for _ in 0..5 {
@@ -83,11 +74,7 @@ fn main() {
     let model = CustomerModel {
         unit: TimeUnit::Week,
         transaction: TransactionModel::BgNbd(f.params),
-        spend: Some(GammaGammaParams {
-            p: 6.25,
-            q: 3.74,
-            v: 15.44,
-        }),
+        spend: Some(CDNOW_SPEND),
     };
     let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
     let t = Instant::now();
@@ -103,12 +90,7 @@ fn main() {
 
 #[allow(dead_code)]
 fn eval_cost(g: &GroupedRfm) {
-    let p = BetaGeoParams {
-        r: 0.243,
-        alpha: 4.414,
-        a: 0.793,
-        b: 2.426,
-    };
+    let p = CDNOW_BGNBD;
     let t = Instant::now();
     let mut s = 0.0;
     for _ in 0..20 {

@@ -2,7 +2,28 @@
 #![forbid(unsafe_code)]
 
 use custval_model::simulate::{SimulationSpec, TransactionProcess, simulate_summaries};
-use custval_model::{BetaGeoParams, CustomerTable, GammaGammaParams, Rfm};
+use custval_model::{BetaGeoParams, CustomerTable, GammaGammaParams, ParetoNbdParams, Rfm};
+
+/// BG/NBD parameters near the CDNOW estimates (weeks): the benches' customers and models.
+pub const CDNOW_BGNBD: BetaGeoParams = BetaGeoParams {
+    r: 0.243,
+    alpha: 4.414,
+    a: 0.793,
+    b: 2.426,
+};
+/// Pareto/NBD parameters of the CDNOW estimates (weeks).
+pub const CDNOW_PARETO: ParetoNbdParams = ParetoNbdParams {
+    r: 0.553,
+    alpha: 10.578,
+    s: 0.606,
+    beta: 11.669,
+};
+/// Gamma-Gamma spend parameters published for CDNOW.
+pub const CDNOW_SPEND: GammaGammaParams = GammaGammaParams {
+    p: 6.25,
+    q: 3.74,
+    v: 15.44,
+};
 
 /// CDNOW-like BG/NBD customers with Gamma-Gamma spend, in weeks: a 52-week window with
 /// births spread over the first 26 weeks. Times are continuous (every row distinct).
@@ -10,17 +31,8 @@ pub fn simulated_customers(n: usize, seed: u64) -> CustomerTable {
     let spec = SimulationSpec {
         customers: n,
         seed,
-        process: TransactionProcess::BgNbd(BetaGeoParams {
-            r: 0.243,
-            alpha: 4.414,
-            a: 0.793,
-            b: 2.426,
-        }),
-        spend: Some(GammaGammaParams {
-            p: 6.25,
-            q: 3.74,
-            v: 15.44,
-        }),
+        process: TransactionProcess::BgNbd(CDNOW_BGNBD),
+        spend: Some(CDNOW_SPEND),
         calibration_length: 52.0,
         birth_window: 26.0,
         holdout_length: 0.0,
@@ -71,11 +83,7 @@ pub fn transaction_csv(rows: usize) -> std::path::PathBuf {
             a: 1.0,
             b: 30.0,
         }),
-        spend: Some(GammaGammaParams {
-            p: 6.25,
-            q: 3.74,
-            v: 15.44,
-        }),
+        spend: Some(CDNOW_SPEND),
         calibration_length: 104.0,
         birth_window: 52.0,
         holdout_length: 0.0,
