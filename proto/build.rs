@@ -8,7 +8,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY of intent: build scripts are single-threaded; PROTOC is read by prost-build.
     unsafe_env_set(&protoc);
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
-    let protos = ["proto/custval/v1/common.proto"];
+    let protos = [
+        "proto/custval/v1/common.proto",
+        "proto/custval/v1/customers.proto",
+        "proto/custval/v1/models.proto",
+        "proto/custval/v1/scoring.proto",
+    ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

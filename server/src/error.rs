@@ -1,0 +1,228 @@
+//! The service's errors, and the one place where they become gRPC statuses.
+
+use custval_model::{FitDiagnostics, ModelError};
+use thiserror::Error;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// One bad request field: its path (e.g. `customers[3].transactions[7].amount`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    /// The request is malformed; every violation names its field.
+    #[error("invalid request: {}", describe(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+
+    #[error("{0}")]
+    NotFound(String),
+
+    /// The data cannot support the requested fit (too few customers, no repeat buyers).
+    #[error("{0}")]
+    InsufficientData(String),
+
+    /// The optimizer stopped short of an optimum; nothing was stored.
+    #[error("fit did not converge: {reason}")]
+    NotConverged {
+        reason: String,
+        diagnostics: Option<Box<FitDiagnostics>>,
+    },
+
+    /// The global concurrency limit is reached; the request was shed, not queued.
+    #[error("server overloaded: {0}")]
+    Overloaded(String),
+
+    #[error("the model registry is still loading")]
+    Unavailable,
+
+    /// The client went away (cancelled, or its stream broke).
+    #[error("cancelled by the client")]
+    Cancelled,
+
+    #[error("deadline exceeded before {0}")]
+    DeadlineExceeded(&'static str),
+
+    #[error("missing or wrong bearer token")]
+    Unauthenticated,
+
+    /// Our fault: a numerical failure, a store error. Logged with details.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    let mut s = String::new();
+    for (i, v) in violations.iter().enumerate() {
+        if i > 0 {
+            s.push_str("; ");
+        }
+        s.push_str(&v.field);
+        s.push_str(": ");
+        s.push_str(&v.description);
+    }
+    s
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        ApiError::InvalidArgument(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+
+    /// Prefixes every violation's field path (e.g. with `chunks[4].`).
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            ApiError::InvalidArgument(vs) => ApiError::InvalidArgument(
+                vs.into_iter()
+                    .map(|v| FieldViolation {
+                        field: join_path(prefix, &v.field),
+                        description: v.description,
+                    })
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+}
+
+/// `a` + `.` + `b`, without a dot before an index (`customers` + `[3]`) or after nothing.
+pub fn join_path(a: &str, b: &str) -> String {
+    if a.is_empty() {
+        b.to_owned()
+    } else if b.is_empty() || b.starts_with('[') {
+        format!("{a}{b}")
+    } else {
+        format!("{a}.{b}")
+    }
+}
+
+impl From<ModelError> for ApiError {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::InvalidInput { field, reason } => ApiError::invalid(field, reason),
+            ModelError::InsufficientData { .. } => ApiError::InsufficientData(e.to_string()),
+            ModelError::NotConverged { .. } => ApiError::NotConverged {
+                reason: e.to_string(),
+                diagnostics: None,
+            },
+            ModelError::Numerical { .. } => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Status {
+        let message = e.to_string();
+        match e {
+            ApiError::InvalidArgument(violations) => {
+                let mut details = ErrorDetails::new();
+                for v in violations {
+                    details.add_bad_request_violation(v.field, v.description);
+                }
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            ApiError::NotFound(_) => Status::not_found(message),
+            ApiError::InsufficientData(_) => {
+                let details = ErrorDetails::with_precondition_failure_violation(
+                    "INSUFFICIENT_DATA",
+                    "customers",
+                    message.clone(),
+                );
+                Status::with_error_details(Code::FailedPrecondition, message, details)
+            }
+            ApiError::NotConverged { diagnostics, .. } => {
+                let mut details = ErrorDetails::with_precondition_failure_violation(
+                    "NOT_CONVERGED",
+                    "fit",
+                    message.clone(),
+                );
+                if let Some(d) = diagnostics {
+                    let metadata: std::collections::HashMap<String, String> = [
+                        ("iterations", d.iterations.to_string()),
+                        ("evaluations", d.evaluations.to_string()),
+                        ("gradient_norm", d.gradient_norm.to_string()),
+                        ("log_likelihood", d.log_likelihood.to_string()),
+                        ("method", d.method.clone()),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect();
+                    details.set_error_info("FIT_NOT_CONVERGED", "custval", metadata);
+                }
+                Status::with_error_details(Code::FailedPrecondition, message, details)
+            }
+            ApiError::Overloaded(_) => Status::resource_exhausted(message),
+            ApiError::Unavailable => Status::unavailable(message),
+            ApiError::Cancelled => Status::cancelled(message),
+            ApiError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
+            ApiError::Unauthenticated => Status::unauthenticated(message),
+            ApiError::Internal(_) => {
+                tracing::error!(error = %message, "internal error");
+                Status::internal(message)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_violations_travel_as_bad_request_details() {
+        let status: Status = ApiError::invalid("customers[3].transactions[7].amount", "is NaN")
+            .within("chunks[2]")
+            .into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let bad = details.bad_request().expect("BadRequest detail");
+        assert_eq!(
+            bad.field_violations[0].field,
+            "chunks[2].customers[3].transactions[7].amount"
+        );
+        assert!(status.message().contains("is NaN"));
+    }
+
+    #[test]
+    fn paths_join_without_stray_dots() {
+        assert_eq!(join_path("", "x"), "x");
+        assert_eq!(join_path("customers", "[3]"), "customers[3]");
+        assert_eq!(join_path("customers[3]", "summary"), "customers[3].summary");
+    }
+
+    #[test]
+    fn model_errors_map_to_one_code_each() {
+        let code = |e: ModelError| Status::from(ApiError::from(e)).code();
+        assert_eq!(
+            code(ModelError::invalid("horizon", "must be > 0")),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            code(ModelError::NotConverged {
+                model: "BG/NBD",
+                reason: "x".into()
+            }),
+            Code::FailedPrecondition
+        );
+        assert_eq!(
+            code(ModelError::InsufficientData {
+                model: "BG/NBD",
+                reason: "x".into()
+            }),
+            Code::FailedPrecondition
+        );
+        assert_eq!(
+            code(ModelError::Numerical {
+                what: "2F1",
+                reason: "x".into()
+            }),
+            Code::Internal
+        );
+    }
+}

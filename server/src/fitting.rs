@@ -1,0 +1,324 @@
+//! The fit pipeline: a checked spec and decoded customers in, a model record out.
+//! Synchronous and CPU-bound: the service runs it on the blocking pool.
+
+use std::time::Instant;
+
+use custval_model::gamma_gamma::{self, SpendData};
+use custval_model::summary::Day;
+use custval_model::{
+    CustomerModel, CustomerTable, FitOptions, GroupedRfm, TimeUnit, TransactionModel,
+    TransactionModelKind, holdout_report,
+};
+use custval_proto::v1 as pb;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::input::{DecodedTable, InputSettings};
+use crate::record::{ModelRecord, TrainingInfo};
+use crate::wire;
+
+/// A checked [`pb::FitSpec`].
+#[derive(Debug, Clone)]
+pub struct FitSpec {
+    pub name: String,
+    pub kind: TransactionModelKind,
+    pub spend: bool,
+    pub unit: TimeUnit,
+    pub observation_end: Option<Day>,
+    pub holdout_end: Option<Day>,
+    /// In `unit`.
+    pub holdout_duration: Option<f64>,
+    pub penalizer: f64,
+    pub max_iterations: u32,
+}
+
+impl FitSpec {
+    /// Checks every field of the spec; paths start with `spec.`.
+    pub fn parse(spec: Option<&pb::FitSpec>) -> Result<FitSpec, ApiError> {
+        let s = spec.ok_or_else(|| ApiError::invalid("spec", "is required"))?;
+        wire::model_name(&s.name, "spec.name")?;
+        let unit = wire::time_unit(s.time_unit, "spec.time_unit")?;
+        let observation_end =
+            wire::optional_day(s.observation_end.as_ref(), "spec.observation_end")?;
+        let holdout_end = wire::optional_day(s.holdout_end.as_ref(), "spec.holdout_end")?;
+        if let Some(h) = holdout_end {
+            match observation_end {
+                None => {
+                    return Err(ApiError::invalid(
+                        "spec.holdout_end",
+                        "needs spec.observation_end (the calibration end)",
+                    ));
+                }
+                Some(o) if h <= o => {
+                    return Err(ApiError::invalid(
+                        "spec.holdout_end",
+                        format!("{h} is not after the observation end {o}"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let holdout_duration = s
+            .holdout_duration
+            .as_ref()
+            .map(|d| wire::duration(Some(d), "spec.holdout_duration").map(|d| d.in_unit(unit)))
+            .transpose()?;
+        if !(s.penalizer.is_finite() && s.penalizer >= 0.0) {
+            return Err(ApiError::invalid(
+                "spec.penalizer",
+                format!("must be finite and >= 0, got {}", s.penalizer),
+            ));
+        }
+        Ok(FitSpec {
+            name: s.name.clone(),
+            kind: wire::transaction_model(s.transaction_model, "spec.transaction_model")?,
+            spend: wire::spend_model(s.spend_model, "spec.spend_model")?,
+            unit,
+            observation_end,
+            holdout_end,
+            holdout_duration,
+            penalizer: s.penalizer,
+            max_iterations: s.max_iterations,
+        })
+    }
+
+    pub fn input_settings(&self, max_customers: usize) -> InputSettings {
+        InputSettings {
+            unit: self.unit,
+            observation_end: self.observation_end,
+            holdout_end: self.holdout_end,
+            holdout_duration: self.holdout_duration,
+            observation_end_field: "spec.observation_end",
+            max_customers,
+            unique_across_chunks: true,
+        }
+    }
+}
+
+/// Fits the spec's models on `input`. The record's version is assigned by the registry.
+pub fn fit(spec: &FitSpec, input: DecodedTable, now_ms: i64) -> Result<ModelRecord, ApiError> {
+    let started = Instant::now();
+    let table = &input.table;
+    if table.is_empty() {
+        return Err(ApiError::InsufficientData(
+            "no customer has a first purchase in the calibration period".into(),
+        ));
+    }
+    let options = FitOptions {
+        penalizer: spec.penalizer,
+        max_iterations: if spec.max_iterations == 0 {
+            FitOptions::default().max_iterations
+        } else {
+            u64::from(spec.max_iterations)
+        },
+        ..FitOptions::default()
+    };
+    let grouped = GroupedRfm::build(&table.rfm, None)?;
+    let fitted = TransactionModel::fit(spec.kind, &grouped, &options)?;
+    let mut transaction_fit = fitted.diagnostics;
+    if !transaction_fit.converged {
+        return Err(not_converged(transaction_fit));
+    }
+    if input.born_in_holdout > 0 {
+        transaction_fit.warnings.push(format!(
+            "{} customers whose first purchase is in the holdout were left out",
+            input.born_in_holdout
+        ));
+    }
+
+    let (spend, spend_fit) = if spec.spend {
+        let (g, d) = fit_spend(table, &options)?;
+        (Some(g), Some(d))
+    } else {
+        (None, None)
+    };
+
+    let holdout = match &table.holdout {
+        Some(h) => Some(holdout_report(
+            &fitted.params,
+            &table.rfm,
+            &h.frequency,
+            h.duration,
+        )?),
+        None => None,
+    };
+
+    Ok(ModelRecord {
+        name: spec.name.clone(),
+        version: 0,
+        created_at_ms: now_ms,
+        model: CustomerModel {
+            unit: spec.unit,
+            transaction: fitted.params,
+            spend,
+        },
+        transaction_fit,
+        spend_fit,
+        holdout,
+        training: TrainingInfo {
+            customers: table.len() as u64,
+            transactions: input.transactions,
+            input_kind: input.kind,
+            observation_end_day: spec.observation_end.map(|d| d.0),
+            holdout_end_day: spec.holdout_end.map(|d| d.0),
+            fingerprint: fingerprint(table),
+            fit_seconds: started.elapsed().as_secs_f64(),
+            penalizer: spec.penalizer,
+            server_version: env!("CARGO_PKG_VERSION").into(),
+        },
+    })
+}
+
+fn not_converged(d: custval_model::FitDiagnostics) -> ApiError {
+    ApiError::NotConverged {
+        reason: format!(
+            "{} stopped after {} iterations with gradient norm {:.3e} ({})",
+            d.model, d.iterations, d.gradient_norm, d.message
+        ),
+        diagnostics: Some(Box::new(d)),
+    }
+}
+
+/// Gamma-Gamma on the customers with repeat purchases and positive spend.
+fn fit_spend(
+    table: &CustomerTable,
+    options: &FitOptions,
+) -> Result<
+    (
+        custval_model::GammaGammaParams,
+        custval_model::FitDiagnostics,
+    ),
+    ApiError,
+> {
+    let (mut freq, mut money) = (Vec::new(), Vec::new());
+    let mut zero_spend = 0usize;
+    for (c, &m) in table.rfm.iter().zip(&table.monetary_value) {
+        if c.frequency == 0 {
+            continue;
+        }
+        if m > 0.0 {
+            freq.push(c.frequency);
+            money.push(m);
+        } else {
+            zero_spend += 1;
+        }
+    }
+    let data = SpendData::build(&freq, &money)?;
+    let fitted = gamma_gamma::fit(&data, options)?;
+    let mut d = fitted.diagnostics;
+    if !d.converged {
+        return Err(not_converged(d));
+    }
+    if zero_spend > 0 {
+        d.warnings.push(format!(
+            "{zero_spend} customers with repeat purchases but zero spend were left out of the spend fit"
+        ));
+    }
+    Ok((fitted.params, d))
+}
+
+/// SHA-256 of the table in customer-id order: the same customers give the same print
+/// whatever order they were sent in.
+pub fn fingerprint(table: &CustomerTable) -> String {
+    let mut order: Vec<usize> = (0..table.len()).collect();
+    order.par_sort_unstable_by(|&a, &b| table.ids[a].cmp(&table.ids[b]));
+    let mut h = Sha256::new();
+    h.update(table.unit.map_or("", |u| u.as_str()).as_bytes());
+    for i in order {
+        let id = table.ids[i].as_bytes();
+        h.update((id.len() as u64).to_le_bytes());
+        h.update(id);
+        let c = &table.rfm[i];
+        h.update(c.frequency.to_le_bytes());
+        h.update(c.recency.to_bits().to_le_bytes());
+        h.update(c.age.to_bits().to_le_bytes());
+        h.update(table.monetary_value[i].to_bits().to_le_bytes());
+        if let Some(hd) = &table.holdout {
+            h.update(hd.frequency[i].to_le_bytes());
+            h.update(hd.spend[i].to_bits().to_le_bytes());
+        }
+    }
+    let digest = h.finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custval_model::Rfm;
+
+    #[test]
+    fn fingerprint_ignores_order_but_not_values() {
+        let mut t = CustomerTable {
+            ids: vec!["a".into(), "b".into()],
+            rfm: vec![
+                Rfm {
+                    frequency: 1,
+                    recency: 2.0,
+                    age: 3.0,
+                },
+                Rfm {
+                    frequency: 0,
+                    recency: 0.0,
+                    age: 4.0,
+                },
+            ],
+            monetary_value: vec![5.0, 0.0],
+            holdout: None,
+            unit: Some(TimeUnit::Week),
+        };
+        let f = fingerprint(&t);
+        assert_eq!(f.len(), 64);
+        let mut swapped = t.clone();
+        swapped.ids.swap(0, 1);
+        swapped.rfm.swap(0, 1);
+        swapped.monetary_value.swap(0, 1);
+        assert_eq!(fingerprint(&swapped), f);
+        t.rfm[1].age = 4.5;
+        assert_ne!(fingerprint(&t), f);
+    }
+
+    #[test]
+    fn spec_fields_are_checked() {
+        let good = pb::FitSpec {
+            name: "m".into(),
+            transaction_model: pb::TransactionModelKind::BgNbd as i32,
+            time_unit: pb::TimeUnit::Week as i32,
+            ..Default::default()
+        };
+        assert!(FitSpec::parse(Some(&good)).is_ok());
+        let field = |s: pb::FitSpec| match FitSpec::parse(Some(&s)) {
+            Err(ApiError::InvalidArgument(v)) => v[0].field.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(pb::FitSpec {
+                penalizer: -1.0,
+                ..good.clone()
+            }),
+            "spec.penalizer"
+        );
+        assert_eq!(
+            field(pb::FitSpec {
+                time_unit: 0,
+                ..good.clone()
+            }),
+            "spec.time_unit"
+        );
+        assert_eq!(
+            field(pb::FitSpec {
+                holdout_end: Some(wire::timestamp_of_day(Day(10))),
+                ..good.clone()
+            }),
+            "spec.holdout_end"
+        );
+        assert_eq!(
+            field(pb::FitSpec {
+                spend_model: 7,
+                ..good
+            }),
+            "spec.spend_model"
+        );
+    }
+}

@@ -1,0 +1,709 @@
+//! Customer histories from requests into a model [`CustomerTable`], checking every field.
+//!
+//! A request carries customers as rows (raw transactions or a summary each) or as summary
+//! columns. [`TableBuilder`] accepts one or more chunks of either (one kind per table) and
+//! names the offending field of the first bad value, e.g.
+//! `customers[3].transactions[7].amount`.
+
+use custval_model::summary::{Day, RowPolicy, SummaryBuilder, SummaryConfig};
+use custval_model::{CustomerTable, HoldoutColumns, ModelError, Rfm, TimeUnit};
+use custval_proto::v1 as pb;
+use rustc_hash::FxHashSet;
+
+use crate::error::ApiError;
+use crate::record::InputKind;
+use crate::wire;
+
+/// How to read customers.
+#[derive(Debug, Clone)]
+pub struct InputSettings {
+    /// Unit of summary recency and age, and of summaries built from transactions.
+    pub unit: TimeUnit,
+    /// Calibration end (inclusive); required for raw transactions.
+    pub observation_end: Option<Day>,
+    /// Raw transactions after `observation_end` up to this day are the holdout.
+    pub holdout_end: Option<Day>,
+    /// Length of the holdout that summary holdout fields cover, in `unit`.
+    pub holdout_duration: Option<f64>,
+    /// Field holding `observation_end`, for error messages.
+    pub observation_end_field: &'static str,
+    /// Customers in the whole table at most.
+    pub max_customers: usize,
+    /// Reject an id seen in an earlier chunk (fits); scores check within a chunk only.
+    pub unique_across_chunks: bool,
+}
+
+/// The decoded customers.
+#[derive(Debug)]
+pub struct DecodedTable {
+    pub table: CustomerTable,
+    pub kind: InputKind,
+    pub transactions: u64,
+    /// Raw-history customers whose first purchase is in the holdout (left out of a fit).
+    pub born_in_holdout: u64,
+}
+
+enum State {
+    Empty,
+    Summaries {
+        table: CustomerTable,
+        /// Whether summaries carry holdout fields; fixed by the first customer.
+        holdout: Option<bool>,
+    },
+    Transactions(Box<SummaryBuilder>),
+}
+
+pub struct TableBuilder {
+    settings: InputSettings,
+    state: State,
+    customers: usize,
+    transactions: u64,
+    seen: FxHashSet<String>,
+}
+
+impl std::fmt::Debug for TableBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableBuilder")
+            .field("customers", &self.customers)
+            .field("transactions", &self.transactions)
+            .finish_non_exhaustive()
+    }
+}
+
+fn summary_field(e: ModelError) -> ApiError {
+    // The model says `T` (lifetimes' name); the API calls it `age`.
+    match e {
+        ModelError::InvalidInput { field, reason } if field == "T" => {
+            ApiError::invalid("age", reason)
+        }
+        other => other.into(),
+    }
+}
+
+impl TableBuilder {
+    pub fn new(settings: InputSettings) -> TableBuilder {
+        TableBuilder {
+            settings,
+            state: State::Empty,
+            customers: 0,
+            transactions: 0,
+            seen: FxHashSet::default(),
+        }
+    }
+
+    /// Customers accepted so far.
+    pub fn customers(&self) -> usize {
+        self.customers
+    }
+
+    /// Adds one chunk: rows or columns, not both. Field paths are relative to the chunk.
+    pub fn add(
+        &mut self,
+        customers: Vec<pb::Customer>,
+        columns: Option<pb::SummaryColumns>,
+    ) -> Result<(), ApiError> {
+        let columns = columns.filter(|c| !c.customer_id.is_empty() || !c.frequency.is_empty());
+        let incoming = customers.len() + columns.as_ref().map_or(0, |c| c.customer_id.len());
+        if !customers.is_empty() && columns.is_some() {
+            return Err(ApiError::invalid(
+                "summary_columns",
+                "send customers as rows or as summary_columns, not both",
+            ));
+        }
+        if self.customers + incoming > self.settings.max_customers {
+            let field = if columns.is_some() {
+                "summary_columns"
+            } else {
+                "customers"
+            };
+            return Err(ApiError::invalid(
+                field,
+                format!(
+                    "{} customers is above the limit of {}",
+                    self.customers + incoming,
+                    self.settings.max_customers
+                ),
+            ));
+        }
+        match columns {
+            Some(c) => self.add_columns(c),
+            None => self.add_rows(customers),
+        }
+    }
+
+    fn summaries_state(&mut self, field: &str) -> Result<(), ApiError> {
+        match self.state {
+            State::Empty => {
+                self.state = State::Summaries {
+                    table: CustomerTable {
+                        unit: Some(self.settings.unit),
+                        ..CustomerTable::default()
+                    },
+                    holdout: None,
+                };
+                Ok(())
+            }
+            State::Summaries { .. } => Ok(()),
+            State::Transactions(_) => Err(ApiError::invalid(
+                field,
+                "summaries mixed with raw transactions; send one kind per request",
+            )),
+        }
+    }
+
+    fn transactions_state(&mut self, field: &str) -> Result<(), ApiError> {
+        match self.state {
+            State::Empty => {
+                let s = &self.settings;
+                let observation_end = s.observation_end.ok_or_else(|| {
+                    ApiError::invalid(s.observation_end_field, "is required with raw transactions")
+                })?;
+                let config = SummaryConfig {
+                    unit: s.unit,
+                    observation_end: s.holdout_end.unwrap_or(observation_end),
+                    calibration_end: s.holdout_end.map(|_| observation_end),
+                    policy: RowPolicy::Strict,
+                };
+                let builder = SummaryBuilder::new(config)?.with_exact_history();
+                self.state = State::Transactions(Box::new(builder));
+                Ok(())
+            }
+            State::Transactions(_) => Ok(()),
+            State::Summaries { .. } => Err(ApiError::invalid(
+                field,
+                "raw transactions mixed with summaries; send one kind per request",
+            )),
+        }
+    }
+
+    fn check_id(&mut self, id: &str, field: impl Fn() -> String) -> Result<(), ApiError> {
+        if id.trim().is_empty() {
+            return Err(ApiError::invalid(field(), "must not be empty"));
+        }
+        if self.settings.unique_across_chunks && !self.seen.insert(id.to_owned()) {
+            return Err(ApiError::invalid(
+                field(),
+                format!("duplicate customer id {id:?}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn add_rows(&mut self, customers: Vec<pb::Customer>) -> Result<(), ApiError> {
+        // Within-chunk duplicates when the cross-chunk set is off.
+        let mut local: FxHashSet<&str> = FxHashSet::default();
+        if !self.settings.unique_across_chunks {
+            for (i, c) in customers.iter().enumerate() {
+                if !local.insert(c.customer_id.as_str()) && !c.customer_id.trim().is_empty() {
+                    return Err(ApiError::invalid(
+                        format!("customers[{i}].customer_id"),
+                        format!("duplicate customer id {:?}", c.customer_id),
+                    ));
+                }
+            }
+        }
+        drop(local);
+        for (i, c) in customers.into_iter().enumerate() {
+            let path = format!("customers[{i}]");
+            self.check_id(&c.customer_id, || format!("{path}.customer_id"))?;
+            match (c.summary, c.transactions.is_empty()) {
+                (Some(_), false) => {
+                    return Err(ApiError::invalid(
+                        path,
+                        "has both transactions and a summary; send one",
+                    ));
+                }
+                (None, true) => {
+                    return Err(ApiError::invalid(
+                        path,
+                        "has neither transactions nor a summary",
+                    ));
+                }
+                (Some(s), true) => {
+                    self.summaries_state(&path)?;
+                    self.push_summary(c.customer_id, &s, c.holdout.as_ref())
+                        .map_err(|e| e.within(&path))?;
+                }
+                (None, false) => {
+                    self.transactions_state(&path)?;
+                    if c.holdout.is_some() {
+                        return Err(ApiError::invalid(
+                            format!("{path}.holdout"),
+                            "holdout fields go with summaries; raw transactions have \
+                             their holdout from holdout_end",
+                        ));
+                    }
+                    self.push_transactions(&c.customer_id, &c.transactions, &path)?;
+                }
+            }
+            self.customers += 1;
+        }
+        Ok(())
+    }
+
+    fn push_summary(
+        &mut self,
+        id: String,
+        s: &pb::Summary,
+        holdout: Option<&pb::HoldoutSummary>,
+    ) -> Result<(), ApiError> {
+        let rfm = Rfm {
+            frequency: s.frequency,
+            recency: s.recency,
+            age: s.age,
+        };
+        rfm.validate()
+            .map_err(|e| summary_field(e).within("summary"))?;
+        check_money(s.monetary_value, "summary.monetary_value")?;
+        let State::Summaries {
+            table,
+            holdout: has,
+        } = &mut self.state
+        else {
+            return Err(ApiError::Internal("summary pushed to a raw table".into()));
+        };
+        match *has {
+            None => *has = Some(holdout.is_some()),
+            Some(expected) if expected != holdout.is_some() => {
+                return Err(ApiError::invalid(
+                    "holdout",
+                    "every customer of a table needs holdout fields, or none",
+                ));
+            }
+            Some(_) => {}
+        }
+        if let Some(h) = holdout {
+            check_money(h.spend, "holdout.spend")?;
+            let cols = table.holdout.get_or_insert_with(HoldoutColumns::default);
+            cols.frequency.push(h.frequency);
+            cols.spend.push(h.spend);
+        }
+        table.ids.push(id);
+        table.rfm.push(rfm);
+        table.monetary_value.push(s.monetary_value);
+        Ok(())
+    }
+
+    fn push_transactions(
+        &mut self,
+        id: &str,
+        transactions: &[pb::Transaction],
+        path: &str,
+    ) -> Result<(), ApiError> {
+        let obs_field = self.settings.observation_end_field;
+        let State::Transactions(builder) = &mut self.state else {
+            return Err(ApiError::Internal(
+                "transactions pushed to a summary table".into(),
+            ));
+        };
+        let end = builder.config().observation_end;
+        for (j, t) in transactions.iter().enumerate() {
+            let field = |f: &str| format!("{path}.transactions[{j}].{f}");
+            let day = wire::required_day(t.time.as_ref(), &field("time"))?;
+            if day > end {
+                return Err(ApiError::invalid(
+                    field("time"),
+                    format!("{day} is after the observation end {end} ({obs_field})"),
+                ));
+            }
+            check_money(t.amount, &field("amount"))?;
+            self.transactions += 1;
+            builder
+                .push(self.transactions, id, day, t.amount)
+                .map_err(|e| ApiError::invalid(format!("{path}.transactions[{j}]"), e.reason))?;
+        }
+        Ok(())
+    }
+
+    fn add_columns(&mut self, c: pb::SummaryColumns) -> Result<(), ApiError> {
+        self.summaries_state("summary_columns")?;
+        let n = c.customer_id.len();
+        let len_check = |name: &str, len: usize, optional: bool| {
+            if len == n || (optional && len == 0) {
+                Ok(())
+            } else {
+                Err(ApiError::invalid(
+                    format!("summary_columns.{name}"),
+                    format!("has {len} values for {n} customer ids"),
+                ))
+            }
+        };
+        len_check("frequency", c.frequency.len(), false)?;
+        len_check("recency", c.recency.len(), false)?;
+        len_check("age", c.age.len(), false)?;
+        len_check("monetary_value", c.monetary_value.len(), true)?;
+        len_check("holdout_frequency", c.holdout_frequency.len(), true)?;
+        len_check("holdout_spend", c.holdout_spend.len(), true)?;
+        if c.holdout_frequency.is_empty() && !c.holdout_spend.is_empty() {
+            return Err(ApiError::invalid(
+                "summary_columns.holdout_spend",
+                "needs holdout_frequency",
+            ));
+        }
+        let col = |name: &str, k: usize| format!("summary_columns.{name}[{k}]");
+        if self.settings.unique_across_chunks {
+            for (k, id) in c.customer_id.iter().enumerate() {
+                self.check_id(id, || col("customer_id", k))?;
+            }
+        } else {
+            let mut local: FxHashSet<&str> =
+                FxHashSet::with_capacity_and_hasher(n, Default::default());
+            for (k, id) in c.customer_id.iter().enumerate() {
+                if id.trim().is_empty() {
+                    return Err(ApiError::invalid(
+                        col("customer_id", k),
+                        "must not be empty",
+                    ));
+                }
+                if !local.insert(id) {
+                    return Err(ApiError::invalid(
+                        col("customer_id", k),
+                        format!("duplicate customer id {id:?}"),
+                    ));
+                }
+            }
+        }
+        let State::Summaries { table, holdout } = &mut self.state else {
+            return Err(ApiError::Internal("columns pushed to a raw table".into()));
+        };
+        let has_holdout = !c.holdout_frequency.is_empty();
+        match *holdout {
+            None => *holdout = Some(has_holdout),
+            Some(expected) if expected != has_holdout => {
+                return Err(ApiError::invalid(
+                    "summary_columns.holdout_frequency",
+                    "every chunk needs holdout columns, or none",
+                ));
+            }
+            Some(_) => {}
+        }
+        table.rfm.reserve(n);
+        for k in 0..n {
+            let rfm = Rfm {
+                frequency: c.frequency[k],
+                recency: c.recency[k],
+                age: c.age[k],
+            };
+            if let Err(e) = rfm.validate() {
+                let e = summary_field(e);
+                return Err(match e {
+                    ApiError::InvalidArgument(mut v) => {
+                        v[0].field = col(&v[0].field, k);
+                        ApiError::InvalidArgument(v)
+                    }
+                    other => other,
+                });
+            }
+            table.rfm.push(rfm);
+        }
+        if c.monetary_value.is_empty() {
+            table
+                .monetary_value
+                .resize(table.monetary_value.len() + n, 0.0);
+        } else {
+            for (k, &m) in c.monetary_value.iter().enumerate() {
+                check_money(m, &col("monetary_value", k))?;
+            }
+            table.monetary_value.extend_from_slice(&c.monetary_value);
+        }
+        if has_holdout {
+            for (k, &s) in c.holdout_spend.iter().enumerate() {
+                check_money(s, &col("holdout_spend", k))?;
+            }
+            let cols = table.holdout.get_or_insert_with(HoldoutColumns::default);
+            cols.frequency.extend_from_slice(&c.holdout_frequency);
+            if c.holdout_spend.is_empty() {
+                cols.spend.resize(cols.spend.len() + n, 0.0);
+            } else {
+                cols.spend.extend_from_slice(&c.holdout_spend);
+            }
+        }
+        if table.ids.is_empty() {
+            table.ids = c.customer_id;
+        } else {
+            table.ids.extend(c.customer_id);
+        }
+        self.customers += n;
+        Ok(())
+    }
+
+    /// The table. Empty input is an error: there is nothing to fit or score.
+    pub fn finish(self) -> Result<DecodedTable, ApiError> {
+        match self.state {
+            State::Empty => Err(ApiError::invalid(
+                "customers",
+                "no customers: send customers or summary_columns",
+            )),
+            State::Summaries { mut table, holdout } => {
+                match (holdout, self.settings.holdout_duration) {
+                    (Some(true), Some(d)) => {
+                        if let Some(h) = table.holdout.as_mut() {
+                            h.duration = d;
+                        }
+                    }
+                    (Some(true), None) => {
+                        return Err(ApiError::invalid(
+                            "spec.holdout_duration",
+                            "is required when summaries carry holdout fields",
+                        ));
+                    }
+                    (_, Some(_)) => {
+                        return Err(ApiError::invalid(
+                            "spec.holdout_duration",
+                            "given, but the summaries carry no holdout fields",
+                        ));
+                    }
+                    _ => {}
+                }
+                Ok(DecodedTable {
+                    table,
+                    kind: InputKind::Summaries,
+                    transactions: 0,
+                    born_in_holdout: 0,
+                })
+            }
+            State::Transactions(builder) => {
+                let out = builder.finish();
+                Ok(DecodedTable {
+                    table: out.table,
+                    kind: InputKind::Transactions,
+                    transactions: self.transactions,
+                    born_in_holdout: out.stats.customers_born_in_holdout,
+                })
+            }
+        }
+    }
+}
+
+fn check_money(value: f64, field: &str) -> Result<(), ApiError> {
+    if value.is_nan() {
+        Err(ApiError::invalid(field, "is NaN"))
+    } else if value.is_infinite() {
+        Err(ApiError::invalid(field, "is infinite"))
+    } else if value < 0.0 {
+        Err(ApiError::invalid(field, format!("is negative ({value})")))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> InputSettings {
+        InputSettings {
+            unit: TimeUnit::Week,
+            observation_end: Some(Day::from_ymd(2024, 6, 30).unwrap()),
+            holdout_end: None,
+            holdout_duration: None,
+            observation_end_field: "observation_end",
+            max_customers: 100,
+            unique_across_chunks: false,
+        }
+    }
+
+    fn tx(y: i32, m: u32, d: u32, amount: f64) -> pb::Transaction {
+        pb::Transaction {
+            time: Some(wire::timestamp_of_day(Day::from_ymd(y, m, d).unwrap())),
+            amount,
+        }
+    }
+
+    fn raw(id: &str, t: Vec<pb::Transaction>) -> pb::Customer {
+        pb::Customer {
+            customer_id: id.into(),
+            transactions: t,
+            ..Default::default()
+        }
+    }
+
+    fn field_of(e: ApiError) -> String {
+        match e {
+            ApiError::InvalidArgument(v) => v[0].field.clone(),
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn raw_histories_become_summaries_in_request_order() {
+        let mut b = TableBuilder::new(settings());
+        b.add(
+            vec![
+                raw(
+                    "b",
+                    vec![
+                        tx(2024, 6, 2, 5.0),
+                        tx(2024, 6, 2, 1.0),
+                        tx(2024, 6, 16, 3.0),
+                    ],
+                ),
+                raw("a", vec![tx(2024, 6, 30, 7.0)]),
+            ],
+            None,
+        )
+        .unwrap();
+        let d = b.finish().unwrap();
+        assert_eq!(d.table.ids, vec!["b", "a"]);
+        assert_eq!(d.transactions, 4);
+        assert_eq!(d.table.rfm[0].frequency, 1);
+        assert!((d.table.rfm[0].recency - 2.0).abs() < 1e-12);
+        assert!((d.table.rfm[0].age - 4.0).abs() < 1e-12);
+        assert_eq!(d.table.monetary_value[0], 3.0);
+        assert_eq!(d.table.rfm[1].age, 0.0);
+    }
+
+    #[test]
+    fn bad_transactions_name_their_field() {
+        let cases: Vec<(pb::Transaction, &str)> = vec![
+            (
+                tx(2024, 6, 1, f64::NAN),
+                "customers[1].transactions[1].amount",
+            ),
+            (tx(2024, 6, 1, -2.0), "customers[1].transactions[1].amount"),
+            (
+                tx(2024, 6, 1, f64::INFINITY),
+                "customers[1].transactions[1].amount",
+            ),
+            (tx(2024, 7, 1, 2.0), "customers[1].transactions[1].time"),
+            (
+                pb::Transaction {
+                    time: None,
+                    amount: 1.0,
+                },
+                "customers[1].transactions[1].time",
+            ),
+        ];
+        for (bad, want) in cases {
+            let mut b = TableBuilder::new(settings());
+            let e = b
+                .add(
+                    vec![
+                        raw("ok", vec![tx(2024, 6, 1, 1.0)]),
+                        raw("x", vec![tx(2024, 6, 1, 1.0), bad]),
+                    ],
+                    None,
+                )
+                .unwrap_err();
+            assert_eq!(field_of(e), want);
+        }
+    }
+
+    #[test]
+    fn ids_must_be_present_and_unique() {
+        let mut b = TableBuilder::new(settings());
+        let e = b
+            .add(
+                vec![
+                    raw("a", vec![tx(2024, 6, 1, 1.0)]),
+                    raw("a", vec![tx(2024, 6, 1, 1.0)]),
+                ],
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(field_of(e), "customers[1].customer_id");
+        let mut b = TableBuilder::new(settings());
+        let e = b
+            .add(vec![raw(" ", vec![tx(2024, 6, 1, 1.0)])], None)
+            .unwrap_err();
+        assert_eq!(field_of(e), "customers[0].customer_id");
+        let mut b = TableBuilder::new(InputSettings {
+            unique_across_chunks: true,
+            ..settings()
+        });
+        b.add(vec![raw("a", vec![tx(2024, 6, 1, 1.0)])], None)
+            .unwrap();
+        let e = b
+            .add(vec![raw("a", vec![tx(2024, 6, 1, 1.0)])], None)
+            .unwrap_err();
+        assert_eq!(field_of(e), "customers[0].customer_id");
+    }
+
+    #[test]
+    fn columns_are_checked_per_value() {
+        let good = pb::SummaryColumns {
+            customer_id: vec!["a".into(), "b".into()],
+            frequency: vec![2, 0],
+            recency: vec![10.0, 0.0],
+            age: vec![20.0, 5.0],
+            monetary_value: vec![12.5, 0.0],
+            ..Default::default()
+        };
+        let mut b = TableBuilder::new(settings());
+        b.add(vec![], Some(good.clone())).unwrap();
+        let d = b.finish().unwrap();
+        assert_eq!(d.table.len(), 2);
+        assert_eq!(d.kind, InputKind::Summaries);
+
+        let mut bad = good.clone();
+        bad.recency[1] = 3.0;
+        let e = TableBuilder::new(settings())
+            .add(vec![], Some(bad))
+            .unwrap_err();
+        assert_eq!(field_of(e), "summary_columns.recency[1]");
+        let mut bad = good.clone();
+        bad.age[0] = 5.0;
+        let e = TableBuilder::new(settings())
+            .add(vec![], Some(bad))
+            .unwrap_err();
+        assert_eq!(field_of(e), "summary_columns.recency[0]");
+        let mut bad = good.clone();
+        bad.age[1] = f64::NAN;
+        let e = TableBuilder::new(settings())
+            .add(vec![], Some(bad))
+            .unwrap_err();
+        assert_eq!(field_of(e), "summary_columns.age[1]");
+        let mut bad = good.clone();
+        bad.monetary_value.pop();
+        let e = TableBuilder::new(settings())
+            .add(vec![], Some(bad))
+            .unwrap_err();
+        assert_eq!(field_of(e), "summary_columns.monetary_value");
+        let mut bad = good;
+        bad.customer_id[1] = "a".into();
+        let e = TableBuilder::new(settings())
+            .add(vec![], Some(bad))
+            .unwrap_err();
+        assert_eq!(field_of(e), "summary_columns.customer_id[1]");
+    }
+
+    #[test]
+    fn limits_kinds_and_emptiness() {
+        let mut b = TableBuilder::new(InputSettings {
+            max_customers: 1,
+            ..settings()
+        });
+        let two = vec![
+            raw("a", vec![tx(2024, 6, 1, 1.0)]),
+            raw("b", vec![tx(2024, 6, 1, 1.0)]),
+        ];
+        assert_eq!(field_of(b.add(two, None).unwrap_err()), "customers");
+        assert_eq!(
+            field_of(TableBuilder::new(settings()).finish().unwrap_err()),
+            "customers"
+        );
+        let mut b = TableBuilder::new(settings());
+        let summary = pb::Customer {
+            customer_id: "s".into(),
+            summary: Some(pb::Summary {
+                frequency: 0,
+                recency: 0.0,
+                age: 3.0,
+                monetary_value: 0.0,
+            }),
+            ..Default::default()
+        };
+        let e = b
+            .add(vec![summary, raw("a", vec![tx(2024, 6, 1, 1.0)])], None)
+            .unwrap_err();
+        assert_eq!(field_of(e), "customers[1]");
+        let mut b = TableBuilder::new(InputSettings {
+            observation_end: None,
+            ..settings()
+        });
+        let e = b
+            .add(vec![raw("a", vec![tx(2024, 6, 1, 1.0)])], None)
+            .unwrap_err();
+        assert_eq!(field_of(e), "observation_end");
+    }
+}

@@ -1,0 +1,28 @@
+//! `custval-server`: the custval.v1 gRPC service over the model core.
+//!
+//! * [`app`]: assembling and running the server (health, reflection, TLS, drain).
+//! * [`service`]: the RPC handlers: admission, accounting, where work runs.
+//! * [`fitting`], [`scoring`]: the fit and score pipelines behind the handlers.
+//! * [`input`]: customer histories from requests into model tables, field by field.
+//! * [`wire`]: other conversions between custval.v1 messages and model types.
+//! * [`registry`], [`store`], [`record`]: the persistent, versioned model registry.
+//! * [`error`]: domain errors, and the one place they become gRPC statuses.
+//! * [`metrics`], [`auth`], [`config`].
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod fitting;
+pub mod input;
+pub mod metrics;
+pub mod record;
+pub mod registry;
+pub mod scoring;
+pub mod service;
+pub mod store;
+pub mod wire;
+
+pub use app::run;
+pub use config::Config;

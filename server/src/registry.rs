@@ -1,0 +1,142 @@
+//! The model registry: every stored model in memory for fast scoring, written through to
+//! the [`Store`] first. A model is visible only after its write committed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::error::ApiError;
+use crate::record::ModelRecord;
+use crate::store::{Store, StoreError};
+
+type Versions = BTreeMap<u64, Arc<ModelRecord>>;
+
+#[derive(Debug)]
+pub struct Registry {
+    store: Mutex<Store>,
+    models: RwLock<BTreeMap<String, Versions>>,
+}
+
+impl Registry {
+    /// Opens the store in `dir` and loads every model. Blocking.
+    pub fn open(dir: &Path, busy: Duration) -> Result<Registry, StoreError> {
+        let store = Store::open(dir, busy)?;
+        let (records, unreadable) = store.load_all()?;
+        for row in &unreadable {
+            tracing::warn!(name = %row.name, version = row.version, error = %row.error,
+                "skipping a stored model this server cannot read (it stays in the store)");
+        }
+        let mut models: BTreeMap<String, Versions> = BTreeMap::new();
+        for r in records {
+            models
+                .entry(r.name.clone())
+                .or_default()
+                .insert(r.version, Arc::new(r));
+        }
+        tracing::info!(path = %store.path().display(), names = models.len(),
+            versions = models.values().map(BTreeMap::len).sum::<usize>(), "model registry loaded");
+        Ok(Registry {
+            store: Mutex::new(store),
+            models: RwLock::new(models),
+        })
+    }
+
+    /// `version` 0 means the latest.
+    pub fn get(&self, name: &str, version: u64) -> Result<Arc<ModelRecord>, ApiError> {
+        let models = self.models.read().unwrap_or_else(|p| p.into_inner());
+        let versions = models
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ApiError::NotFound(format!("no model named {name:?}")))?;
+        let found = if version == 0 {
+            versions.values().next_back()
+        } else {
+            versions.get(&version)
+        };
+        found.cloned().ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "model {name:?} has no version {version} (versions: {})",
+                versions
+                    .keys()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+
+    /// Every version, by name then version; only `name`'s when given.
+    pub fn list(&self, name: Option<&str>) -> Vec<Arc<ModelRecord>> {
+        let models = self.models.read().unwrap_or_else(|p| p.into_inner());
+        models
+            .iter()
+            .filter(|(n, _)| name.is_none_or(|want| want == n.as_str()))
+            .flat_map(|(_, v)| v.values().cloned())
+            .collect()
+    }
+
+    /// Stores `record` as the next version of its name. Blocking (a disk write).
+    pub fn insert(&self, record: ModelRecord) -> Result<Arc<ModelRecord>, ApiError> {
+        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        let stored = Arc::new(store.insert_next(record).map_err(internal)?);
+        // Still under the store lock, so the cache sees writes in commit order.
+        let mut models = self.models.write().unwrap_or_else(|p| p.into_inner());
+        models
+            .entry(stored.name.clone())
+            .or_default()
+            .insert(stored.version, stored.clone());
+        Ok(stored)
+    }
+
+    /// Deletes one version, or every version when `version` is 0. Blocking.
+    pub fn delete(&self, name: &str, version: u64) -> Result<Vec<u64>, ApiError> {
+        // NOT_FOUND for what does not exist, before touching the store.
+        self.get(name, version)?;
+        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        let deleted = store
+            .delete(name, (version != 0).then_some(version))
+            .map_err(internal)?;
+        let mut models = self.models.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(versions) = models.get_mut(name) {
+            for v in &deleted {
+                versions.remove(v);
+            }
+            if versions.is_empty() {
+                models.remove(name);
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+fn internal(e: StoreError) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::tests::sample_record;
+
+    #[test]
+    fn latest_version_and_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path(), Duration::from_secs(1)).unwrap();
+        assert!(matches!(reg.get("m", 0), Err(ApiError::NotFound(_))));
+        reg.insert(sample_record("m")).unwrap();
+        reg.insert(sample_record("m")).unwrap();
+        assert_eq!(reg.get("m", 0).unwrap().version, 2);
+        assert_eq!(reg.get("m", 1).unwrap().version, 1);
+        assert!(matches!(reg.get("m", 7), Err(ApiError::NotFound(_))));
+        assert_eq!(reg.delete("m", 2).unwrap(), vec![2]);
+        assert_eq!(reg.get("m", 0).unwrap().version, 1);
+        assert!(matches!(reg.delete("m", 2), Err(ApiError::NotFound(_))));
+        assert_eq!(reg.delete("m", 0).unwrap(), vec![1]);
+        assert!(reg.list(None).is_empty());
+        drop(reg);
+        let reg = Registry::open(dir.path(), Duration::from_secs(1)).unwrap();
+        assert!(reg.list(None).is_empty());
+        assert_eq!(reg.insert(sample_record("m")).unwrap().version, 3);
+    }
+}
