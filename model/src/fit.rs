@@ -40,7 +40,8 @@ pub(crate) trait LogLikelihood: Sync {
 pub struct FitOptions {
     /// L2 penalty on the natural parameters (lifetimes' `penalizer_coef`); 0 = plain MLE.
     pub penalizer: f64,
-    /// Maximum L-BFGS iterations.
+    /// Maximum L-BFGS iterations per run; the Nelder-Mead fallback gets four times as
+    /// many (at most 2,000), so a small cap really bounds the work.
     pub max_iterations: u64,
     /// Convergence: max |gradient| of the per-customer objective w.r.t. log parameters.
     pub gradient_tolerance: f64,
@@ -396,7 +397,8 @@ pub(crate) fn maximize<L: LogLikelihood>(ll: &L, opts: &FitOptions) -> Result<Ra
         } else {
             x0.clone()
         };
-        if let Some((nm, it)) = run_nelder_mead(&obj, &start, 2000) {
+        let budget = opts.max_iterations.saturating_mul(4).min(2000);
+        if let Some((nm, it)) = run_nelder_mead(&obj, &start, budget) {
             iterations += it;
             if let Some((lb, it2)) = run_lbfgs(&obj, nm.clone(), opts) {
                 iterations += it2;

@@ -107,9 +107,28 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn records_round_trip_through_json() {
-        let r = sample_record("cdnow");
-        let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(serde_json::from_str::<ModelRecord>(&json).unwrap(), r);
+    fn records_round_trip_through_json_bit_for_bit() {
+        // A restart must not move a single score: every float comes back exactly.
+        let mut r = sample_record("cdnow");
+        let awkward = [
+            0.1 + 0.2,
+            1.0 / 3.0,
+            2f64.sqrt(),
+            15.44774908914824,
+            5e-324,
+            1e300,
+        ];
+        for (i, x) in awkward.into_iter().enumerate() {
+            r.model.transaction = TransactionModel::BgNbd(BetaGeoParams {
+                r: x,
+                alpha: x * 7.0,
+                a: x / 3.0,
+                b: x + i as f64,
+            });
+            r.transaction_fit.gradient_norm = x / 11.0;
+            let json = serde_json::to_string(&r).unwrap();
+            let back: ModelRecord = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, r);
+        }
     }
 }

@@ -83,16 +83,17 @@ impl AppState {
         }
     }
 
-    /// Admits, runs and accounts one unary call.
+    /// Admits, runs and accounts one unary call, bounded by the client's deadline.
     async fn unary<T>(
         self: &Arc<Self>,
         method: &'static str,
+        deadline: Option<Instant>,
         work: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<Response<T>, Status> {
         let call = self.start(method);
         let result = match self.admit() {
             Ok(permit) => {
-                let r = work.await;
+                let r = within_deadline(deadline, work).await;
                 drop(permit);
                 r
             }
@@ -150,6 +151,23 @@ fn deadline<T>(request: &Request<T>) -> Option<Instant> {
         _ => return None,
     };
     Instant::now().checked_add(timeout)
+}
+
+/// Runs `work` until the deadline. tonic's own timeout answers CANCELLED; ending a hair
+/// earlier lets the client see DEADLINE_EXCEEDED, as the gRPC spec asks.
+async fn within_deadline<T>(
+    deadline: Option<Instant>,
+    work: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    match deadline {
+        None => work.await,
+        Some(d) => {
+            let early = d.checked_sub(Duration::from_millis(2)).unwrap_or(d);
+            tokio::time::timeout_at(early.into(), work)
+                .await
+                .unwrap_or(Err(ApiError::DeadlineExceeded("the request completed")))
+        }
+    }
 }
 
 fn now_ms() -> i64 {
@@ -212,7 +230,7 @@ impl Models for ModelsService {
         let deadline = deadline(&request);
         let max = self.0.limits.max_batch_customers;
         self.0
-            .unary("FitModel", async move {
+            .unary("FitModel", deadline, async move {
                 self.0.registry()?;
                 let req = request.into_inner();
                 let spec = FitSpec::parse(req.spec.as_ref())?;
@@ -235,7 +253,7 @@ impl Models for ModelsService {
         let deadline = deadline(&request);
         let max = self.0.limits.max_fit_customers;
         self.0
-            .unary("FitModelStream", async move {
+            .unary("FitModelStream", deadline, async move {
                 self.0.registry()?;
                 let mut inbound = request.into_inner();
                 let mut state: Option<(FitSpec, TableBuilder)> = None;
@@ -279,8 +297,9 @@ impl Models for ModelsService {
         &self,
         request: Request<pb::GetModelRequest>,
     ) -> Result<Response<pb::GetModelResponse>, Status> {
+        let deadline = deadline(&request);
         self.0
-            .unary("GetModel", async {
+            .unary("GetModel", deadline, async {
                 let req = request.into_inner();
                 wire::model_name(&req.name, "name")?;
                 let record = self.0.registry()?.get(&req.name, req.version)?;
@@ -295,8 +314,9 @@ impl Models for ModelsService {
         &self,
         request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
+        let deadline = deadline(&request);
         self.0
-            .unary("ListModels", async {
+            .unary("ListModels", deadline, async {
                 let req = request.into_inner();
                 let name = (!req.name.is_empty()).then_some(req.name.as_str());
                 if let Some(n) = name {
@@ -318,8 +338,9 @@ impl Models for ModelsService {
         &self,
         request: Request<pb::DeleteModelRequest>,
     ) -> Result<Response<pb::DeleteModelResponse>, Status> {
+        let deadline = deadline(&request);
         self.0
-            .unary("DeleteModel", async {
+            .unary("DeleteModel", deadline, async {
                 let req = request.into_inner();
                 wire::model_name(&req.name, "name")?;
                 let registry = self.0.registry()?;
@@ -335,8 +356,9 @@ impl Models for ModelsService {
         &self,
         request: Request<pb::ModelMetadataRequest>,
     ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
+        let deadline = deadline(&request);
         self.0
-            .unary("ModelMetadata", async {
+            .unary("ModelMetadata", deadline, async {
                 let req = request.into_inner();
                 wire::model_name(&req.name, "name")?;
                 let record = self.0.registry()?.get(&req.name, req.version)?;
@@ -371,8 +393,9 @@ impl Scoring for ScoringService {
         request: Request<pb::ScoreRequest>,
     ) -> Result<Response<pb::ScoreResponse>, Status> {
         let max = self.0.limits.max_batch_customers;
+        let deadline = deadline(&request);
         self.0
-            .unary("Score", async {
+            .unary("Score", deadline, async {
                 let registry = self.0.registry()?;
                 let req = request.into_inner();
                 let setup = ScoreSetup::parse(req.options.as_ref(), &registry, "options")?;
@@ -415,10 +438,12 @@ impl Scoring for ScoringService {
                 return Err(status);
             }
         };
+        let deadline = deadline(&request);
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_PIPELINE);
         tokio::spawn(async move {
-            let code = match stream_scores(&state, &registry, inbound, &tx).await {
+            let scored = within_deadline(deadline, stream_scores(&state, &registry, inbound, &tx));
+            let code = match scored.await {
                 Ok(()) => Code::Ok,
                 Err(e) => {
                     let status = Status::from(e);
@@ -519,6 +544,19 @@ async fn send_next(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn work_past_the_deadline_is_deadline_exceeded() {
+        let soon = Instant::now() + Duration::from_millis(20);
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok(())
+        };
+        let r = within_deadline(Some(soon), slow).await;
+        assert!(matches!(r, Err(ApiError::DeadlineExceeded(_))));
+        assert!(within_deadline(Some(soon), async { Ok(1) }).await.is_ok());
+        assert!(within_deadline(None, async { Ok(1) }).await.is_ok());
+    }
 
     #[test]
     fn grpc_timeout_header_is_read() {
