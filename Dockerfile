@@ -8,10 +8,11 @@ FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 custval && mkdir -p /data && chown custval /data
 COPY --from=build /src/target/release/custval-server /usr/local/bin/custval-server
 USER custval
-ENV CUSTVAL_LISTEN=0.0.0.0:50051 CUSTVAL_DATA_DIR=/data
+ENV CUSTVAL_LISTEN=0.0.0.0:50051 CUSTVAL_DATA_DIR=/data \
+    CUSTVAL_METRICS_LISTEN=0.0.0.0:9464 CUSTVAL_LOG_FORMAT=json
 VOLUME ["/data"]
-EXPOSE 50051
-# The service answers grpc.health.v1; the probe binary arrives with the service issue, so
-# until then the check is that the port accepts connections.
-HEALTHCHECK --interval=10s --timeout=3s --start-period=5s CMD bash -c '</dev/tcp/127.0.0.1/50051' || exit 1
+# gRPC, Prometheus metrics.
+EXPOSE 50051 9464
+# grpc.health.v1 Check through the server binary itself: healthy only when SERVING.
+HEALTHCHECK --interval=10s --timeout=4s --start-period=10s CMD ["custval-server", "--probe"]
 ENTRYPOINT ["custval-server"]

@@ -58,6 +58,15 @@ pub struct Config {
     #[arg(long, env = "CUSTVAL_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,
 
+    /// Log format: `text` for people, `json` for log pipelines. Levels via RUST_LOG.
+    #[arg(long, env = "CUSTVAL_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+
+    /// Do not serve: ask the server at --listen for its health and exit 0 if SERVING, 1
+    /// otherwise (a container HEALTHCHECK with no extra binary).
+    #[arg(long)]
+    pub probe: bool,
+
     /// How long to wait for the store file's lock at start-up (another process using it).
     #[arg(long, env = "CUSTVAL_STORE_BUSY_SECONDS", default_value_t = 30)]
     pub store_busy_seconds: u64,

@@ -6,12 +6,18 @@ use custval_server::{Config, app::BoxError};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let config = Config::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    if config.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    if config.probe {
+        std::process::exit(if probe(&config).await { 0 } else { 1 });
+    }
     let grpc = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -24,6 +30,35 @@ async fn main() -> Result<(), BoxError> {
         None => None,
     };
     custval_server::run(config, grpc, metrics, wait_for_signal()).await
+}
+
+/// One health check against the configured address (plain text; with TLS enabled it
+/// checks that the port accepts connections).
+async fn probe(config: &Config) -> bool {
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let check = async {
+        if config.tls_cert.is_some() {
+            return tokio::net::TcpStream::connect(addr).await.is_ok();
+        }
+        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+            return false;
+        };
+        let Ok(channel) = endpoint.connect().await else {
+            return false;
+        };
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+        let request = tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        };
+        matches!(health.check(request).await, Ok(r)
+            if r.get_ref().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(3), check)
+        .await
+        .unwrap_or(false)
 }
 
 async fn wait_for_signal() {

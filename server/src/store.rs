@@ -149,11 +149,15 @@ impl Store {
             .map_err(err)?;
         let version = last.unwrap_or(0) + 1;
         record.version = version as u64;
-        let json = serde_json::to_string(&record).map_err(|source| StoreError::Encode {
+        let encode_err = |source| StoreError::Encode {
             path: path.clone(),
             name: record.name.clone(),
             source,
-        })?;
+        };
+        let json = serde_json::to_string(&record).map_err(encode_err)?;
+        // JSON has no NaN or infinity (serde writes null): refuse a record that would not
+        // load again, rather than store a model the next start-up has to skip.
+        serde_json::from_str::<ModelRecord>(&json).map_err(encode_err)?;
         tx.execute(
             "INSERT INTO models (name, version, created_at_ms, fingerprint, record) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -267,6 +271,20 @@ mod tests {
         assert_eq!(records, vec![kept]);
         assert!(unreadable.is_empty());
         assert_eq!(store.insert_next(sample_record("a")).unwrap().version, 2);
+    }
+
+    #[test]
+    fn a_record_that_would_not_load_again_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path(), Duration::from_secs(1)).unwrap();
+        let mut bad = sample_record("nan");
+        bad.transaction_fit.aic = f64::NAN;
+        assert!(matches!(
+            store.insert_next(bad),
+            Err(StoreError::Encode { .. })
+        ));
+        assert!(store.load_all().unwrap().0.is_empty());
+        assert_eq!(store.insert_next(sample_record("nan")).unwrap().version, 1);
     }
 
     #[test]

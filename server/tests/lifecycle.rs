@@ -186,6 +186,13 @@ async fn a_killed_server_loses_no_acknowledged_model() {
 
     let mut child = spawn();
     let models = connect().await;
+    // The container health check: the binary's own probe says SERVING.
+    let probe = tokio::process::Command::new(env!("CARGO_BIN_EXE_custval-server"))
+        .args(["--probe", "--listen", &format!("127.0.0.1:{port}")])
+        .status()
+        .await
+        .unwrap();
+    assert!(probe.success());
     // Fits keep arriving from four clients; the process dies in the middle of them.
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
     let mut writers = Vec::new();
