@@ -1,0 +1,145 @@
+//! The client's one error type: what went wrong, said so a person can act on it.
+
+use std::path::PathBuf;
+
+use tonic::Code;
+
+/// Everything a client command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A command-line or library option that cannot work.
+    #[error("{0}")]
+    Invalid(String),
+    /// The server URL does not parse, or has a scheme other than http/https.
+    #[error("invalid server URL {url:?}: {reason}")]
+    Url { url: String, reason: String },
+    /// No connection could be made (server down, wrong port, TLS handshake failed).
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+    /// A file the command needs could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A call the command depends on failed.
+    #[error("{what} failed: {} ({message})", code_name(*code))]
+    Rpc {
+        what: String,
+        code: Code,
+        message: String,
+    },
+    /// The model core refused an input (e.g. a simulation spec).
+    #[error(transparent)]
+    Model(#[from] custval_model::ModelError),
+    /// A background task of the client died.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ClientError {
+    /// A failed call, named by what the command was doing.
+    pub fn rpc(what: impl Into<String>, status: &tonic::Status) -> ClientError {
+        ClientError::Rpc {
+            what: what.into(),
+            code: status.code(),
+            message: status.message().to_owned(),
+        }
+    }
+
+    pub fn file(path: impl Into<PathBuf>, source: std::io::Error) -> ClientError {
+        ClientError::File {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// The canonical gRPC name of a status code, e.g. `RESOURCE_EXHAUSTED`.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// An error with its chain of causes, `outer: inner: innermost`, without repeats
+/// (transport errors often say "transport error" and hide the reason in the chain).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
+/// Parses `10s`, `500ms`, `250us`, `2m`, `1h`, `1.5s`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let s = text.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (examples: 10s, 500ms, 2m)"))?;
+    let seconds = match unit.trim() {
+        "" | "s" | "sec" => value,
+        "ms" => value / 1e3,
+        "us" | "µs" => value / 1e6,
+        "ns" => value / 1e9,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (use ns, us, ms, s, m or h)"
+            ));
+        }
+    };
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn status_codes_have_their_grpc_names() {
+        assert_eq!(code_name(Code::ResourceExhausted), "RESOURCE_EXHAUSTED");
+        assert_eq!(code_name(Code::Unavailable), "UNAVAILABLE");
+    }
+}

@@ -1,0 +1,18 @@
+//! `custval_client`: the typed client of the custval.v1 service and the commands of the
+//! `custval` tool.
+//!
+//! * [`connect`]: reaching a server (URL, TLS, bearer token, message limits); the global
+//!   options every command shares.
+//! * [`bench`]: `custval bench`, a gRPC load generator (closed and open loop, HDR
+//!   latency percentiles, errors by status code).
+//! * [`codec`]: sending messages encoded ahead of time.
+//! * [`error`]: the client's error type, and small parsers shared by commands.
+#![forbid(unsafe_code)]
+
+pub mod bench;
+pub mod codec;
+pub mod connect;
+pub mod error;
+
+pub use connect::{ConnectOptions, Connection};
+pub use error::ClientError;
