@@ -28,6 +28,53 @@ fn main() {
         }
         return;
     }
+    if std::env::args().nth(2).as_deref() == Some("segment") {
+        let model = CustomerModel {
+            unit: TimeUnit::Week,
+            transaction: TransactionModel::BgNbd(CDNOW_BGNBD),
+            spend: Some(CDNOW_SPEND),
+        };
+        let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
+        let s = model
+            .score(&table.rfm, &table.monetary_value, TimeUnit::Week, &spec)
+            .unwrap();
+        for k in [0, 6] {
+            let opts = segment::SegmentOptions {
+                k,
+                runs: 1,
+                max_iterations: 50,
+                ..Default::default()
+            };
+            let t = Instant::now();
+            let seg =
+                segment::segment(&table.rfm, &table.monetary_value, &s, 1.0, spec, &opts).unwrap();
+            println!(
+                "segment k={k}: {:?} -> k={} {:?}",
+                t.elapsed(),
+                seg.model.centroids.len(),
+                seg.model
+                    .profiles
+                    .iter()
+                    .map(|p| (p.name.clone(), p.customers))
+                    .collect::<Vec<_>>()
+            );
+            for p in &seg.model.profiles {
+                let c: Vec<String> = p
+                    .centroid
+                    .iter()
+                    .map(|(f, v)| format!("{}={v:.3}", f.as_str()))
+                    .collect();
+                println!(
+                    "  {} {:.3} value share {:.3}: {}",
+                    p.name,
+                    p.customer_share,
+                    p.value_share,
+                    c.join(" ")
+                );
+            }
+        }
+        return;
+    }
     if std::env::args().nth(2).as_deref() == Some("score") {
         let model = CustomerModel {
             unit: TimeUnit::Week,

@@ -1,0 +1,368 @@
+//! Segments, tiers, concentration and recommendations on CDNOW and on simulated customers
+//! whose future is known.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+mod common;
+
+use custval_model::recommend::{self, Action, ActionOption, CustomerView, Economics};
+use custval_model::segment::{self, Feature, SegmentOptions, Tier};
+use custval_model::simulate::{SimulationSpec, TransactionProcess, simulate_summaries};
+use custval_model::*;
+use rand::seq::SliceRandom;
+use rand::{SeedableRng, rngs::StdRng};
+
+fn cdnow() -> (Vec<Rfm>, Vec<f64>, Scores, ClvSpec) {
+    let rows = common::cdnow_summary();
+    let rfm: Vec<Rfm> = rows.iter().map(|r| r.1).collect();
+    let monetary: Vec<f64> = rows.iter().map(|r| r.2).collect();
+    let model = CustomerModel {
+        unit: TimeUnit::Week,
+        transaction: TransactionModel::BgNbd(BetaGeoParams {
+            r: 0.243,
+            alpha: 4.414,
+            a: 0.793,
+            b: 2.426,
+        }),
+        spend: Some(GammaGammaParams {
+            p: 6.25,
+            q: 3.74,
+            v: 15.44,
+        }),
+    };
+    let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
+    let scores = model.score(&rfm, &monetary, TimeUnit::Week, &spec).unwrap();
+    (rfm, monetary, scores, spec)
+}
+
+#[test]
+fn segments_are_deterministic_for_a_seed() {
+    let (rfm, m, s, spec) = cdnow();
+    let opts = SegmentOptions {
+        k: 5,
+        ..Default::default()
+    };
+    let a = segment::segment(&rfm, &m, &s, 1.0, spec, &opts).unwrap();
+    let b = segment::segment(&rfm, &m, &s, 1.0, spec, &opts).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.model.centroids.len(), 5);
+    // Later customers fall into the segment they were fitted in.
+    let placed = a.model.assign(&rfm, &m, &s, 1.0).unwrap();
+    assert_eq!(placed.labels, a.labels);
+    assert_eq!(placed.tiers, a.tiers);
+    assert_eq!(placed.rfm_scores, a.rfm_scores);
+}
+
+#[test]
+fn automatic_k_is_chosen_by_silhouette_within_the_range() {
+    let (rfm, m, s, spec) = cdnow();
+    let opts = SegmentOptions {
+        k: 0,
+        k_min: 2,
+        k_max: 6,
+        ..Default::default()
+    };
+    let seg = segment::segment(&rfm, &m, &s, 1.0, spec, &opts).unwrap();
+    let k = seg.model.centroids.len();
+    assert!((2..=6).contains(&k));
+    assert_eq!(seg.model.silhouette_by_k.len(), 5);
+    let best = seg
+        .model
+        .silhouette_by_k
+        .iter()
+        .map(|x| x.1)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let chosen = seg
+        .model
+        .silhouette_by_k
+        .iter()
+        .find(|x| x.0 == k)
+        .unwrap()
+        .1;
+    assert!(
+        chosen >= best - 1e-3,
+        "ties go to fewer clusters, not worse ones"
+    );
+}
+
+#[test]
+fn names_agree_with_centroids_and_shares_add_up() {
+    let (rfm, m, s, spec) = cdnow();
+    let seg = segment::segment(
+        &rfm,
+        &m,
+        &s,
+        1.0,
+        spec,
+        &SegmentOptions {
+            k: 6,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let n = rfm.len() as f64;
+    let clv: Vec<f64> = s.clv.iter().map(|c| c.unwrap()).collect();
+    let mean_value = clv.iter().sum::<f64>() / n;
+    let profiles = &seg.model.profiles;
+    let centroid =
+        |p: &segment::SegmentProfile, f: Feature| p.centroid.iter().find(|c| c.0 == f).unwrap().1;
+    for w in profiles.windows(2) {
+        assert!(
+            w[0].total_value / w[0].customers as f64 >= w[1].total_value / w[1].customers as f64,
+            "segments are ordered by mean value"
+        );
+    }
+    for p in profiles {
+        let base = p
+            .name
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == ' ');
+        let alive = centroid(p, Feature::PAlive);
+        let value = centroid(p, Feature::Clv);
+        match base {
+            "Champions" => assert!(alive >= 0.7 && value >= 2.0 * mean_value, "{p:?}"),
+            "Loyal" | "Potential loyalists" => assert!(alive >= 0.7, "{p:?}"),
+            "Can't lose them" => assert!(alive < 0.7 && value >= 2.0 * mean_value, "{p:?}"),
+            "At risk" => assert!(alive < 0.7 && value >= 0.75 * mean_value, "{p:?}"),
+            "Hibernating" | "Lost" => assert!(value < 2.0 * mean_value, "{p:?}"),
+            "New" => assert!(centroid(p, Feature::Frequency) < 0.5, "{p:?}"),
+            other => panic!("unexpected name {other}"),
+        }
+        // The centroid is the mean of its customers in original units.
+        let members: Vec<usize> = (0..rfm.len())
+            .filter(|&i| seg.labels[i] == p.index)
+            .collect();
+        assert_eq!(members.len() as u64, p.customers);
+        let mean_x = members
+            .iter()
+            .map(|&i| f64::from(rfm[i].frequency))
+            .sum::<f64>()
+            / members.len() as f64;
+        assert!((centroid(p, Feature::Frequency) - mean_x).abs() < 1e-9);
+    }
+    let share: f64 = profiles.iter().map(|p| p.customer_share).sum();
+    let value_share: f64 = profiles.iter().map(|p| p.value_share).sum();
+    assert!((share - 1.0).abs() < 1e-12 && (value_share - 1.0).abs() < 1e-12);
+
+    // Concentration: monotone, ends at 1, and the top 20% hold what a sort says they hold.
+    let c = &seg.concentration;
+    assert_eq!(c.curve[0], 0.0);
+    assert!((c.curve[100] - 1.0).abs() < 1e-12);
+    assert!(c.curve.windows(2).all(|w| w[1] >= w[0]));
+    let mut sorted = clv.clone();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let top20 =
+        sorted[..(0.2 * n).ceil() as usize].iter().sum::<f64>() / sorted.iter().sum::<f64>();
+    let (_, reported) = c.top_shares.iter().find(|x| x.0 == 0.2).copied().unwrap();
+    assert!((reported - top20).abs() < 1e-12);
+
+    // Tiers: every customer has one, key customers hold about half the value.
+    let in_tier = |t: Tier| {
+        (0..rfm.len())
+            .filter(|&i| seg.tiers[i] == t)
+            .collect::<Vec<_>>()
+    };
+    let total: f64 = clv.iter().sum();
+    let key_share = in_tier(Tier::Key).iter().map(|&i| clv[i]).sum::<f64>() / total;
+    assert!((0.5..0.55).contains(&key_share), "{key_share}");
+    let counted: usize = Tier::ALL.iter().map(|&t| in_tier(t).len()).sum();
+    assert_eq!(counted, rfm.len());
+
+    // RFM quintiles: ties share a score.
+    for i in 0..rfm.len() {
+        for j in 0..rfm.len().min(200) {
+            if rfm[i].frequency == rfm[j].frequency {
+                assert_eq!(seg.rfm_scores[i][1], seg.rfm_scores[j][1]);
+            }
+        }
+    }
+    assert!(
+        seg.rfm_scores
+            .iter()
+            .all(|s| s.iter().all(|&v| (1..=5).contains(&v)))
+    );
+}
+
+#[test]
+fn bad_segment_options_name_the_field() {
+    let (rfm, m, s, spec) = cdnow();
+    let field = |o: SegmentOptions| match segment::segment(&rfm, &m, &s, 1.0, spec, &o) {
+        Err(ModelError::InvalidInput { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        field(SegmentOptions {
+            k: rfm.len() + 1,
+            ..Default::default()
+        }),
+        "k"
+    );
+    assert_eq!(
+        field(SegmentOptions {
+            k: 0,
+            k_min: 1,
+            ..Default::default()
+        }),
+        "k_range"
+    );
+    let mut o = SegmentOptions::default();
+    o.tiers.key = 0.9;
+    assert_eq!(field(o), "tiers");
+}
+
+/// Simulated customers with a known future: the budget plan must beat random plans that
+/// spend the same, judged on what the customers really did in the holdout.
+#[test]
+fn allocation_beats_random_plans_of_equal_cost_on_known_futures() {
+    let spec = SimulationSpec {
+        customers: 20_000,
+        seed: 11,
+        process: TransactionProcess::BgNbd(BetaGeoParams {
+            r: 0.243,
+            alpha: 4.414,
+            a: 0.793,
+            b: 2.426,
+        }),
+        spend: Some(GammaGammaParams {
+            p: 6.25,
+            q: 3.74,
+            v: 15.44,
+        }),
+        calibration_length: 52.0,
+        birth_window: 26.0,
+        holdout_length: 52.0,
+    };
+    let sim = simulate_summaries(&spec).unwrap();
+    let t = &sim.table;
+    let truth = &t.holdout.as_ref().unwrap().spend;
+    let model = CustomerModel {
+        unit: TimeUnit::Week,
+        transaction: TransactionModel::BgNbd(BetaGeoParams {
+            r: 0.243,
+            alpha: 4.414,
+            a: 0.793,
+            b: 2.426,
+        }),
+        spend: Some(GammaGammaParams {
+            p: 6.25,
+            q: 3.74,
+            v: 15.44,
+        }),
+    };
+    let clv_spec = ClvSpec {
+        horizon: Duration::new(52.0, TimeUnit::Week),
+        discount: Discount {
+            rate: 0.0,
+            period: Duration::new(52.0, TimeUnit::Week),
+        },
+    };
+    let s = model
+        .score(&t.rfm, &t.monetary_value, TimeUnit::Week, &clv_spec)
+        .unwrap();
+    let seg = segment::segment(
+        &t.rfm,
+        &t.monetary_value,
+        &s,
+        1.0,
+        clv_spec,
+        &SegmentOptions {
+            k: 5,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let econ = Economics::default();
+    let recs: Vec<recommend::Recommendation> = (0..t.len())
+        .map(|i| {
+            let view = CustomerView {
+                frequency: t.rfm[i].frequency,
+                p_alive: s.p_alive[i],
+                propensity: s.propensity[i],
+                expected_spend: s.expected_spend[i],
+                clv: s.clv[i].unwrap(),
+                segment_spend: None,
+                high_value: matches!(seg.tiers[i], Tier::Key | Tier::Growth),
+            };
+            recommend::recommend(&view, &econ)
+        })
+        .collect();
+    // Never spend on a customer whose expected value is below the cost to serve.
+    let costly = Economics {
+        cost_to_serve: 10.0,
+        ..econ
+    };
+    for i in 0..t.len() {
+        let view = CustomerView {
+            frequency: t.rfm[i].frequency,
+            p_alive: s.p_alive[i],
+            propensity: s.propensity[i],
+            expected_spend: s.expected_spend[i],
+            clv: s.clv[i].unwrap(),
+            segment_spend: None,
+            high_value: true,
+        };
+        let r = recommend::recommend(&view, &costly);
+        if costly.margin * s.clv[i].unwrap() < costly.cost_to_serve {
+            assert_eq!(r.action, Action::Deprioritize);
+            assert_eq!(r.cost, 0.0);
+        }
+    }
+
+    let candidates: Vec<Vec<ActionOption>> = recs.iter().map(|r| r.candidates.clone()).collect();
+    let budget = 2_000.0;
+    let plan = recommend::allocate(&candidates, budget).unwrap();
+    assert!(plan.spent <= budget + 1e-9);
+    assert!(!plan.funded.is_empty());
+    let uplift = |a: Action| match a {
+        Action::Retain => econ.retain,
+        Action::Grow => econ.grow,
+        Action::Nurture => econ.nurture,
+        _ => unreachable!(),
+    };
+    // Realized value of a plan: the uplift applied to what the customer really spent.
+    let realized = |funded: &[(usize, Action)]| -> f64 {
+        funded
+            .iter()
+            .map(|&(i, a)| uplift(a).uplift * econ.margin * truth[i] - uplift(a).cost)
+            .sum()
+    };
+    let ours = realized(&plan.funded);
+    let mut rng = StdRng::seed_from_u64(5);
+    // A random plan of (at most) equal cost: shuffle the (customer, action) pool and fund
+    // in that order while the money lasts.
+    let mut random_plan = |mut pool: Vec<(usize, Action, f64)>| {
+        pool.shuffle(&mut rng);
+        let mut spent = 0.0;
+        let mut taken = vec![false; t.len()];
+        let mut funded = Vec::new();
+        for (i, a, c) in pool {
+            if taken[i] || spent + c > plan.spent {
+                continue;
+            }
+            taken[i] = true;
+            spent += c;
+            funded.push((i, a));
+        }
+        realized(&funded)
+    };
+    // Random customers, random actions: beaten every time.
+    let everyone: Vec<(usize, Action, f64)> = (0..t.len())
+        .flat_map(|i| {
+            [Action::Retain, Action::Grow, Action::Nurture]
+                .into_iter()
+                .map(move |a| (i, a, uplift(a).cost))
+        })
+        .collect();
+    for _ in 0..20 {
+        assert!(ours > random_plan(everyone.clone()));
+    }
+    // Random choices among the profitable candidates only: beaten on average, by a margin.
+    let eligible: Vec<(usize, Action, f64)> = recs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.candidates.iter().map(move |o| (i, o.action, o.cost)))
+        .collect();
+    let mean_random = (0..20).map(|_| random_plan(eligible.clone())).sum::<f64>() / 20.0;
+    assert!(
+        ours > 1.2 * mean_random,
+        "ours {ours}, random {mean_random}"
+    );
+}
