@@ -312,6 +312,32 @@ pub fn recommend(c: &CustomerView, e: &Economics) -> Recommendation {
     }
 }
 
+/// Recommendations for scored customers placed in a segmentation.
+pub fn recommend_all(
+    rfm: &[crate::Rfm],
+    scores: &crate::Scores,
+    segments: &crate::segment::SegmentModel,
+    placement: &crate::segment::Placement,
+    economics: &Economics,
+) -> Vec<Recommendation> {
+    use crate::segment::Tier;
+    (0..rfm.len())
+        .into_par_iter()
+        .map(|i| {
+            let view = CustomerView {
+                frequency: rfm[i].frequency,
+                p_alive: scores.p_alive[i],
+                propensity: scores.propensity[i],
+                expected_spend: scores.expected_spend[i],
+                clv: scores.clv[i].unwrap_or(0.0),
+                segment_spend: segments.segment_spend(placement.labels[i]),
+                high_value: matches!(placement.tiers[i], Tier::Key | Tier::Growth),
+            };
+            recommend(&view, economics)
+        })
+        .collect()
+}
+
 /// The chosen action per funded customer, and what the plan is worth.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BudgetPlan {

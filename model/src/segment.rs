@@ -369,7 +369,9 @@ impl TierThresholds {
         let total: f64 = sorted.iter().sum();
         let threshold = |share: f64| {
             if total <= 0.0 {
-                return f64::INFINITY;
+                // Nobody has value: every tier but the lowest stays empty. MAX, not
+                // infinity, so the thresholds serialize.
+                return f64::MAX;
             }
             let mut cum = 0.0;
             for &v in &sorted {
@@ -984,5 +986,15 @@ impl SegmentModel {
 
     pub fn name(&self, index: usize) -> &str {
         self.profiles.get(index).map_or("", |p| p.name.as_str())
+    }
+
+    /// Mean repeat spend of a segment's customers: the spend "potential" growth aims at.
+    pub fn segment_spend(&self, index: usize) -> Option<f64> {
+        self.profiles
+            .get(index)?
+            .centroid
+            .iter()
+            .find(|(f, _)| *f == Feature::Monetary)
+            .map(|(_, v)| *v)
     }
 }

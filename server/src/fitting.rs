@@ -167,6 +167,7 @@ pub fn fit(spec: &FitSpec, input: DecodedTable, now_ms: i64) -> Result<ModelReco
             penalizer: spec.penalizer,
             server_version: env!("CARGO_PKG_VERSION").into(),
         },
+        segments: None,
     })
 }
 

@@ -2,7 +2,8 @@
 //!
 //! * [`app`]: assembling and running the server (health, reflection, TLS, drain).
 //! * [`service`]: the RPC handlers: admission, accounting, where work runs.
-//! * [`fitting`], [`scoring`]: the fit and score pipelines behind the handlers.
+//! * [`fitting`], [`scoring`], [`segmenting`]: the fit, score, segment and recommend
+//!   pipelines behind the handlers.
 //! * [`input`]: customer histories from requests into model tables, field by field.
 //! * [`wire`]: other conversions between custval.v1 messages and model types.
 //! * [`registry`], [`store`], [`record`]: the persistent, versioned model registry.
@@ -20,6 +21,7 @@ pub mod metrics;
 pub mod record;
 pub mod registry;
 pub mod scoring;
+pub mod segmenting;
 pub mod service;
 pub mod store;
 pub mod wire;

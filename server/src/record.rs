@@ -2,6 +2,8 @@
 //! what it was fitted on. Serialized as JSON in the store, so fields are only ever added
 //! (with `#[serde(default)]`), never renamed.
 
+use custval_model::recommend::Economics;
+use custval_model::segment::SegmentModel;
 use custval_model::{CustomerModel, FitDiagnostics, HoldoutReport};
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +18,15 @@ pub struct ModelRecord {
     pub spend_fit: Option<FitDiagnostics>,
     pub holdout: Option<HoldoutReport>,
     pub training: TrainingInfo,
+    /// Set by a stored `Segment` call: later scores get segment, tier and action.
+    #[serde(default)]
+    pub segments: Option<StoredSegments>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredSegments {
+    pub model: SegmentModel,
+    pub economics: Economics,
 }
 
 /// Where the training summaries came from.
@@ -103,6 +114,7 @@ pub(crate) mod tests {
                 penalizer: 0.0,
                 server_version: "test".into(),
             },
+            segments: None,
         }
     }
 

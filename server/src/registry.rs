@@ -89,6 +89,24 @@ impl Registry {
         Ok(stored)
     }
 
+    /// Stores `record` in place of the same (name, version). Blocking.
+    pub fn replace(&self, record: ModelRecord) -> Result<Arc<ModelRecord>, ApiError> {
+        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        if !store.replace(&record).map_err(internal)? {
+            return Err(ApiError::NotFound(format!(
+                "model {:?} version {} was deleted",
+                record.name, record.version
+            )));
+        }
+        let stored = Arc::new(record);
+        let mut models = self.models.write().unwrap_or_else(|p| p.into_inner());
+        models
+            .entry(stored.name.clone())
+            .or_default()
+            .insert(stored.version, stored.clone());
+        Ok(stored)
+    }
+
     /// Deletes one version, or every version when `version` is 0. Blocking.
     pub fn delete(&self, name: &str, version: u64) -> Result<Vec<u64>, ApiError> {
         // NOT_FOUND for what does not exist, before touching the store.

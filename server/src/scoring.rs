@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use custval_model::recommend;
 use custval_model::summary::Day;
 use custval_model::{ClvSpec, Scores, TimeUnit};
 use custval_proto::v1 as pb;
@@ -12,6 +13,14 @@ use crate::input::{DecodedTable, InputSettings, TableBuilder};
 use crate::record::{InputKind, ModelRecord};
 use crate::registry::Registry;
 use crate::wire;
+
+/// Segment, tier and action names per customer.
+#[derive(Debug, Default)]
+pub struct Labels {
+    pub segment: Vec<String>,
+    pub tier: Vec<String>,
+    pub action: Vec<String>,
+}
 
 /// Everything a batch of customers is scored with.
 #[derive(Debug)]
@@ -107,13 +116,71 @@ impl ScoreSetup {
         Ok(decoded)
     }
 
-    fn score(&self, decoded: &DecodedTable) -> Result<Scores, ApiError> {
+    fn score_with(&self, decoded: &DecodedTable, spec: &ClvSpec) -> Result<Scores, ApiError> {
         let t = &decoded.table;
         let unit = t.unit.unwrap_or(self.record.model.unit);
         Ok(self
             .record
             .model
-            .score(&t.rfm, &t.monetary_value, unit, &self.spec)?)
+            .score(&t.rfm, &t.monetary_value, unit, spec)?)
+    }
+
+    fn score(&self, decoded: &DecodedTable) -> Result<Scores, ApiError> {
+        self.score_with(decoded, &self.spec)
+    }
+
+    /// Decodes and scores a batch.
+    pub fn scored(
+        &self,
+        customers: Vec<pb::Customer>,
+        columns: Option<pb::SummaryColumns>,
+        max_customers: usize,
+    ) -> Result<(DecodedTable, Scores), ApiError> {
+        let decoded = self.decode(customers, columns, max_customers)?;
+        let scores = self.score(&decoded)?;
+        Ok((decoded, scores))
+    }
+
+    /// Factor from the batch's time unit to the model's.
+    pub fn unit_factor(&self, decoded: &DecodedTable) -> f64 {
+        let unit = decoded.table.unit.unwrap_or(self.record.model.unit);
+        unit.convert(1.0, self.record.model.unit)
+    }
+
+    /// Scores under `spec` (reusing `scores` when they already are).
+    pub fn scores_for(
+        &self,
+        decoded: &DecodedTable,
+        scores: &Scores,
+        spec: &ClvSpec,
+    ) -> Result<Scores, ApiError> {
+        if *spec == self.spec {
+            Ok(scores.clone())
+        } else {
+            self.score_with(decoded, spec)
+        }
+    }
+
+    /// Segment, tier and action per customer from the model's stored segmentation, valued
+    /// with the segmentation's own horizon and discount.
+    fn labels(&self, decoded: &DecodedTable, scores: &Scores) -> Result<Option<Labels>, ApiError> {
+        let Some(stored) = &self.record.segments else {
+            return Ok(None);
+        };
+        let seg = &stored.model;
+        let own = self.scores_for(decoded, scores, &seg.spec)?;
+        let t = &decoded.table;
+        let placed = seg.assign(&t.rfm, &t.monetary_value, &own, self.unit_factor(decoded))?;
+        let recs = recommend::recommend_all(&t.rfm, &own, seg, &placed, &stored.economics);
+        Ok(Some(Labels {
+            segment: placed
+                .labels
+                .iter()
+                .map(|&l| seg.name(l).to_owned())
+                .collect(),
+            tier: placed.tiers.iter().map(|t| t.as_str().to_owned()).collect(),
+            action: recs.iter().map(|r| r.action.as_str().to_owned()).collect(),
+        }))
     }
 
     /// One row per customer (unary `Score`).
@@ -125,6 +192,8 @@ impl ScoreSetup {
     ) -> Result<Vec<pb::CustomerScore>, ApiError> {
         let decoded = self.decode(customers, columns, max_customers)?;
         let s = self.score(&decoded)?;
+        let labels = self.labels(&decoded, &s)?;
+        let label = |v: Option<&Vec<String>>, i: usize| v.map_or(String::new(), |v| v[i].clone());
         Ok(decoded
             .table
             .ids
@@ -137,6 +206,9 @@ impl ScoreSetup {
                 propensity: s.propensity[i],
                 expected_spend: s.expected_spend[i],
                 clv: s.clv[i],
+                segment: label(labels.as_ref().map(|l| &l.segment), i),
+                tier: label(labels.as_ref().map(|l| &l.tier), i),
+                action: label(labels.as_ref().map(|l| &l.action), i),
             })
             .collect())
     }
@@ -150,6 +222,7 @@ impl ScoreSetup {
     ) -> Result<pb::ScoreColumns, ApiError> {
         let decoded = self.decode(customers, columns, max_customers)?;
         let s = self.score(&decoded)?;
+        let labels = self.labels(&decoded, &s)?.unwrap_or_default();
         let has_spend = self.record.model.spend.is_some();
         let mut undefined = Vec::new();
         let (spend, clv) = if has_spend {
@@ -180,6 +253,9 @@ impl ScoreSetup {
             expected_spend: spend,
             clv,
             undefined_spend: undefined,
+            segment: labels.segment,
+            tier: labels.tier,
+            action: labels.action,
         })
     }
 }

@@ -21,6 +21,7 @@ use crate::metrics::{InFlight, Metrics};
 use crate::record::ModelRecord;
 use crate::registry::Registry;
 use crate::scoring::ScoreSetup;
+use crate::segmenting;
 use crate::wire;
 
 /// Below this many customers a score runs on the request's own task: handing it to the
@@ -415,6 +416,59 @@ impl Scoring for ScoringService {
                     context: Some(context),
                     scores,
                 })
+            })
+            .await
+    }
+
+    async fn segment(
+        &self,
+        request: Request<pb::SegmentRequest>,
+    ) -> Result<Response<pb::SegmentResponse>, Status> {
+        let max = self.0.limits.max_batch_customers;
+        let deadline = deadline(&request);
+        self.0
+            .unary("Segment", deadline, async {
+                let registry = self.0.registry()?;
+                let req = request.into_inner();
+                let setup = ScoreSetup::parse(req.options.as_ref(), &registry, "options")?;
+                let store = req.store;
+                let (mut response, segments, record) = blocking(move || {
+                    let (response, segments) = segmenting::segment(&setup, req, max)?;
+                    Ok((response, segments, setup.record.clone()))
+                })
+                .await?;
+                if store {
+                    let mut updated = (*record).clone();
+                    updated.segments = Some(segments);
+                    blocking(move || {
+                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                            return Err(ApiError::DeadlineExceeded("the segmentation was stored"));
+                        }
+                        registry.replace(updated)
+                    })
+                    .await?;
+                    response.stored = true;
+                }
+                self.0.metrics.scored(response.customers.len());
+                Ok(response)
+            })
+            .await
+    }
+
+    async fn recommend(
+        &self,
+        request: Request<pb::RecommendRequest>,
+    ) -> Result<Response<pb::RecommendResponse>, Status> {
+        let max = self.0.limits.max_batch_customers;
+        let deadline = deadline(&request);
+        self.0
+            .unary("Recommend", deadline, async {
+                let registry = self.0.registry()?;
+                let req = request.into_inner();
+                let setup = ScoreSetup::parse(req.options.as_ref(), &registry, "options")?;
+                let response = blocking(move || segmenting::recommend(&setup, req, max)).await?;
+                self.0.metrics.scored(response.recommendations.len());
+                Ok(response)
             })
             .await
     }

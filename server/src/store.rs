@@ -180,6 +180,29 @@ impl Store {
         Ok(record)
     }
 
+    /// Replaces the stored record of an existing (name, version), e.g. to attach a
+    /// segmentation. One statement, so atomic; false when the version does not exist.
+    pub fn replace(&mut self, record: &ModelRecord) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(record).map_err(|source| StoreError::Encode {
+            path: self.path.clone(),
+            name: record.name.clone(),
+            source,
+        })?;
+        serde_json::from_str::<ModelRecord>(&json).map_err(|source| StoreError::Encode {
+            path: self.path.clone(),
+            name: record.name.clone(),
+            source,
+        })?;
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE models SET record = ?1 WHERE name = ?2 AND version = ?3",
+                params![json, record.name, record.version as i64],
+            )
+            .map_err(|e| self.sqlite(e))?;
+        Ok(changed == 1)
+    }
+
     /// Deletes one version (`Some`) or every version of `name`; returns what was deleted.
     pub fn delete(&mut self, name: &str, version: Option<u64>) -> Result<Vec<u64>, StoreError> {
         let path = self.path.clone();
