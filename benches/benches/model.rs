@@ -103,6 +103,52 @@ fn score(c: &mut Criterion) {
     g.finish();
 }
 
+/// k-means segments (k = 6, one k-means++ run, at most 100 Lloyd iterations) and the
+/// recommendations plus budget allocation that build on them.
+fn segment_and_recommend(c: &mut Criterion) {
+    use custval_model::recommend::{self, Economics};
+    use custval_model::segment::{self, SegmentOptions};
+    let mut g = c.benchmark_group("segment");
+    g.sample_size(10).measurement_time(Duration::from_secs(15));
+    let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
+    let model = CustomerModel {
+        unit: TimeUnit::Week,
+        transaction: TransactionModel::BgNbd(CDNOW_BGNBD),
+        spend: Some(CDNOW_SPEND),
+    };
+    let opts = SegmentOptions {
+        k: 6,
+        runs: 1,
+        ..Default::default()
+    };
+    for n in SIZES {
+        let t = simulated_customers(n, 3);
+        let scores = model
+            .score(&t.rfm, &t.monetary_value, TimeUnit::Week, &spec)
+            .unwrap();
+        g.bench_with_input(BenchmarkId::new("kmeans-k6", n), &t, |b, t| {
+            b.iter(|| {
+                segment::segment(&t.rfm, &t.monetary_value, &scores, 1.0, spec, &opts).unwrap()
+            })
+        });
+        let seg = segment::segment(&t.rfm, &t.monetary_value, &scores, 1.0, spec, &opts).unwrap();
+        let placement = segment::Placement {
+            labels: seg.labels.clone(),
+            tiers: seg.tiers.clone(),
+            rfm_scores: seg.rfm_scores.clone(),
+        };
+        let econ = Economics::default();
+        g.bench_with_input(BenchmarkId::new("recommend+allocate", n), &t, |b, t| {
+            b.iter(|| {
+                let recs = recommend::recommend_all(&t.rfm, &scores, &seg.model, &placement, &econ);
+                let candidates: Vec<_> = recs.iter().map(|r| r.candidates.clone()).collect();
+                recommend::allocate(&candidates, n as f64).unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn summarize(c: &mut Criterion) {
     use custval_model::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
     let mut g = c.benchmark_group("summarize_csv");
@@ -125,5 +171,12 @@ fn summarize(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, fit_bgnbd, fit_other_models, score, summarize);
+criterion_group!(
+    benches,
+    fit_bgnbd,
+    fit_other_models,
+    score,
+    segment_and_recommend,
+    summarize
+);
 criterion_main!(benches);
