@@ -11,6 +11,7 @@
 //! recurrence, leaving two logarithms and one exponential per customer row.
 
 use statrs::function::beta::beta_reg;
+use wide::f64x4;
 
 use crate::error::{ModelError, Result};
 use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood, LogTimes};
@@ -293,7 +294,8 @@ pub(crate) struct ExpectationTable {
     b_offset: f64,
     /// Largest z the table is accurate for.
     z_max: f64,
-    /// q_1.. per frequency; empty where the series is too long at z_max (slow path).
+    /// q_1.. per frequency, zero-padded to a multiple of SPLIT terms; empty where the series
+    /// is too long at z_max (slow path).
     coefs: Vec<Vec<f64>>,
     /// Per frequency, the number of terms enough for z ≤ z_max·(g+1)/TERM_GRID.
     terms: Vec<[u16; TERM_GRID]>,
@@ -318,6 +320,9 @@ impl ExpectationTable {
                 for k in 1..=MAX_TABLE_TERMS {
                     q.push(term);
                     if (term * zk).abs() < 1e-17 && k > 2 {
+                        // Zeros up to a multiple of SPLIT for `poly_split` (leading
+                        // zeros leave every sum unchanged).
+                        q.resize(q.len().next_multiple_of(SPLIT), 0.0);
                         return q;
                     }
                     let kf = k as f64;
@@ -394,89 +399,99 @@ impl ExpectationTable {
     }
 }
 
+/// Horizons evaluated together by [`ExpectationTable::expected_many`]: up to four AVX2
+/// vectors of four (a 12-month schedule is three).
+const BLOCK: usize = 16;
+
+/// Interleaved Horner chains per vector in [`poly_split`]; coefficient tables are padded to
+/// a multiple of it.
+const SPLIT: usize = 3;
+
 impl ExpectationTable {
-    /// E[N(t)] at several horizons at once (CLV schedules): the polynomial is evaluated for
-    /// up to 8 horizons in lock-step, so the Horner chains run side by side instead of
-    /// one after another. Same arithmetic per horizon as [`Self::expected`].
+    /// E[N(t)] at several horizons at once (CLV schedules). Same formula as
+    /// [`Self::expected`]; the series is summed in a different order (see [`poly_split`]),
+    /// so results agree to rounding.
     pub(crate) fn expected_many(&self, x: u32, alpha_t: f64, ts: &[f64], out: &mut [f64]) {
-        // Lane counts matched to common schedules (12 monthly steps) so no lane is wasted.
-        let mut rest = (ts, out);
-        while !rest.0.is_empty() {
-            let n = rest.0.len();
-            let take = if n <= 4 {
-                self.expected_lanes::<4>(x, alpha_t, rest.0, rest.1)
-            } else if n <= 8 {
-                self.expected_lanes::<8>(x, alpha_t, rest.0, rest.1)
-            } else if n <= 12 {
-                self.expected_lanes::<12>(x, alpha_t, rest.0, rest.1)
-            } else {
-                self.expected_lanes::<16>(x, alpha_t, rest.0, rest.1)
-            };
-            let (ts, out) = rest;
-            rest = (&ts[take..], &mut out[take..]);
+        for (ts, out) in ts.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
+            match ts.len().div_ceil(4) {
+                1 => self.expected_block::<1>(x, alpha_t, ts, out),
+                2 => self.expected_block::<2>(x, alpha_t, ts, out),
+                3 => self.expected_block::<3>(x, alpha_t, ts, out),
+                _ => self.expected_block::<4>(x, alpha_t, ts, out),
+            }
         }
     }
 
-    /// Up to N horizons of [`Self::expected_many`]; returns how many it did.
+    /// Up to 4·K horizons as K vectors evaluated in lock-step: every step is K independent
+    /// vector operations, which hides the FMA and division latencies a single chain would
+    /// wait on.
     #[inline(always)]
-    fn expected_lanes<const N: usize>(
-        &self,
-        x: u32,
-        alpha_t: f64,
-        ts: &[f64],
-        out: &mut [f64],
-    ) -> usize {
-        let n = ts.len().min(N);
-        let (ts, out) = (&ts[..n], &mut out[..n]);
+    fn expected_block<const K: usize>(&self, x: u32, alpha_t: f64, ts: &[f64], out: &mut [f64]) {
+        // Missing lanes of a short block are t = 0 (result 0, dropped).
+        let mut tb = [0.0; BLOCK];
+        tb[..ts.len()].copy_from_slice(ts);
+        let t: [f64x4; K] = std::array::from_fn(|g| {
+            f64x4::new([tb[4 * g], tb[4 * g + 1], tb[4 * g + 2], tb[4 * g + 3]])
+        });
+        let inv_alpha = f64x4::splat(1.0 / alpha_t);
+        let u = t.map(|t| t.fast_max(f64x4::ZERO) * inv_alpha);
+        let inv_1pu = u.map(|u| f64x4::ONE / (f64x4::ONE + u));
+        let z: [f64x4; K] = std::array::from_fn(|g| u[g] * inv_1pu[g]);
+        let z_block = z.iter().flat_map(|z| z.to_array()).fold(0.0, f64::max);
         let q = match self.coefs.get(x as usize) {
-            Some(q) if !q.is_empty() => q.as_slice(),
-            _ => &[],
+            Some(q) if !q.is_empty() && z_block <= self.z_max => q.as_slice(),
+            _ => {
+                for (o, &t) in out.iter_mut().zip(ts) {
+                    *o = self.expected(x, alpha_t, t);
+                }
+                return;
+            }
         };
-        let inv_alpha = 1.0 / alpha_t;
-        let mut u = [0.0; N];
-        for (uj, &t) in u.iter_mut().zip(ts) {
-            *uj = t.max(0.0) * inv_alpha;
-        }
-        let inv_1pu: [f64; N] = std::array::from_fn(|j| 1.0 / (1.0 + u[j]));
-        let z: [f64; N] = std::array::from_fn(|j| u[j] * inv_1pu[j]);
-        let z_chunk = z.iter().copied().fold(0.0, f64::max);
-        if q.is_empty() || z_chunk > self.z_max {
-            for (o, &t) in out.iter_mut().zip(ts) {
-                *o = self.expected(x, alpha_t, t);
-            }
-            return n;
-        }
-        let used = self.terms_for(x, z_chunk).min(q.len());
-        let mut acc = [0.0f64; N];
-        for &qk in q[..used].iter().rev() {
-            for j in 0..N {
-                acc[j] = if cfg!(target_feature = "fma") {
-                    acc[j].mul_add(z[j], qk)
-                } else {
-                    acc[j] * z[j] + qk
-                };
-            }
-        }
-        let (_, c) = Self::shape(self.r, self.a, self.b_offset, x);
+        // The logarithms and exponentials first: straight-line code that keeps the core
+        // busy while the (data-dependent) series loop below is still being predicted.
         let eps = self.a - 1.0;
-        let inv_eps = 1.0 / eps;
-        let l: [f64; N] = lanes::ln_1p_with_inverse(u, inv_1pu).map(|v| -v);
-        let em1 = lanes::exp_m1(l.map(|v| eps * v));
-        for (j, (o, &t)) in out.iter_mut().zip(ts).enumerate() {
+        let l = lanes::ln_1p_with_inverse(u, inv_1pu).map(|v| -v);
+        let el = l.map(|l| f64x4::splat(eps) * l);
+        let em1 = lanes::exp_m1(el);
+        let used = self
+            .terms_for(x, z_block)
+            .next_multiple_of(SPLIT)
+            .min(q.len());
+        let p = poly_split(&q[..used], z);
+        let (_, c) = Self::shape(self.r, self.a, self.b_offset, x);
+        let (c, inv_eps) = (f64x4::splat(c), f64x4::splat(1.0 / eps));
+        for g in 0..K {
             // −expm1(εL)/ε → −L as ε → 0.
-            let first = if (eps * l[j]).abs() < 1e-9 {
-                -l[j] * (1.0 + 0.5 * eps * l[j])
-            } else {
-                -em1[j] * inv_eps
-            };
-            *o = if t <= 0.0 {
-                0.0
-            } else {
-                c * (first - (1.0 + em1[j]) * acc[j] * z[j])
-            };
+            let small = el[g].abs().simd_lt(f64x4::splat(1e-9));
+            let first = small.select(
+                -l[g] * el[g].mul_add(f64x4::HALF, f64x4::ONE),
+                -em1[g] * inv_eps,
+            );
+            let e = c * (first - (f64x4::ONE + em1[g]) * (p[g] * z[g]));
+            let e = t[g].simd_le(f64x4::ZERO).select(f64x4::ZERO, e);
+            let n = out.len().saturating_sub(4 * g).min(4);
+            out[4 * g..4 * g + n].copy_from_slice(&e.to_array()[..n]);
         }
-        n
     }
+}
+
+/// Σ_k q[k]·z^k for K vectors of z (q.len() a multiple of SPLIT) as SPLIT interleaved
+/// Horner chains in z^SPLIT per vector: P = A₀(z³) + z·A₁(z³) + z²·A₂(z³). One chain
+/// per vector would wait on each FMA's latency; 3·K independent ones keep the FMA units
+/// busy and still fit in the 16 AVX2 registers for K = 3.
+#[inline(always)]
+fn poly_split<const K: usize>(q: &[f64], z: [f64x4; K]) -> [f64x4; K] {
+    let z3 = z.map(|z| z * z * z);
+    let mut acc = [[f64x4::ZERO; SPLIT]; K];
+    for block in q.chunks_exact(SPLIT).rev() {
+        for (i, &qk) in block.iter().enumerate() {
+            let qk = f64x4::splat(qk);
+            for g in 0..K {
+                acc[g][i] = acc[g][i].mul_add(z3[g], qk);
+            }
+        }
+    }
+    std::array::from_fn(|g| acc[g][2].mul_add(z[g], acc[g][1]).mul_add(z[g], acc[g][0]))
 }
 
 /// S₁(z) summed term by term, for z beyond a table (few customers: very young ones with
