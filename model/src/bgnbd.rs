@@ -408,16 +408,28 @@ const BLOCK: usize = 16;
 const SPLIT: usize = 3;
 
 impl ExpectationTable {
-    /// E[N(t)] at several horizons at once (CLV schedules). Same formula as
+    /// E[N(t)] at several horizons at once (CLV schedules) into `out`, and ln(1 + t/α')
+    /// into `log_1p` (the propensity needs it at the horizon). Same formula as
     /// [`Self::expected`]; the series is summed in a different order (see [`poly_split`]),
     /// so results agree to rounding.
-    pub(crate) fn expected_many(&self, x: u32, alpha_t: f64, ts: &[f64], out: &mut [f64]) {
-        for (ts, out) in ts.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
+    pub(crate) fn expected_many(
+        &self,
+        x: u32,
+        alpha_t: f64,
+        ts: &[f64],
+        out: &mut [f64],
+        log_1p: &mut [f64],
+    ) {
+        let blocks = ts
+            .chunks(BLOCK)
+            .zip(out.chunks_mut(BLOCK))
+            .zip(log_1p.chunks_mut(BLOCK));
+        for ((ts, out), lg) in blocks {
             match ts.len().div_ceil(4) {
-                1 => self.expected_block::<1>(x, alpha_t, ts, out),
-                2 => self.expected_block::<2>(x, alpha_t, ts, out),
-                3 => self.expected_block::<3>(x, alpha_t, ts, out),
-                _ => self.expected_block::<4>(x, alpha_t, ts, out),
+                1 => self.expected_block::<1>(x, alpha_t, ts, out, lg),
+                2 => self.expected_block::<2>(x, alpha_t, ts, out, lg),
+                3 => self.expected_block::<3>(x, alpha_t, ts, out, lg),
+                _ => self.expected_block::<4>(x, alpha_t, ts, out, lg),
             }
         }
     }
@@ -426,7 +438,14 @@ impl ExpectationTable {
     /// vector operations, which hides the FMA and division latencies a single chain would
     /// wait on.
     #[inline(always)]
-    fn expected_block<const K: usize>(&self, x: u32, alpha_t: f64, ts: &[f64], out: &mut [f64]) {
+    fn expected_block<const K: usize>(
+        &self,
+        x: u32,
+        alpha_t: f64,
+        ts: &[f64],
+        out: &mut [f64],
+        log_1p: &mut [f64],
+    ) {
         // Missing lanes of a short block are t = 0 (result 0, dropped).
         let mut tb = [0.0; BLOCK];
         tb[..ts.len()].copy_from_slice(ts);
@@ -441,8 +460,9 @@ impl ExpectationTable {
         let q = match self.coefs.get(x as usize) {
             Some(q) if !q.is_empty() && z_block <= self.z_max => q.as_slice(),
             _ => {
-                for (o, &t) in out.iter_mut().zip(ts) {
+                for ((o, lg), &t) in out.iter_mut().zip(log_1p.iter_mut()).zip(ts) {
                     *o = self.expected(x, alpha_t, t);
+                    *lg = (t.max(0.0) / alpha_t).ln_1p();
                 }
                 return;
             }
@@ -450,7 +470,8 @@ impl ExpectationTable {
         // The logarithms and exponentials first: straight-line code that keeps the core
         // busy while the (data-dependent) series loop below is still being predicted.
         let eps = self.a - 1.0;
-        let l = lanes::ln_1p_with_inverse(u, inv_1pu).map(|v| -v);
+        let lg = lanes::ln_1p_with_inverse(u, inv_1pu);
+        let l = lg.map(|v| -v);
         let el = l.map(|l| f64x4::splat(eps) * l);
         let em1 = lanes::exp_m1(el);
         let used = self
@@ -471,6 +492,7 @@ impl ExpectationTable {
             let e = t[g].simd_le(f64x4::ZERO).select(f64x4::ZERO, e);
             let n = out.len().saturating_sub(4 * g).min(4);
             out[4 * g..4 * g + n].copy_from_slice(&e.to_array()[..n]);
+            log_1p[4 * g..4 * g + n].copy_from_slice(&lg[g].to_array()[..n]);
         }
     }
 }
