@@ -299,6 +299,12 @@ pub(crate) struct ExpectationTable {
     coefs: Vec<Vec<f64>>,
     /// Per frequency, the number of terms enough for z ≤ z_max·(g+1)/TERM_GRID.
     terms: Vec<[u16; TERM_GRID]>,
+    /// d_1.. per frequency with E[N(t)] = c·Σ_{k≥1} d_k z^k (see [`direct_series`]),
+    /// zero-padded to a multiple of SPLIT; empty where that form would lose digits or is
+    /// too long at z_max (the batch path then uses `coefs`).
+    direct: Vec<Vec<f64>>,
+    /// As `terms`, for `direct`.
+    direct_terms: Vec<[u16; TERM_GRID]>,
 }
 
 /// Resolution of the "terms needed for this z" lookup.
@@ -306,6 +312,87 @@ const TERM_GRID: usize = 32;
 
 /// Longest tabulated series; customers beyond it use the on-the-fly series.
 const MAX_TABLE_TERMS: usize = 4096;
+
+/// Longest [`direct_series`] (its coefficients cost O(K²) to build).
+const MAX_DIRECT_TERMS: usize = 512;
+
+/// Largest loss of digits accepted in a [`direct_series`] coefficient: the ratio of the
+/// magnitudes summed to the result (≤ 30 for the CDNOW fits; ≤ 64 keeps errors near
+/// 1e-14).
+const MAX_DIRECT_CANCELLATION: f64 = 64.0;
+
+/// Per point of the z grid up to z_max, the number of leading terms of `q` (q[k] the
+/// coefficient of z^(k+1)) after which every term is below `tol`.
+fn term_grid(q: &[f64], z_max: f64, tol: f64) -> [u16; TERM_GRID] {
+    std::array::from_fn(|g| {
+        let z = z_max * (g + 1) as f64 / TERM_GRID as f64;
+        let mut zk = z;
+        for (k, qk) in q.iter().enumerate() {
+            if k > 1 && (qk * zk).abs() < tol {
+                return (k + 1) as u16;
+            }
+            zk *= z;
+        }
+        q.len() as u16
+    })
+}
+
+/// Coefficients d_k (k ≥ 1) of E[N(t)]/c = −expm1(εL)/ε − e^{εL}·S₁(z) as one power
+/// series in z (ε = a − 1, e^{εL} = (1−z)^ε): with e_j = (−ε)_j/j! the coefficients of
+/// (1−z)^ε,
+///
+///   d_k = (1−ε)_{k−1}/k! − Σ_{m=1..k} q_m e_{k−m}
+///
+/// (the first part is −[(1−z)^ε − 1]/ε with ε cancelled analytically). A batch then pays
+/// only a polynomial per horizon, no logarithm or exponential. For a ≤ 1 all the terms
+/// have one sign and nothing cancels; for a well above 1 the e_j alternate and cancel,
+/// so the series is refused (empty) when a coefficient loses more than
+/// MAX_DIRECT_CANCELLATION, changes sign, or more than MAX_DIRECT_TERMS are needed at z_max.
+fn direct_series(big_a: f64, a: f64, c: f64, z_max: f64) -> Vec<f64> {
+    let eps = a - 1.0;
+    let mut q = vec![0.0; MAX_DIRECT_TERMS + 1]; // q[m] = q_m
+    let mut e = vec![0.0; MAX_DIRECT_TERMS + 1]; // e[j] = (−ε)_j / j!
+    e[0] = 1.0;
+    let mut d = Vec::new();
+    let mut p = 1.0; // (1−ε)_{k−1} / k!
+    let mut q_k = big_a / c;
+    let mut zk = z_max;
+    for k in 1..=MAX_DIRECT_TERMS {
+        let kf = k as f64;
+        q[k] = q_k;
+        e[k] = e[k - 1] * (kf - 1.0 - eps) / kf;
+        if k > 1 {
+            p *= (kf - 1.0 - eps) / kf;
+        }
+        // p − Σ q_m e_{k−m}, compensated (TwoSum and FMA product errors), so that only
+        // the inputs' own rounding is amplified by the cancellation.
+        let (mut sum, mut comp, mut magnitude) = (p, 0.0, p.abs());
+        for m in 1..=k {
+            let prod = q[m] * e[k - m];
+            let prod_err = q[m].mul_add(e[k - m], -prod);
+            let next = sum - prod;
+            let back = next - sum;
+            comp += (sum - (next - back)) + (-prod - back) - prod_err;
+            sum = next;
+            magnitude += prod.abs();
+        }
+        let d_k = sum + comp;
+        let same_sign = d
+            .first()
+            .is_none_or(|&d1: &f64| d1.signum() == d_k.signum());
+        if !same_sign || magnitude > MAX_DIRECT_CANCELLATION * d_k.abs() {
+            return Vec::new();
+        }
+        d.push(d_k);
+        if k > 2 && (d_k * zk).abs() < 1e-17 * d[0].abs() {
+            d.resize(d.len().next_multiple_of(SPLIT), 0.0);
+            return d;
+        }
+        q_k *= (big_a + kf) * (a + kf - 1.0) / ((c + kf) * (kf + 1.0));
+        zk *= z_max;
+    }
+    Vec::new()
+}
 
 impl ExpectationTable {
     /// Coefficients for frequencies 0..=max_x, accurate for every z ≤ z_max.
@@ -332,21 +419,16 @@ impl ExpectationTable {
                 Vec::new()
             })
             .collect();
-        let terms = coefs
-            .iter()
-            .map(|q| {
-                std::array::from_fn(|g| {
-                    let z = z_max * (g + 1) as f64 / TERM_GRID as f64;
-                    let mut zk = z;
-                    for (k, qk) in q.iter().enumerate() {
-                        if k > 1 && (qk * zk).abs() < 1e-17 {
-                            return (k + 1) as u16;
-                        }
-                        zk *= z;
-                    }
-                    q.len() as u16
-                })
+        let terms = coefs.iter().map(|q| term_grid(q, z_max, 1e-17)).collect();
+        let direct: Vec<Vec<f64>> = (0..=max_x)
+            .map(|x| {
+                let (big_a, c) = Self::shape(r, a, b_offset, x);
+                direct_series(big_a, a, c, z_max)
             })
+            .collect();
+        let direct_terms = direct
+            .iter()
+            .map(|d| term_grid(d, z_max, 1e-17 * d.first().map_or(0.0, |d1| d1.abs())))
             .collect();
         Self {
             r,
@@ -355,15 +437,17 @@ impl ExpectationTable {
             z_max,
             coefs,
             terms,
+            direct,
+            direct_terms,
         }
     }
 
-    /// Terms of frequency x's series enough for every z ≤ `z`.
-    fn terms_for(&self, x: u32, z: f64) -> usize {
+    /// Terms of a series (`coefs` or `direct` with their grids) enough for every z ≤ `z`.
+    fn terms_for(&self, table: &[f64], grid: Option<&[u16; TERM_GRID]>, z: f64) -> usize {
         let g = ((z / self.z_max) * TERM_GRID as f64).ceil() as usize;
-        match self.terms.get(x as usize) {
+        match grid {
             Some(t) if (1..=TERM_GRID).contains(&g) => t[g - 1] as usize,
-            _ => self.coefs.get(x as usize).map_or(0, Vec::len),
+            _ => table.len(),
         }
     }
 
@@ -408,28 +492,16 @@ const BLOCK: usize = 16;
 const SPLIT: usize = 3;
 
 impl ExpectationTable {
-    /// E[N(t)] at several horizons at once (CLV schedules) into `out`, and ln(1 + t/α')
-    /// into `log_1p` (the propensity needs it at the horizon). Same formula as
-    /// [`Self::expected`]; the series is summed in a different order (see [`poly_split`]),
-    /// so results agree to rounding.
-    pub(crate) fn expected_many(
-        &self,
-        x: u32,
-        alpha_t: f64,
-        ts: &[f64],
-        out: &mut [f64],
-        log_1p: &mut [f64],
-    ) {
-        let blocks = ts
-            .chunks(BLOCK)
-            .zip(out.chunks_mut(BLOCK))
-            .zip(log_1p.chunks_mut(BLOCK));
-        for ((ts, out), lg) in blocks {
+    /// E[N(t)] at several horizons at once (CLV schedules). Same value as
+    /// [`Self::expected`], summed differently (by [`direct_series`] where it is safe, else
+    /// the same formula with [`poly_split`]), so results agree to rounding.
+    pub(crate) fn expected_many(&self, x: u32, alpha_t: f64, ts: &[f64], out: &mut [f64]) {
+        for (ts, out) in ts.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
             match ts.len().div_ceil(4) {
-                1 => self.expected_block::<1>(x, alpha_t, ts, out, lg),
-                2 => self.expected_block::<2>(x, alpha_t, ts, out, lg),
-                3 => self.expected_block::<3>(x, alpha_t, ts, out, lg),
-                _ => self.expected_block::<4>(x, alpha_t, ts, out, lg),
+                1 => self.expected_block::<1>(x, alpha_t, ts, out),
+                2 => self.expected_block::<2>(x, alpha_t, ts, out),
+                3 => self.expected_block::<3>(x, alpha_t, ts, out),
+                _ => self.expected_block::<4>(x, alpha_t, ts, out),
             }
         }
     }
@@ -438,14 +510,7 @@ impl ExpectationTable {
     /// vector operations, which hides the FMA and division latencies a single chain would
     /// wait on.
     #[inline(always)]
-    fn expected_block<const K: usize>(
-        &self,
-        x: u32,
-        alpha_t: f64,
-        ts: &[f64],
-        out: &mut [f64],
-        log_1p: &mut [f64],
-    ) {
+    fn expected_block<const K: usize>(&self, x: u32, alpha_t: f64, ts: &[f64], out: &mut [f64]) {
         // Missing lanes of a short block are t = 0 (result 0, dropped).
         let mut tb = [0.0; BLOCK];
         tb[..ts.len()].copy_from_slice(ts);
@@ -457,12 +522,30 @@ impl ExpectationTable {
         let inv_1pu = u.map(|u| f64x4::ONE / (f64x4::ONE + u));
         let z: [f64x4; K] = std::array::from_fn(|g| u[g] * inv_1pu[g]);
         let z_block = z.iter().flat_map(|z| z.to_array()).fold(0.0, f64::max);
+        let (_, c) = Self::shape(self.r, self.a, self.b_offset, x);
+        let c = f64x4::splat(c);
+        if let Some(d) = self.direct.get(x as usize).filter(|d| !d.is_empty())
+            && z_block <= self.z_max
+        {
+            // E = c·z·Σ d_k z^(k−1): one polynomial per horizon.
+            let used = self
+                .terms_for(d, self.direct_terms.get(x as usize), z_block)
+                .next_multiple_of(SPLIT)
+                .min(d.len());
+            let p = poly_split(&d[..used], z);
+            for g in 0..K {
+                let e = c * (p[g] * z[g]);
+                let e = t[g].simd_le(f64x4::ZERO).select(f64x4::ZERO, e);
+                let n = out.len().saturating_sub(4 * g).min(4);
+                out[4 * g..4 * g + n].copy_from_slice(&e.to_array()[..n]);
+            }
+            return;
+        }
         let q = match self.coefs.get(x as usize) {
             Some(q) if !q.is_empty() && z_block <= self.z_max => q.as_slice(),
             _ => {
-                for ((o, lg), &t) in out.iter_mut().zip(log_1p.iter_mut()).zip(ts) {
+                for (o, &t) in out.iter_mut().zip(ts) {
                     *o = self.expected(x, alpha_t, t);
-                    *lg = (t.max(0.0) / alpha_t).ln_1p();
                 }
                 return;
             }
@@ -470,17 +553,15 @@ impl ExpectationTable {
         // The logarithms and exponentials first: straight-line code that keeps the core
         // busy while the (data-dependent) series loop below is still being predicted.
         let eps = self.a - 1.0;
-        let lg = lanes::ln_1p_with_inverse(u, inv_1pu);
-        let l = lg.map(|v| -v);
+        let l = lanes::ln_1p_with_inverse(u, inv_1pu).map(|v| -v);
         let el = l.map(|l| f64x4::splat(eps) * l);
         let em1 = lanes::exp_m1(el);
         let used = self
-            .terms_for(x, z_block)
+            .terms_for(q, self.terms.get(x as usize), z_block)
             .next_multiple_of(SPLIT)
             .min(q.len());
         let p = poly_split(&q[..used], z);
-        let (_, c) = Self::shape(self.r, self.a, self.b_offset, x);
-        let (c, inv_eps) = (f64x4::splat(c), f64x4::splat(1.0 / eps));
+        let inv_eps = f64x4::splat(1.0 / eps);
         for g in 0..K {
             // −expm1(εL)/ε → −L as ε → 0.
             let small = el[g].abs().simd_lt(f64x4::splat(1e-9));
@@ -492,7 +573,6 @@ impl ExpectationTable {
             let e = t[g].simd_le(f64x4::ZERO).select(f64x4::ZERO, e);
             let n = out.len().saturating_sub(4 * g).min(4);
             out[4 * g..4 * g + n].copy_from_slice(&e.to_array()[..n]);
-            log_1p[4 * g..4 * g + n].copy_from_slice(&lg[g].to_array()[..n]);
         }
     }
 }
@@ -546,6 +626,8 @@ pub(crate) fn expected_fresh(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> f64 
         z_max: 0.0,
         coefs: Vec::new(),
         terms: Vec::new(),
+        direct: Vec::new(),
+        direct_terms: Vec::new(),
     }
     .expected(0, alpha, t)
 }
@@ -559,6 +641,8 @@ pub(crate) fn expected_purchases(p: &BetaGeoParams, variant: Variant, c: &Rfm, t
         z_max: 0.0,
         coefs: Vec::new(),
         terms: Vec::new(),
+        direct: Vec::new(),
+        direct_terms: Vec::new(),
     };
     p_alive(p, variant, c) * table.expected(c.frequency, p.alpha + c.age, t)
 }
@@ -712,6 +796,55 @@ mod tests {
                 "{variant:?}: {v} vs {direct}"
             );
             crate::fit::assert_gradient_matches(&ll, &p, &format!("{variant:?}"));
+        }
+    }
+
+    /// The batch path (direct series where it is safe, Euler form with vector lanes
+    /// elsewhere) agrees with the scalar E[N(t)] across parameter regimes, including
+    /// a = 1 (ε = 0) and a ≫ 1 (where the direct series is refused).
+    #[test]
+    fn expected_many_matches_scalar_expectation() {
+        let ts: Vec<f64> = (1..=13).map(|i| i as f64 * 4.345).collect();
+        for (r, alpha, a, b) in [
+            (0.243, 4.414, 0.793, 2.426),
+            (1.5, 2.0, 0.5, 5.0),
+            (0.5, 10.0, 1.0, 1.0),
+            (0.5, 3.0, 1.5, 2.0),
+            (0.5, 3.0, 10.0, 2.0),
+            (2.0, 1.0, 0.2, 0.3),
+            (0.05, 0.5, 0.05, 0.05),
+        ] {
+            let p = BetaGeoParams::new(r, alpha, a, b).unwrap();
+            for variant in [Variant::Classic, Variant::Modified] {
+                let min_age = 20.0;
+                let z_max = 52.14 / (alpha + min_age + 52.14);
+                let table = expectation_table(&p, variant, 40, z_max);
+                if a == 10.0 {
+                    assert!(
+                        table.direct.iter().all(Vec::is_empty),
+                        "a = 10 must be refused"
+                    );
+                }
+                if a == 0.793 {
+                    // The CDNOW fit: every frequency takes the direct series.
+                    assert!(table.direct.iter().all(|d| !d.is_empty()));
+                }
+                let mut out = vec![0.0; ts.len()];
+                for x in [0, 1, 2, 7, 40] {
+                    for age in [min_age, 33.3, 52.0] {
+                        let alpha_t = alpha + age;
+                        table.expected_many(x, alpha_t, &ts, &mut out);
+                        for (&t, &got) in ts.iter().zip(&out) {
+                            let want = table.expected(x, alpha_t, t);
+                            assert!(
+                                (got - want).abs() <= 1e-13 * want.abs(),
+                                "{:?} {variant:?} x={x} T={age} t={t}: {got} vs {want}",
+                                (r, alpha, a, b)
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -108,11 +108,10 @@ impl CustomerModel {
         first: usize,
     ) -> Result<()> {
         let ts: Vec<f64> = schedule.iter().map(|s| s.0).collect();
-        // The horizon is normally the schedule's last period end: then E[X] and the
-        // propensity's ln(1 + t/α') come out of the schedule's lanes.
+        // The horizon is normally the schedule's last period end: then E[X] comes out of
+        // the schedule's lanes.
         let horizon_in_schedule = ts.last() == Some(&horizon);
         let mut e = vec![0.0; ts.len()];
-        let mut lg = vec![0.0; ts.len()];
         let p = &bg.p;
         for (k, c) in rfm.iter().enumerate() {
             c.validate()
@@ -132,13 +131,10 @@ impl CustomerModel {
                 .and_then(|g| g.expected_spend(x, monetary_value[k]));
             let p_alive = bgnbd::p_alive_with(p, bg.variant, &c, bg.log_drop[x as usize]);
             let alpha_t = p.alpha + c.age;
-            bg.table.expected_many(x, alpha_t, &ts, &mut e, &mut lg);
-            let (e_h, lg_h) = match (horizon_in_schedule, e.last(), lg.last()) {
-                (true, Some(&e_h), Some(&lg_h)) => (e_h, lg_h),
-                _ => (
-                    bg.table.expected(x, alpha_t, horizon),
-                    (horizon / alpha_t).ln_1p(),
-                ),
+            bg.table.expected_many(x, alpha_t, &ts, &mut e);
+            let e_h = match (horizon_in_schedule, e.last()) {
+                (true, Some(&e_h)) => e_h,
+                _ => bg.table.expected(x, alpha_t, horizon),
             };
             cols.clv[k] = expected_spend.map(|s| {
                 let (mut prev, mut total) = (0.0, 0.0);
@@ -151,16 +147,25 @@ impl CustomerModel {
             });
             cols.expected_purchases[k] = p_alive * e_h;
             cols.p_alive[k] = p_alive;
-            // ln P(no purchase in the horizon | alive) = −(r+x)·ln(1 + t/α'); the
-            // exponential is taken below, four customers at a time.
-            cols.propensity[k] = -(p.r + x as f64) * lg_h;
+            // t/α' for the propensity, finished below four customers at a time.
+            cols.propensity[k] = horizon / alpha_t;
             cols.expected_spend[k] = expected_spend;
         }
-        // P(alive) · P(≥1 purchase | alive) = P(alive) · (1 − (α'/(α'+t))^(r+x)).
-        for (pr, pa) in cols.propensity.chunks_mut(4).zip(cols.p_alive.chunks(4)) {
-            let mut v = [0.0; 4];
-            v[..pr.len()].copy_from_slice(pr);
-            let [em1] = lanes::exp_m1([f64x4::new(v)]);
+        // P(alive) · P(≥1 purchase | alive) = P(alive) · (1 − (1 + t/α')^−(r+x)).
+        let quads = cols
+            .propensity
+            .chunks_mut(4)
+            .zip(cols.p_alive.chunks(4))
+            .zip(rfm.chunks(4));
+        for ((pr, pa), c) in quads {
+            let (mut u, mut rx) = ([0.0; 4], [0.0; 4]);
+            u[..pr.len()].copy_from_slice(pr);
+            for (rxj, c) in rx.iter_mut().zip(c) {
+                *rxj = p.r + c.frequency as f64;
+            }
+            let u = f64x4::new(u);
+            let [ln_1pu] = lanes::ln_1p_with_inverse([u], [f64x4::ONE / (f64x4::ONE + u)]);
+            let [em1] = lanes::exp_m1([-f64x4::new(rx) * ln_1pu]);
             for ((prj, &paj), em1j) in pr.iter_mut().zip(pa).zip(em1.to_array()) {
                 *prj = paj * (-em1j).clamp(0.0, 1.0);
             }
