@@ -294,6 +294,8 @@ pub(crate) struct ExpectationTable {
     b_offset: f64,
     /// Largest z the table is accurate for.
     z_max: f64,
+    /// TERM_GRID / z_max (a multiplication in the per-customer lookup).
+    grid_scale: f64,
     /// q_1.. per frequency, zero-padded to a multiple of SPLIT terms; empty where the series
     /// is too long at z_max (slow path).
     coefs: Vec<Vec<f64>>,
@@ -435,6 +437,7 @@ impl ExpectationTable {
             a,
             b_offset,
             z_max,
+            grid_scale: TERM_GRID as f64 / z_max,
             coefs,
             terms,
             direct,
@@ -444,7 +447,7 @@ impl ExpectationTable {
 
     /// Terms of a series (`coefs` or `direct` with their grids) enough for every z ≤ `z`.
     fn terms_for(&self, table: &[f64], grid: Option<&[u16; TERM_GRID]>, z: f64) -> usize {
-        let g = ((z / self.z_max) * TERM_GRID as f64).ceil() as usize;
+        let g = (z * self.grid_scale).ceil() as usize;
         match grid {
             Some(t) if (1..=TERM_GRID).contains(&g) => t[g - 1] as usize,
             _ => table.len(),
@@ -513,31 +516,38 @@ impl ExpectationTable {
     fn expected_block<const K: usize>(&self, x: u32, alpha_t: f64, ts: &[f64], out: &mut [f64]) {
         // Missing lanes of a short block are t = 0 (result 0, dropped).
         let mut tb = [0.0; BLOCK];
-        tb[..ts.len()].copy_from_slice(ts);
+        for (b, &t) in tb.iter_mut().zip(ts) {
+            *b = t;
+        }
         let t: [f64x4; K] = std::array::from_fn(|g| {
             f64x4::new([tb[4 * g], tb[4 * g + 1], tb[4 * g + 2], tb[4 * g + 3]])
         });
-        let inv_alpha = f64x4::splat(1.0 / alpha_t);
-        let u = t.map(|t| t.fast_max(f64x4::ZERO) * inv_alpha);
-        let inv_1pu = u.map(|u| f64x4::ONE / (f64x4::ONE + u));
-        let z: [f64x4; K] = std::array::from_fn(|g| u[g] * inv_1pu[g]);
-        let z_block = z.iter().flat_map(|z| z.to_array()).fold(0.0, f64::max);
+        let t_pos = t.map(|t| t.fast_max(f64x4::ZERO));
+        // z grows with t: the block's largest z, from scalars off the vectors' path.
+        let t_hi = ts.iter().fold(0.0, |m, &t| if t > m { t } else { m });
+        let z_block = t_hi / (alpha_t + t_hi);
         let (_, c) = Self::shape(self.r, self.a, self.b_offset, x);
         let c = f64x4::splat(c);
         if let Some(d) = self.direct.get(x as usize).filter(|d| !d.is_empty())
             && z_block <= self.z_max
         {
+            let alpha_t = f64x4::splat(alpha_t);
+            let z = t_pos.map(|t| t / (alpha_t + t));
             // E = c·z·Σ d_k z^(k−1): one polynomial per horizon.
             let used = self
                 .terms_for(d, self.direct_terms.get(x as usize), z_block)
                 .next_multiple_of(SPLIT)
                 .min(d.len());
             let p = poly_split(&d[..used], z);
+            let mut buf = [0.0; BLOCK];
             for g in 0..K {
                 let e = c * (p[g] * z[g]);
                 let e = t[g].simd_le(f64x4::ZERO).select(f64x4::ZERO, e);
-                let n = out.len().saturating_sub(4 * g).min(4);
-                out[4 * g..4 * g + n].copy_from_slice(&e.to_array()[..n]);
+                buf[4 * g..4 * g + 4].copy_from_slice(&e.to_array());
+            }
+            // Element by element: a slice copy of variable length is a memcpy call.
+            for (o, b) in out.iter_mut().zip(buf) {
+                *o = b;
             }
             return;
         }
@@ -550,6 +560,10 @@ impl ExpectationTable {
                 return;
             }
         };
+        let inv_alpha = f64x4::splat(1.0 / alpha_t);
+        let u = t_pos.map(|t| t * inv_alpha);
+        let inv_1pu = u.map(|u| f64x4::ONE / (f64x4::ONE + u));
+        let z: [f64x4; K] = std::array::from_fn(|g| u[g] * inv_1pu[g]);
         // The logarithms and exponentials first: straight-line code that keeps the core
         // busy while the (data-dependent) series loop below is still being predicted.
         let eps = self.a - 1.0;
@@ -562,6 +576,7 @@ impl ExpectationTable {
             .min(q.len());
         let p = poly_split(&q[..used], z);
         let inv_eps = f64x4::splat(1.0 / eps);
+        let mut buf = [0.0; BLOCK];
         for g in 0..K {
             // −expm1(εL)/ε → −L as ε → 0.
             let small = el[g].abs().simd_lt(f64x4::splat(1e-9));
@@ -571,8 +586,10 @@ impl ExpectationTable {
             );
             let e = c * (first - (f64x4::ONE + em1[g]) * (p[g] * z[g]));
             let e = t[g].simd_le(f64x4::ZERO).select(f64x4::ZERO, e);
-            let n = out.len().saturating_sub(4 * g).min(4);
-            out[4 * g..4 * g + n].copy_from_slice(&e.to_array()[..n]);
+            buf[4 * g..4 * g + 4].copy_from_slice(&e.to_array());
+        }
+        for (o, b) in out.iter_mut().zip(buf) {
+            *o = b;
         }
     }
 }
@@ -583,17 +600,22 @@ impl ExpectationTable {
 /// busy and still fit in the 16 AVX2 registers for K = 3.
 #[inline(always)]
 fn poly_split<const K: usize>(q: &[f64], z: [f64x4; K]) -> [f64x4; K] {
-    let z3 = z.map(|z| z * z * z);
+    let zs = z.map(|z| (1..SPLIT).fold(z, |p, _| p * z));
     let mut acc = [[f64x4::ZERO; SPLIT]; K];
     for block in q.chunks_exact(SPLIT).rev() {
         for (i, &qk) in block.iter().enumerate() {
             let qk = f64x4::splat(qk);
             for g in 0..K {
-                acc[g][i] = acc[g][i].mul_add(z3[g], qk);
+                acc[g][i] = acc[g][i].mul_add(zs[g], qk);
             }
         }
     }
-    std::array::from_fn(|g| acc[g][2].mul_add(z[g], acc[g][1]).mul_add(z[g], acc[g][0]))
+    std::array::from_fn(|g| {
+        acc[g][..SPLIT - 1]
+            .iter()
+            .rev()
+            .fold(acc[g][SPLIT - 1], |p, &a| p.mul_add(z[g], a))
+    })
 }
 
 /// S₁(z) summed term by term, for z beyond a table (few customers: very young ones with
@@ -624,6 +646,7 @@ pub(crate) fn expected_fresh(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> f64 
         a,
         b_offset: b,
         z_max: 0.0,
+        grid_scale: f64::INFINITY,
         coefs: Vec::new(),
         terms: Vec::new(),
         direct: Vec::new(),
@@ -639,6 +662,7 @@ pub(crate) fn expected_purchases(p: &BetaGeoParams, variant: Variant, c: &Rfm, t
         a: p.a,
         b_offset: b_offset(p, variant),
         z_max: 0.0,
+        grid_scale: f64::INFINITY,
         coefs: Vec::new(),
         terms: Vec::new(),
         direct: Vec::new(),
