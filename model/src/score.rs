@@ -70,11 +70,12 @@ impl CustomerModel {
             TransactionModel::MbgNbd(p) => (p, Variant::Modified),
             TransactionModel::ParetoNbd(_) => return Prepared::Pareto,
         };
-        let max_x = rfm.iter().map(|c| c.frequency).max().unwrap_or(0);
+        // Two scans of the batch, in parallel (max and min do not depend on the order).
+        let max_x = rfm.par_iter().map(|c| c.frequency).max().unwrap_or(0);
         let min_age = rfm
-            .iter()
+            .par_iter()
             .map(|c| c.age * factor)
-            .fold(f64::INFINITY, f64::min)
+            .reduce(|| f64::INFINITY, f64::min)
             .max(0.0);
         let t_max = horizons.iter().copied().fold(0.0, f64::max);
         let z_max = if min_age.is_finite() {
@@ -261,8 +262,10 @@ impl CustomerModel {
             expected_purchases: vec![0.0; n],
             p_alive: vec![0.0; n],
             propensity: vec![0.0; n],
-            expected_spend: vec![None; n],
-            clv: vec![None; n],
+            // Filled in parallel: `vec![None; n]` writes 16 bytes per row on this thread
+            // (the f64 columns are calloc'd, their pages touched by the workers).
+            expected_spend: (0..n).into_par_iter().map(|_| None).collect(),
+            clv: (0..n).into_par_iter().map(|_| None).collect(),
         };
         // Each chunk writes its slice of every column directly: no per-row structs.
         const CHUNK: usize = 2048;
