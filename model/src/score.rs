@@ -86,7 +86,7 @@ impl CustomerModel {
         Prepared::BetaGeo(BetaGeoBatch {
             p,
             variant,
-            table: bgnbd::expectation_table(&p, variant, max_x, z_max),
+            table: bgnbd::expectation_table(&p, variant, max_x, z_max, rfm.len()),
             log_drop: (0..=max_x)
                 .map(|x| bgnbd::log_drop_odds(&p, variant, x))
                 .collect(),
