@@ -159,9 +159,10 @@ impl CustomerModel {
             .zip(cols.p_alive.chunks(4))
             .zip(rfm.chunks(4));
         for ((pr, pa), c) in quads {
+            // Element by element: a slice copy of variable length is a memcpy call.
             let (mut u, mut rx) = ([0.0; 4], [0.0; 4]);
-            u[..pr.len()].copy_from_slice(pr);
-            for (rxj, c) in rx.iter_mut().zip(c) {
+            for (((uj, rxj), &prj), c) in u.iter_mut().zip(&mut rx).zip(&*pr).zip(c) {
+                *uj = prj;
                 *rxj = p.r + c.frequency as f64;
             }
             let u = f64x4::new(u);
