@@ -3,10 +3,12 @@
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use wide::f64x4;
 
 use crate::bgnbd::{self, ExpectationTable, Variant};
 use crate::clv::{ClvSpec, CustomerModel};
 use crate::error::{ModelError, Result};
+use crate::lanes;
 use crate::params::BetaGeoParams;
 use crate::rfm::Rfm;
 use crate::transaction::TransactionModel;
@@ -40,14 +42,25 @@ pub struct CustomerScore {
 /// Per-batch precomputation: for the beta-geometric models, the per-frequency series
 /// coefficients of E[X(t)] (see [`crate::bgnbd`]).
 enum Prepared {
-    BetaGeo {
-        p: BetaGeoParams,
-        variant: Variant,
-        table: ExpectationTable,
-        /// ln(a / (b + k − 1)) per frequency.
-        log_drop: Vec<f64>,
-    },
+    BetaGeo(BetaGeoBatch),
     Pareto,
+}
+
+struct BetaGeoBatch {
+    p: BetaGeoParams,
+    variant: Variant,
+    table: ExpectationTable,
+    /// ln(a / (b + k − 1)) per frequency.
+    log_drop: Vec<f64>,
+}
+
+/// One chunk's slices of the output columns.
+struct ColumnsMut<'a> {
+    expected_purchases: &'a mut [f64],
+    p_alive: &'a mut [f64],
+    propensity: &'a mut [f64],
+    expected_spend: &'a mut [Option<f64>],
+    clv: &'a mut [Option<f64>],
 }
 
 impl CustomerModel {
@@ -57,11 +70,12 @@ impl CustomerModel {
             TransactionModel::MbgNbd(p) => (p, Variant::Modified),
             TransactionModel::ParetoNbd(_) => return Prepared::Pareto,
         };
-        let max_x = rfm.iter().map(|c| c.frequency).max().unwrap_or(0);
+        // Two scans of the batch, in parallel (max and min do not depend on the order).
+        let max_x = rfm.par_iter().map(|c| c.frequency).max().unwrap_or(0);
         let min_age = rfm
-            .iter()
+            .par_iter()
             .map(|c| c.age * factor)
-            .fold(f64::INFINITY, f64::min)
+            .reduce(|| f64::INFINITY, f64::min)
             .max(0.0);
         let t_max = horizons.iter().copied().fold(0.0, f64::max);
         let z_max = if min_age.is_finite() {
@@ -69,20 +83,101 @@ impl CustomerModel {
         } else {
             0.0
         };
-        Prepared::BetaGeo {
+        Prepared::BetaGeo(BetaGeoBatch {
             p,
             variant,
-            table: bgnbd::expectation_table(&p, variant, max_x, z_max),
+            table: bgnbd::expectation_table(&p, variant, max_x, z_max, rfm.len()),
             log_drop: (0..=max_x)
                 .map(|x| bgnbd::log_drop_odds(&p, variant, x))
                 .collect(),
-        }
+        })
     }
 
-    /// Scores one customer (summary in the model's unit) with a prepared batch table.
-    fn score_prepared(
+    /// Scores consecutive customers (`first` is the index of `rfm[0]`, for error messages)
+    /// with a prepared beta-geometric batch. Summaries are in the input unit; `factor`
+    /// converts them to the model's.
+    #[allow(clippy::too_many_arguments)]
+    fn score_beta_geo(
         &self,
-        prepared: &Prepared,
+        bg: &BetaGeoBatch,
+        rfm: &[Rfm],
+        monetary_value: &[f64],
+        factor: f64,
+        horizon: f64,
+        schedule: &[(f64, f64)],
+        cols: ColumnsMut<'_>,
+        first: usize,
+    ) -> Result<()> {
+        let ts: Vec<f64> = schedule.iter().map(|s| s.0).collect();
+        // The horizon is normally the schedule's last period end: then E[X] comes out of
+        // the schedule's lanes.
+        let horizon_in_schedule = ts.last() == Some(&horizon);
+        let mut e = vec![0.0; ts.len()];
+        let p = &bg.p;
+        for (k, c) in rfm.iter().enumerate() {
+            c.validate()
+                .map_err(|err| err.within(&format!("customers[{}]", first + k)))?;
+            let c = if factor == 1.0 {
+                *c
+            } else {
+                Rfm {
+                    frequency: c.frequency,
+                    recency: c.recency * factor,
+                    age: c.age * factor,
+                }
+            };
+            let x = c.frequency;
+            let expected_spend = self
+                .spend
+                .and_then(|g| g.expected_spend(x, monetary_value[k]));
+            let p_alive = bgnbd::p_alive_with(p, bg.variant, &c, bg.log_drop[x as usize]);
+            let alpha_t = p.alpha + c.age;
+            bg.table.expected_many(x, alpha_t, &ts, &mut e);
+            let e_h = match (horizon_in_schedule, e.last()) {
+                (true, Some(&e_h)) => e_h,
+                _ => bg.table.expected(x, alpha_t, horizon),
+            };
+            cols.clv[k] = expected_spend.map(|s| {
+                let (mut prev, mut total) = (0.0, 0.0);
+                for (&ej, &(_, factor)) in e.iter().zip(schedule) {
+                    let ej = p_alive * ej;
+                    total += (ej - prev) * factor;
+                    prev = ej;
+                }
+                s * total
+            });
+            cols.expected_purchases[k] = p_alive * e_h;
+            cols.p_alive[k] = p_alive;
+            // t/α' for the propensity, finished below four customers at a time.
+            cols.propensity[k] = horizon / alpha_t;
+            cols.expected_spend[k] = expected_spend;
+        }
+        // P(alive) · P(≥1 purchase | alive) = P(alive) · (1 − (1 + t/α')^−(r+x)).
+        let quads = cols
+            .propensity
+            .chunks_mut(4)
+            .zip(cols.p_alive.chunks(4))
+            .zip(rfm.chunks(4));
+        for ((pr, pa), c) in quads {
+            // Element by element: a slice copy of variable length is a memcpy call.
+            let (mut u, mut rx) = ([0.0; 4], [0.0; 4]);
+            for (((uj, rxj), &prj), c) in u.iter_mut().zip(&mut rx).zip(&*pr).zip(c) {
+                *uj = prj;
+                *rxj = p.r + c.frequency as f64;
+            }
+            let u = f64x4::new(u);
+            let [ln_1pu] = lanes::ln_1p_with_inverse([u], [f64x4::ONE / (f64x4::ONE + u)]);
+            let [em1] = lanes::exp_m1([-f64x4::new(rx) * ln_1pu]);
+            for ((prj, &paj), em1j) in pr.iter_mut().zip(pa).zip(em1.to_array()) {
+                *prj = paj * (-em1j).clamp(0.0, 1.0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Scores one Pareto/NBD customer (summary in the model's unit).
+    fn score_pareto(
+        &self,
         c: &Rfm,
         monetary_value: f64,
         horizon: f64,
@@ -91,68 +186,18 @@ impl CustomerModel {
         let expected_spend = self
             .spend
             .and_then(|g| g.expected_spend(c.frequency, monetary_value));
-        match prepared {
-            Prepared::BetaGeo {
-                p,
-                variant,
-                table,
-                log_drop,
-            } => {
-                let p_alive = bgnbd::p_alive_with(p, *variant, c, log_drop[c.frequency as usize]);
-                let alpha_t = p.alpha + c.age;
-                let mut at_horizon = None;
-                let clv = expected_spend.map(|s| {
-                    let (mut prev, mut total) = (0.0, 0.0);
-                    let mut e = [0.0; 16];
-                    let mut t = [0.0; 16];
-                    for part in schedule.chunks(16) {
-                        for (tj, sj) in t.iter_mut().zip(part) {
-                            *tj = sj.0;
-                        }
-                        table.expected_many(
-                            c.frequency,
-                            alpha_t,
-                            &t[..part.len()],
-                            &mut e[..part.len()],
-                        );
-                        for (ej, &(tj, factor)) in e.iter().zip(part) {
-                            let ej = p_alive * ej;
-                            total += (ej - prev) * factor;
-                            prev = ej;
-                            if tj == horizon {
-                                at_horizon = Some(ej);
-                            }
-                        }
-                    }
-                    s * total
-                });
-                let expected_purchases = at_horizon
-                    .unwrap_or_else(|| p_alive * table.expected(c.frequency, alpha_t, horizon));
-                Ok(CustomerScore {
-                    expected_purchases,
-                    p_alive,
-                    // P(alive) · P(≥1 purchase | alive) = P(alive) · (1 − (α'/(α'+t))^(r+x)).
-                    propensity: p_alive
-                        * -((p.r + c.frequency as f64) * -(horizon / alpha_t).ln_1p()).exp_m1(),
-                    expected_spend,
-                    clv,
-                })
-            }
-            Prepared::Pareto => {
-                let tm = &self.transaction;
-                let clv = match expected_spend {
-                    Some(s) => Some(s * self.discounted_purchases(c, schedule)?),
-                    None => None,
-                };
-                Ok(CustomerScore {
-                    expected_purchases: tm.expected_purchases(c, horizon)?,
-                    p_alive: tm.p_alive(c)?,
-                    propensity: tm.propensity(c, horizon)?,
-                    expected_spend,
-                    clv,
-                })
-            }
-        }
+        let tm = &self.transaction;
+        let clv = match expected_spend {
+            Some(s) => Some(s * self.discounted_purchases(c, schedule)?),
+            None => None,
+        };
+        Ok(CustomerScore {
+            expected_purchases: tm.expected_purchases(c, horizon)?,
+            p_alive: tm.p_alive(c)?,
+            propensity: tm.propensity(c, horizon)?,
+            expected_spend,
+            clv,
+        })
     }
 
     /// Scores one customer whose summary is already in the model's unit.
@@ -161,8 +206,29 @@ impl CustomerModel {
         c.validate()?;
         let schedule = spec.schedule(self.unit);
         let horizon = spec.horizon.in_unit(self.unit);
-        let prepared = self.prepare(std::slice::from_ref(c), 1.0, &[horizon]);
-        self.score_prepared(&prepared, c, monetary_value, horizon, &schedule)
+        match self.prepare(std::slice::from_ref(c), 1.0, &[horizon]) {
+            Prepared::BetaGeo(bg) => {
+                let (mut e, mut pa, mut pr) = ([0.0], [0.0], [0.0]);
+                let (mut sp, mut cl) = ([None], [None]);
+                let cols = ColumnsMut {
+                    expected_purchases: &mut e,
+                    p_alive: &mut pa,
+                    propensity: &mut pr,
+                    expected_spend: &mut sp,
+                    clv: &mut cl,
+                };
+                let c = std::slice::from_ref(c);
+                self.score_beta_geo(&bg, c, &[monetary_value], 1.0, horizon, &schedule, cols, 0)?;
+                Ok(CustomerScore {
+                    expected_purchases: e[0],
+                    p_alive: pa[0],
+                    propensity: pr[0],
+                    expected_spend: sp[0],
+                    clv: cl[0],
+                })
+            }
+            Prepared::Pareto => self.score_pareto(c, monetary_value, horizon, &schedule),
+        }
     }
 
     /// Scores a batch. `input_unit` is the unit of the summaries' recency and age; they are
@@ -197,8 +263,10 @@ impl CustomerModel {
             expected_purchases: vec![0.0; n],
             p_alive: vec![0.0; n],
             propensity: vec![0.0; n],
-            expected_spend: vec![None; n],
-            clv: vec![None; n],
+            // Filled in parallel: `vec![None; n]` writes 16 bytes per row on this thread
+            // (the f64 columns are calloc'd, their pages touched by the workers).
+            expected_spend: (0..n).into_par_iter().map(|_| None).collect(),
+            clv: (0..n).into_par_iter().map(|_| None).collect(),
         };
         // Each chunk writes its slice of every column directly: no per-row structs.
         const CHUNK: usize = 2048;
@@ -211,6 +279,19 @@ impl CustomerModel {
             .enumerate()
             .try_for_each(|(chunk, ((((e, pa), pr), sp), cl))| {
                 let start = chunk * CHUNK;
+                let end = start + e.len();
+                if let Prepared::BetaGeo(bg) = &prepared {
+                    let cols = ColumnsMut {
+                        expected_purchases: e,
+                        p_alive: pa,
+                        propensity: pr,
+                        expected_spend: sp,
+                        clv: cl,
+                    };
+                    let (rfm, money) = (&rfm[start..end], &monetary_value[start..end]);
+                    return self
+                        .score_beta_geo(bg, rfm, money, factor, horizon, &schedule, cols, start);
+                }
                 for k in 0..e.len() {
                     let i = start + k;
                     let within = |err: ModelError| err.within(&format!("customers[{i}]"));
@@ -226,7 +307,7 @@ impl CustomerModel {
                         }
                     };
                     let s = self
-                        .score_prepared(&prepared, &c, monetary_value[i], horizon, &schedule)
+                        .score_pareto(&c, monetary_value[i], horizon, &schedule)
                         .map_err(within)?;
                     e[k] = s.expected_purchases;
                     pa[k] = s.p_alive;
