@@ -578,10 +578,13 @@ fn kmeans(x: &Array2<f64>, k: usize, o: &SegmentOptions, seed: u64) -> Result<Ar
     Ok(model.centroids().clone())
 }
 
-/// Above this many customers, linfa's k-means (k-means++ and its restarts) runs on a
-/// seeded sample of this size and Lloyd iterations on all customers finish the job:
-/// linfa's iterations cost about three plain Lloyd passes each.
-const LINFA_SAMPLE: usize = 20_000;
+/// linfa's k-means (k-means++ seeding, restarts, a few iterations) runs on a seeded sample
+/// of at most this many customers; plain Lloyd passes over all customers then finish the
+/// job. linfa's iterations cost several Lloyd passes each (ndarray views, per-iteration
+/// allocation), so it does the seeding, where its restarts matter, not the long tail.
+const LINFA_SAMPLE: usize = 4096;
+/// Iterations linfa gets on the sample before Lloyd takes over.
+const LINFA_ITERATIONS: u64 = 10;
 
 /// Lloyd iterations from `centroids` on every row until the centroids' total squared
 /// shift is at most `tolerance` (scikit-learn's criterion on unit-variance features) or
@@ -649,14 +652,17 @@ fn nearest_flat(flat: &[f64], d: usize, row: &[f64]) -> (usize, f64) {
     best
 }
 
-/// k-means on all rows: linfa directly for small inputs; linfa on a sample, then Lloyd
-/// on everything, for large ones.
+/// k-means on all rows: linfa on (a sample of) the rows for the seeding, Lloyd on all.
 fn fit_centroids(x: &Array2<f64>, k: usize, o: &SegmentOptions) -> Result<Array2<f64>> {
-    if x.nrows() <= LINFA_SAMPLE {
-        return kmeans(x, k, o, o.seed);
-    }
-    let sample = sample_rows(x, LINFA_SAMPLE, o.seed);
-    let start = kmeans(&sample, k, o, o.seed)?;
+    let seeding = SegmentOptions {
+        max_iterations: o.max_iterations.min(LINFA_ITERATIONS),
+        ..o.clone()
+    };
+    let start = if x.nrows() <= LINFA_SAMPLE {
+        kmeans(x, k, &seeding, o.seed)?
+    } else {
+        kmeans(&sample_rows(x, LINFA_SAMPLE, o.seed), k, &seeding, o.seed)?
+    };
     Ok(lloyd(x, start, o))
 }
 
@@ -761,7 +767,7 @@ pub fn segment(
         let s = sample_rows(&x, options.silhouette_sample, options.seed);
         let mut best: Option<(usize, f64)> = None;
         for k in options.k_min..=options.k_max.min(s.nrows().saturating_sub(1)) {
-            let c = kmeans(&s, k, options, options.seed)?;
+            let c = fit_centroids(&s, k, options)?;
             let (labels, _) = assign_all(&s, &c);
             let score = silhouette(&s, &labels, k);
             silhouette_by_k.push((k, score));
