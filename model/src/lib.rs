@@ -32,6 +32,7 @@ pub mod segment;
 pub mod simulate;
 pub mod special;
 pub mod summary;
+pub mod tracking;
 pub mod transaction;
 pub mod units;
 
