@@ -13,6 +13,7 @@ pub mod bench;
 pub mod codec;
 pub mod connect;
 pub mod error;
+pub mod report;
 
 pub use connect::{ConnectOptions, Connection};
 pub use error::ClientError;
