@@ -29,6 +29,22 @@ pub enum ClientError {
         code: Code,
         message: String,
     },
+    /// A malformed input file, with where.
+    #[error("{}{}{}: {message}", path.display(), if *line > 0 { format!(", line {line}") } else { String::new() }, column.map_or(String::new(), |c| format!(", column {c}")))]
+    Input {
+        path: PathBuf,
+        line: u64,
+        column: Option<usize>,
+        message: String,
+    },
+    /// The server refused the request's content; its field violations in plain words.
+    #[error("{what} failed: {} ({message}){}", code_name(*code), violations.iter().map(|(f, d)| format!("\n  - {f}: {d}")).collect::<String>())]
+    Refused {
+        what: String,
+        code: Code,
+        message: String,
+        violations: Vec<(String, String)>,
+    },
     /// The model core refused an input (e.g. a simulation spec).
     #[error(transparent)]
     Model(#[from] custval_model::ModelError),
@@ -44,6 +60,44 @@ impl ClientError {
             what: what.into(),
             code: status.code(),
             message: status.message().to_owned(),
+        }
+    }
+
+    /// A failed call with its BadRequest field violations, if the server sent any.
+    pub fn call(what: impl Into<String>, status: &tonic::Status) -> ClientError {
+        use tonic_types::StatusExt;
+        let details = status.get_error_details();
+        let violations: Vec<(String, String)> = details
+            .bad_request()
+            .map(|b| {
+                b.field_violations
+                    .iter()
+                    .map(|v| (v.field.clone(), v.description.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if violations.is_empty() {
+            ClientError::rpc(what, status)
+        } else {
+            ClientError::Refused {
+                what: what.into(),
+                code: status.code(),
+                message: status.message().to_owned(),
+                violations,
+            }
+        }
+    }
+
+    /// The process exit code: 2 usage, 3 input, 4 server or connection, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Invalid(_) => 2,
+            ClientError::Input { .. } | ClientError::File { .. } | ClientError::Model(_) => 3,
+            ClientError::Url { .. }
+            | ClientError::Connect { .. }
+            | ClientError::Rpc { .. }
+            | ClientError::Refused { .. } => 4,
+            ClientError::Internal(_) => 1,
         }
     }
 

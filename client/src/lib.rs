@@ -6,13 +6,17 @@
 //! * [`bench`]: `custval bench`, a gRPC load generator (closed and open loop, HDR
 //!   latency percentiles, errors by status code).
 //! * [`codec`]: sending messages encoded ahead of time.
+//! * [`commands`]: health, fit, score, segment, recommend, models, summarize, simulate.
+//! * [`files`]: customer CSVs in (logs and lifetimes-style summaries), scores out.
 //! * [`error`]: the client's error type, and small parsers shared by commands.
 #![forbid(unsafe_code)]
 
 pub mod bench;
 pub mod codec;
+pub mod commands;
 pub mod connect;
 pub mod error;
+pub mod files;
 pub mod report;
 
 pub use connect::{ConnectOptions, Connection};

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use custval_client::bench::{self, BenchOptions};
+use custval_client::commands;
 use custval_client::{ClientError, ConnectOptions};
 
 #[derive(Debug, Parser)]
@@ -21,6 +22,23 @@ struct Cli {
 enum Command {
     /// Print the model crate's supported models and units as JSON.
     Info,
+    /// Ask the server whether it is SERVING.
+    Health,
+    /// Fit a model on a transaction log or summaries and store it under --name.
+    Fit(Box<commands::FitArgs>),
+    /// Score a file of customers against a stored model (streams large files).
+    Score(Box<commands::ScoreArgs>),
+    /// Segment customers (k-means, RFM quintiles, value tiers, concentration).
+    Segment(Box<commands::SegmentArgs>),
+    /// One action per customer, and a budget plan with --budget.
+    Recommend(Box<commands::RecommendArgs>),
+    /// List, show or delete stored models.
+    #[command(subcommand)]
+    Models(commands::ModelsCommand),
+    /// Summarize a transaction log into lifetimes-style summaries (local, no server).
+    Summarize(Box<commands::SummarizeArgs>),
+    /// Write simulated customers (local, no server).
+    Simulate(Box<commands::SimulateArgs>),
     /// Load-test a server: requests/s, customers/s and latency percentiles per
     /// concurrency level.
     Bench(Box<BenchOptions>),
@@ -34,12 +52,27 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Bench(opts) => run_bench(&cli.connect, opts),
+        Command::Summarize(a) => commands::summarize(a),
+        Command::Simulate(a) => commands::simulate(a),
+        other => runtime(None).and_then(|rt| {
+            rt.block_on(async {
+                match other {
+                    Command::Health => commands::health(&cli.connect).await,
+                    Command::Fit(a) => commands::fit(&cli.connect, a).await,
+                    Command::Score(a) => commands::score(&cli.connect, a).await,
+                    Command::Segment(a) => commands::segment(&cli.connect, a).await,
+                    Command::Recommend(a) => commands::recommend(&cli.connect, a).await,
+                    Command::Models(m) => commands::models(&cli.connect, m).await,
+                    _ => Ok(()),
+                }
+            })
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("custval: error: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     }
 }

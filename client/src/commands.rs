@@ -1,0 +1,922 @@
+//! The `custval` commands that talk to a server (health, fit, score, segment, recommend,
+//! models) and the local ones (summarize, simulate).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use custval_model::TimeUnit;
+use custval_model::summary::Day;
+use custval_proto::v1 as pb;
+use serde_json::json;
+
+use crate::connect::{ConnectOptions, Connection};
+use crate::error::ClientError;
+use crate::files::{self, InputKind, InputOptions, OutputFormat, ScoreWriter};
+
+/// Customers per message when streaming.
+const CHUNK: usize = 50_000;
+
+fn parse_day(text: &str, flag: &str) -> Result<Day, ClientError> {
+    custval_model::summary::parse_day(text.as_bytes(), custval_model::summary::DateFormat::Auto)
+        .ok_or_else(|| ClientError::Invalid(format!("{flag} {text:?}: use YYYY-MM-DD")))
+}
+
+fn timestamp(day: Day) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: i64::from(day.0) * 86_400,
+        nanos: 0,
+    }
+}
+
+fn unit_to_proto(u: TimeUnit) -> i32 {
+    (match u {
+        TimeUnit::Day => pb::TimeUnit::Day,
+        TimeUnit::Week => pb::TimeUnit::Week,
+        TimeUnit::Month => pb::TimeUnit::Month,
+        TimeUnit::Year => pb::TimeUnit::Year,
+    }) as i32
+}
+
+fn parse_unit(text: &str) -> Result<TimeUnit, ClientError> {
+    TimeUnit::ALL
+        .iter()
+        .copied()
+        .find(|u| u.as_str() == text.trim_end_matches('s'))
+        .ok_or_else(|| {
+            ClientError::Invalid(format!(
+                "--time-unit {text:?}: use day, week, month or year"
+            ))
+        })
+}
+
+/// The customers of an input file, as wire chunks of summaries.
+enum Customers {
+    /// Summarized locally from a transaction log.
+    Table(custval_model::CustomerTable, u64),
+    File(files::SummaryReader),
+}
+
+impl Customers {
+    fn open(
+        input: &InputOptions,
+        unit: TimeUnit,
+        observation_end: Option<Day>,
+        holdout_end: Option<Day>,
+    ) -> Result<Customers, ClientError> {
+        match input.kind()? {
+            InputKind::Summaries => {
+                if holdout_end.is_some() {
+                    return Err(ClientError::Invalid(
+                        "--holdout-end needs a transaction log, not summaries".into(),
+                    ));
+                }
+                Ok(Customers::File(input.summaries(CHUNK)?))
+            }
+            _ => {
+                let end = observation_end.ok_or_else(|| {
+                    ClientError::Invalid(
+                        "--observation-end is required with a transaction log".into(),
+                    )
+                })?;
+                let (obs, cal) = match holdout_end {
+                    Some(h) => (h, Some(end)),
+                    None => (end, None),
+                };
+                let out = input.summarize(unit, obs, cal)?;
+                if out.stats.rows_skipped > 0 {
+                    eprintln!(
+                        "custval: skipped {} bad rows of {} ({:?})",
+                        out.stats.rows_skipped, out.stats.rows_read, out.stats.skipped_by_reason
+                    );
+                }
+                Ok(Customers::Table(out.table, 0))
+            }
+        }
+    }
+
+    fn next_chunk(&mut self) -> Result<Option<pb::SummaryColumns>, ClientError> {
+        match self {
+            Customers::File(r) => r.next_chunk(),
+            Customers::Table(t, next) => {
+                let start = *next as usize;
+                if start >= t.len() {
+                    return Ok(None);
+                }
+                let end = (start + CHUNK).min(t.len());
+                *next = end as u64;
+                Ok(Some(files::table_columns(t, start..end)))
+            }
+        }
+    }
+
+    fn holdout_duration(&self) -> Option<f64> {
+        match self {
+            Customers::Table(t, _) => t.holdout.as_ref().map(|h| h.duration),
+            Customers::File(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FitArgs {
+    #[command(flatten)]
+    pub input: InputOptions,
+    /// Model name in the registry.
+    #[arg(long)]
+    pub name: String,
+    /// Calibration end, YYYY-MM-DD (required with a transaction log).
+    #[arg(long)]
+    pub observation_end: Option<String>,
+    /// Transactions after --observation-end up to this day form the holdout.
+    #[arg(long)]
+    pub holdout_end: Option<String>,
+    #[arg(long, default_value = "week")]
+    pub time_unit: String,
+    /// bgnbd, mbgnbd or pareto-nbd.
+    #[arg(long, default_value = "bgnbd")]
+    pub model: String,
+    /// gamma-gamma or none.
+    #[arg(long, default_value = "gamma-gamma")]
+    pub spend: String,
+    #[arg(long, default_value_t = 0.0)]
+    pub penalizer: f64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn params_json(ps: &[pb::Parameter]) -> serde_json::Value {
+    ps.iter()
+        .map(|p| (p.name.clone(), json!(p.value)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+pub async fn fit(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientError> {
+    let unit = parse_unit(&a.time_unit)?;
+    let kind = match a.model.parse::<custval_model::TransactionModelKind>()? {
+        custval_model::TransactionModelKind::BgNbd => pb::TransactionModelKind::BgNbd,
+        custval_model::TransactionModelKind::MbgNbd => pb::TransactionModelKind::MbgNbd,
+        custval_model::TransactionModelKind::ParetoNbd => pb::TransactionModelKind::ParetoNbd,
+    };
+    let spend = match a.spend.as_str() {
+        "gamma-gamma" | "gg" => pb::SpendModelKind::GammaGamma,
+        "none" => pb::SpendModelKind::None,
+        other => {
+            return Err(ClientError::Invalid(format!(
+                "--spend {other:?}: use gamma-gamma or none"
+            )));
+        }
+    };
+    let obs = a
+        .observation_end
+        .as_deref()
+        .map(|d| parse_day(d, "--observation-end"))
+        .transpose()?;
+    let hold = a
+        .holdout_end
+        .as_deref()
+        .map(|d| parse_day(d, "--holdout-end"))
+        .transpose()?;
+    let mut customers = Customers::open(&a.input, unit, obs, hold)?;
+    let spec = pb::FitSpec {
+        name: a.name.clone(),
+        transaction_model: kind as i32,
+        spend_model: spend as i32,
+        time_unit: unit_to_proto(unit),
+        observation_end: obs.map(timestamp),
+        holdout_end: None,
+        holdout_duration: customers.holdout_duration().map(|d| pb::Duration {
+            value: d,
+            unit: unit_to_proto(unit),
+        }),
+        penalizer: a.penalizer,
+        max_iterations: 0,
+    };
+    let mut chunks = Vec::new();
+    while let Some(c) = customers.next_chunk()? {
+        chunks.push(pb::FitModelChunk {
+            spec: chunks.is_empty().then(|| spec.clone()),
+            customers: vec![],
+            summary_columns: Some(c),
+        });
+    }
+    let conn = connect.connect().await?;
+    let started = Instant::now();
+    let model = conn
+        .models()
+        .fit_model_stream(tokio_stream::iter(chunks))
+        .await
+        .map_err(|s| ClientError::call("fit", &s))?
+        .into_inner()
+        .model
+        .ok_or_else(|| ClientError::Internal("the server returned no model".into()))?;
+    let d = model.diagnostics.clone().unwrap_or_default();
+    if a.json {
+        let mut v = json!({
+            "name": model.name,
+            "version": model.version,
+            "transaction_model": a.model,
+            "params": params_json(&model.params),
+            "spend_params": params_json(&model.spend_params),
+            "log_likelihood": d.log_likelihood,
+            "converged": d.converged,
+            "aic": d.aic,
+            "bic": d.bic,
+            "warnings": d.warnings,
+            "time_unit": unit.as_str(),
+            "seconds": started.elapsed().as_secs_f64(),
+        });
+        if let Some(h) = &model.holdout {
+            v["holdout"] = json!({
+                "actual_total": h.actual_total,
+                "predicted_total": h.predicted_total,
+                "customers": h.customers,
+                "mae": h.mae,
+                "rmse": h.rmse,
+                "pearson_r": h.pearson_r,
+                "auc": h.auc,
+                "brier": h.brier,
+            });
+        }
+        println!("{v:#}");
+    } else {
+        println!(
+            "fitted {} version {} ({}, {})",
+            model.name,
+            model.version,
+            a.model,
+            unit.as_str()
+        );
+        for p in model.params.iter().chain(&model.spend_params) {
+            let se = p
+                .standard_error
+                .map_or(String::new(), |s| format!(" ± {s:.4}"));
+            println!("  {:<6} {:.6}{se}", p.name, p.value);
+        }
+        println!(
+            "  log-likelihood {:.4}, converged {}, {} iterations",
+            d.log_likelihood, d.converged, d.iterations
+        );
+        for w in &d.warnings {
+            println!("  warning: {w}");
+        }
+        if let Some(h) = &model.holdout {
+            println!(
+                "  holdout: {:.0} actual vs {:.1} predicted repeat purchases; MAE {:.3}, AUC {}",
+                h.actual_total,
+                h.predicted_total,
+                h.mae,
+                h.auc.map_or("-".into(), |a| format!("{a:.3}"))
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Options shared by score, segment and recommend.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScoringArgs {
+    #[command(flatten)]
+    pub input: InputOptions,
+    /// Model name (latest version unless --version).
+    #[arg(long = "model")]
+    pub model: String,
+    #[arg(long, default_value_t = 0)]
+    pub version: u64,
+    /// Horizon of expected purchases, propensity and CLV, in days.
+    #[arg(long, default_value_t = 365.0)]
+    pub horizon_days: f64,
+    /// Annual discount rate of CLV (e.g. 0.1 for 10% a year).
+    #[arg(long, default_value_t = 0.0)]
+    pub discount_rate: f64,
+    /// Unit of recency and T in a summary file.
+    #[arg(long, default_value = "week")]
+    pub time_unit: String,
+    /// "Now" for a transaction log, YYYY-MM-DD.
+    #[arg(long)]
+    pub observation_end: Option<String>,
+}
+
+impl ScoringArgs {
+    fn options(&self, unit: TimeUnit) -> pb::ScoreOptions {
+        pb::ScoreOptions {
+            request_id: format!("custval-cli-{}", std::process::id()),
+            model_name: self.model.clone(),
+            model_version: self.version,
+            horizon: Some(pb::Duration {
+                value: self.horizon_days,
+                unit: pb::TimeUnit::Day as i32,
+            }),
+            discount: (self.discount_rate != 0.0).then_some(pb::DiscountRate {
+                rate: self.discount_rate,
+                period: Some(pb::Duration {
+                    value: 1.0,
+                    unit: pb::TimeUnit::Year as i32,
+                }),
+            }),
+            time_unit: unit_to_proto(unit),
+            observation_end: None,
+        }
+    }
+
+    /// The model's unit (logs are summarized in it) and the customers.
+    async fn customers(
+        &self,
+        conn: &Connection,
+    ) -> Result<(pb::ScoreOptions, Customers), ClientError> {
+        let kind = self.input.kind()?;
+        let unit = if kind == InputKind::Summaries {
+            parse_unit(&self.time_unit)?
+        } else {
+            let m = conn
+                .models()
+                .get_model(pb::GetModelRequest {
+                    name: self.model.clone(),
+                    version: self.version,
+                })
+                .await
+                .map_err(|s| ClientError::call("looking up the model", &s))?
+                .into_inner()
+                .model
+                .unwrap_or_default();
+            match pb::TimeUnit::try_from(m.time_unit) {
+                Ok(pb::TimeUnit::Day) => TimeUnit::Day,
+                Ok(pb::TimeUnit::Month) => TimeUnit::Month,
+                Ok(pb::TimeUnit::Year) => TimeUnit::Year,
+                _ => TimeUnit::Week,
+            }
+        };
+        let obs = self
+            .observation_end
+            .as_deref()
+            .map(|d| parse_day(d, "--observation-end"))
+            .transpose()?;
+        let customers = Customers::open(&self.input, unit, obs, None)?;
+        Ok((self.options(unit), customers))
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    /// Output file (`-` for standard output).
+    #[arg(long)]
+    pub output: PathBuf,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: OutputFormat,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Streams the customers through ScoreStream chunk by chunk: memory holds a few chunks,
+/// whatever the file size.
+pub async fn score(connect: &ConnectOptions, a: &ScoreArgs) -> Result<(), ClientError> {
+    let conn = connect.connect().await?;
+    let (options, mut customers) = a.scoring.customers(&conn).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::ScoreStreamRequest>(2);
+    let started = Instant::now();
+    let mut scoring = conn.scoring();
+    let call = tokio::spawn(async move {
+        scoring
+            .score_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+    });
+    // Reading the file happens here, while the server scores earlier chunks.
+    let reader = tokio::task::spawn_blocking(move || -> Result<u64, ClientError> {
+        let mut first = true;
+        let mut sent = 0u64;
+        while let Some(c) = customers.next_chunk()? {
+            sent += c.customer_id.len() as u64;
+            let request = pb::ScoreStreamRequest {
+                options: first.then(|| options.clone()),
+                customers: vec![],
+                summary_columns: Some(c),
+            };
+            first = false;
+            if tx.blocking_send(request).is_err() {
+                break;
+            }
+        }
+        Ok(sent)
+    });
+    let mut stream = call
+        .await
+        .map_err(|e| ClientError::Internal(e.to_string()))?
+        .map_err(|s| ClientError::call("score", &s))?
+        .into_inner();
+    let mut writer = ScoreWriter::create(&a.output, a.format)?;
+    let mut scored = 0u64;
+    let mut context = None;
+    loop {
+        match stream.message().await {
+            Ok(Some(r)) => {
+                if r.context.is_some() {
+                    context = r.context;
+                }
+                if let Some(s) = &r.scores {
+                    scored += s.customer_id.len() as u64;
+                    writer.write(s)?;
+                }
+            }
+            Ok(None) => break,
+            Err(s) => return Err(ClientError::call("score", &s)),
+        }
+    }
+    writer.finish()?;
+    let sent = reader
+        .await
+        .map_err(|e| ClientError::Internal(e.to_string()))??;
+    let seconds = started.elapsed().as_secs_f64();
+    let ctx = context.unwrap_or_default();
+    if a.json {
+        println!(
+            "{:#}",
+            json!({"model": ctx.model_name, "version": ctx.model_version, "customers": scored,
+                   "sent": sent, "seconds": seconds, "output": a.output})
+        );
+    } else {
+        eprintln!(
+            "scored {scored} customers with {} v{} in {seconds:.2} s ({:.0}/s) -> {}",
+            ctx.model_name,
+            ctx.model_version,
+            scored as f64 / seconds.max(1e-9),
+            a.output.display()
+        );
+    }
+    Ok(())
+}
+
+/// All customers of the input in one message (segment and recommend need the whole set).
+async fn whole(
+    a: &ScoringArgs,
+    conn: &Connection,
+) -> Result<(pb::ScoreOptions, pb::SummaryColumns), ClientError> {
+    let (options, mut customers) = a.customers(conn).await?;
+    let mut all = pb::SummaryColumns::default();
+    while let Some(c) = customers.next_chunk()? {
+        all.customer_id.extend(c.customer_id);
+        all.frequency.extend(c.frequency);
+        all.recency.extend(c.recency);
+        all.age.extend(c.age);
+        all.monetary_value.extend(c.monetary_value);
+    }
+    Ok((options, all))
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SegmentArgs {
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    /// Segments; 0 = choose by silhouette.
+    #[arg(long, default_value_t = 0)]
+    pub k: u32,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Keep the segmentation with the model, so later scores carry segment, tier, action.
+    #[arg(long)]
+    pub store: bool,
+    /// Per-customer segments as CSV.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn segment(connect: &ConnectOptions, a: &SegmentArgs) -> Result<(), ClientError> {
+    let conn = connect.connect().await?;
+    let (options, columns) = whole(&a.scoring, &conn).await?;
+    let r = conn
+        .scoring()
+        .segment(pb::SegmentRequest {
+            options: Some(options),
+            customers: vec![],
+            summary_columns: Some(columns),
+            segment_options: Some(pb::SegmentOptions {
+                k: a.k,
+                seed: a.seed,
+                ..Default::default()
+            }),
+            economics: None,
+            store: a.store,
+        })
+        .await
+        .map_err(|s| ClientError::call("segment", &s))?
+        .into_inner();
+    if let Some(path) = &a.output {
+        let mut text = String::from("customer_id,segment,tier,rfm_score,rfm_segment\n");
+        for c in &r.customers {
+            text.push_str(&format!(
+                "{},{},{},{},{}\n",
+                files::csv_field(&c.customer_id),
+                files::csv_field(&c.segment),
+                c.tier,
+                c.rfm_score,
+                files::csv_field(&c.rfm_segment)
+            ));
+        }
+        std::fs::write(path, text).map_err(|e| ClientError::file(path, e))?;
+    }
+    if a.json {
+        let segments: Vec<_> = r
+            .segments
+            .iter()
+            .map(|s| json!({"index": s.index, "name": s.name, "customers": s.customers,
+                            "customer_share": s.customer_share, "value_share": s.value_share,
+                            "centroid": s.centroid.iter().map(|f| (f.feature.clone(), json!(f.value))).collect::<serde_json::Map<_, _>>()}))
+            .collect();
+        let tiers: Vec<_> = r
+            .tiers
+            .iter()
+            .map(
+                |t| json!({"tier": t.name, "customers": t.customers, "value_share": t.value_share}),
+            )
+            .collect();
+        let top: Vec<_> = r
+            .concentration
+            .iter()
+            .flat_map(|c| &c.top_shares)
+            .map(|t| json!({"top_fraction": t.top_fraction, "value_share": t.value_share}))
+            .collect();
+        println!(
+            "{:#}",
+            json!({"segments": segments, "tiers": tiers, "concentration": top, "stored": r.stored})
+        );
+    } else {
+        println!("{} segments ({}):", r.segments.len(), r.value_measure);
+        for s in &r.segments {
+            println!(
+                "  {:<2} {:<20} {:>6.1}% of customers {:>6.1}% of value",
+                s.index,
+                s.name,
+                100.0 * s.customer_share,
+                100.0 * s.value_share
+            );
+        }
+        for t in &r.tiers {
+            println!(
+                "  tier {:<10} {:>8} customers {:>6.1}% of value",
+                t.name,
+                t.customers,
+                100.0 * t.value_share
+            );
+        }
+        if r.stored {
+            println!("stored with the model: later scores carry segment, tier and action");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RecommendArgs {
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    /// Total budget for actions.
+    #[arg(long)]
+    pub budget: Option<f64>,
+    /// Profit margin on revenue, (0, 1].
+    #[arg(long)]
+    pub margin: Option<f64>,
+    /// Cost of serving a customer over the horizon.
+    #[arg(long)]
+    pub cost_to_serve: Option<f64>,
+    /// Per-customer recommendations as CSV.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn recommend(connect: &ConnectOptions, a: &RecommendArgs) -> Result<(), ClientError> {
+    let conn = connect.connect().await?;
+    let (options, columns) = whole(&a.scoring, &conn).await?;
+    let r = conn
+        .scoring()
+        .recommend(pb::RecommendRequest {
+            options: Some(options),
+            customers: vec![],
+            summary_columns: Some(columns),
+            economics: Some(pb::Economics {
+                margin: a.margin,
+                cost_to_serve: a.cost_to_serve,
+                ..Default::default()
+            }),
+            budget: a.budget,
+        })
+        .await
+        .map_err(|s| ClientError::call("recommend", &s))?
+        .into_inner();
+    if let Some(path) = &a.output {
+        let mut text = String::from(
+            "customer_id,action,reasons,expected_value,incremental_value,cost,roi,segment,tier,funded_action\n",
+        );
+        for c in &r.recommendations {
+            text.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{}\n",
+                files::csv_field(&c.customer_id),
+                c.action,
+                c.reasons.join(";"),
+                c.expected_value,
+                c.incremental_value,
+                c.cost,
+                c.roi.map_or(String::new(), |x| x.to_string()),
+                files::csv_field(&c.segment),
+                c.tier,
+                c.funded_action
+            ));
+        }
+        std::fs::write(path, text).map_err(|e| ClientError::file(path, e))?;
+    }
+    let actions: Vec<_> = r
+        .by_action
+        .iter()
+        .map(|x| {
+            json!({"action": x.action, "customers": x.customers, "total_cost": x.total_cost,
+                        "total_incremental_value": x.total_incremental_value})
+        })
+        .collect();
+    let plan = r.plan.as_ref().map(|p| {
+        json!({"budget": p.budget, "spent": p.spent, "customers_funded": p.customers_funded,
+               "expected_incremental_value": p.expected_incremental_value, "roi": p.roi,
+               "marginal_value": p.marginal_value})
+    });
+    if a.json {
+        println!("{:#}", json!({"actions": actions, "plan": plan}));
+    } else {
+        for x in &r.by_action {
+            println!(
+                "  {:<13} {:>8} customers  cost {:>12.2}  incremental value {:>12.2}",
+                x.action, x.customers, x.total_cost, x.total_incremental_value
+            );
+        }
+        if let Some(p) = &r.plan {
+            println!(
+                "budget {:.2}: spend {:.2} on {} customers for {:.2} expected incremental value (ROI {}), marginal value {:.3} per unit",
+                p.budget,
+                p.spent,
+                p.customers_funded,
+                p.expected_incremental_value,
+                p.roi.map_or("-".into(), |x| format!("{x:.2}")),
+                p.marginal_value
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ModelsCommand {
+    /// Every stored model version.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One model: parameters, diagnostics, holdout, metadata.
+    Show {
+        name: String,
+        #[arg(long, default_value_t = 0)]
+        version: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete one version, or all versions without --version.
+    Delete {
+        name: String,
+        #[arg(long, default_value_t = 0)]
+        version: u64,
+    },
+}
+
+pub async fn models(connect: &ConnectOptions, cmd: &ModelsCommand) -> Result<(), ClientError> {
+    let conn = connect.connect().await?;
+    let mut m = conn.models();
+    match cmd {
+        ModelsCommand::List { json: as_json } => {
+            let list = m
+                .list_models(pb::ListModelsRequest::default())
+                .await
+                .map_err(|s| ClientError::call("listing models", &s))?
+                .into_inner()
+                .models;
+            if *as_json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|x| {
+                        json!({"name": x.name, "version": x.version, "customers": x.customers,
+                                    "log_likelihood": x.log_likelihood,
+                                    "created_at": x.created_at.as_ref().map(|t| t.seconds)})
+                    })
+                    .collect();
+                println!("{:#}", json!(v));
+            } else {
+                for x in &list {
+                    println!(
+                        "{:<24} v{:<4} {:>9} customers  LL {:.2}",
+                        x.name, x.version, x.customers, x.log_likelihood
+                    );
+                }
+            }
+        }
+        ModelsCommand::Show {
+            name,
+            version,
+            json: as_json,
+        } => {
+            let model = m
+                .get_model(pb::GetModelRequest {
+                    name: name.clone(),
+                    version: *version,
+                })
+                .await
+                .map_err(|s| ClientError::call("getting the model", &s))?
+                .into_inner()
+                .model
+                .unwrap_or_default();
+            let meta = m
+                .model_metadata(pb::ModelMetadataRequest {
+                    name: name.clone(),
+                    version: *version,
+                })
+                .await
+                .map_err(|s| ClientError::call("getting the metadata", &s))?
+                .into_inner();
+            let d = model.diagnostics.clone().unwrap_or_default();
+            let t = meta.training.clone().unwrap_or_default();
+            if *as_json {
+                println!(
+                    "{:#}",
+                    json!({"name": model.name, "version": model.version,
+                           "params": params_json(&model.params), "spend_params": params_json(&model.spend_params),
+                           "log_likelihood": d.log_likelihood, "converged": d.converged,
+                           "customers": t.customers, "fingerprint": t.fingerprint, "input_kind": t.input_kind,
+                           "holdout": model.holdout.as_ref().map(|h| json!({"actual_total": h.actual_total, "predicted_total": h.predicted_total}))})
+                );
+            } else {
+                println!(
+                    "{} v{}: {} customers ({}), fingerprint {}",
+                    model.name, model.version, t.customers, t.input_kind, t.fingerprint
+                );
+                for p in model.params.iter().chain(&model.spend_params) {
+                    println!("  {:<6} {:.6}", p.name, p.value);
+                }
+                println!(
+                    "  log-likelihood {:.4}, converged {}",
+                    d.log_likelihood, d.converged
+                );
+            }
+        }
+        ModelsCommand::Delete { name, version } => {
+            let r = m
+                .delete_model(pb::DeleteModelRequest {
+                    name: name.clone(),
+                    version: *version,
+                })
+                .await
+                .map_err(|s| ClientError::call("deleting", &s))?
+                .into_inner();
+            println!("deleted {name} versions {:?}", r.deleted_versions);
+        }
+    }
+    Ok(())
+}
+
+/// `custval health`: SERVING or not, exit code to match.
+pub async fn health(connect: &ConnectOptions) -> Result<(), ClientError> {
+    let conn = connect.connect().await?;
+    let mut h = tonic_health::pb::health_client::HealthClient::new(conn.channel());
+    let r = h
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .map_err(|s| ClientError::call("health check", &s))?
+        .into_inner();
+    let status = tonic_health::pb::health_check_response::ServingStatus::try_from(r.status)
+        .map_or("UNKNOWN", |s| s.as_str_name());
+    println!("{} {status}", conn.url());
+    if status == "SERVING" {
+        Ok(())
+    } else {
+        Err(ClientError::Rpc {
+            what: "health check".into(),
+            code: tonic::Code::Unavailable,
+            message: status.into(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SummarizeArgs {
+    #[command(flatten)]
+    pub input: InputOptions,
+    #[arg(long)]
+    pub observation_end: String,
+    /// With a holdout: calibration end, YYYY-MM-DD (--observation-end is then the holdout end).
+    #[arg(long)]
+    pub calibration_end: Option<String>,
+    #[arg(long, default_value = "week")]
+    pub time_unit: String,
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+/// `custval summarize`: a transaction log to lifetimes-style summaries, locally.
+pub fn summarize(a: &SummarizeArgs) -> Result<(), ClientError> {
+    let unit = parse_unit(&a.time_unit)?;
+    let end = parse_day(&a.observation_end, "--observation-end")?;
+    let cal = a
+        .calibration_end
+        .as_deref()
+        .map(|d| parse_day(d, "--calibration-end"))
+        .transpose()?;
+    let started = Instant::now();
+    let out = a.input.summarize(unit, end, cal)?;
+    files::write_summaries(&a.output, &out.table)?;
+    eprintln!(
+        "summarized {} rows into {} customers in {:.2} s ({} skipped) -> {}",
+        out.stats.rows_read,
+        out.stats.customers,
+        started.elapsed().as_secs_f64(),
+        out.stats.rows_skipped,
+        a.output.display()
+    );
+    Ok(())
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    #[arg(long, default_value_t = 10_000)]
+    pub customers: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Weeks of observation; births spread over the first half.
+    #[arg(long, default_value_t = 52.0)]
+    pub weeks: f64,
+    /// Write a transaction log (customer_id,date,amount from 2024-01-01) instead of summaries.
+    #[arg(long)]
+    pub transactions: bool,
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+/// `custval simulate`: CDNOW-like BG/NBD customers with Gamma-Gamma spend, locally.
+pub fn simulate(a: &SimulateArgs) -> Result<(), ClientError> {
+    use custval_model::simulate::{
+        SimulationSpec, TransactionProcess, simulate_summaries, simulate_transactions,
+    };
+    let spec = SimulationSpec {
+        customers: a.customers,
+        seed: a.seed,
+        process: TransactionProcess::BgNbd(custval_model::BetaGeoParams {
+            r: 0.243,
+            alpha: 4.414,
+            a: 0.793,
+            b: 2.426,
+        }),
+        spend: Some(custval_model::GammaGammaParams {
+            p: 6.25,
+            q: 3.74,
+            v: 15.44,
+        }),
+        calibration_length: a.weeks,
+        birth_window: a.weeks / 2.0,
+        holdout_length: 0.0,
+    };
+    if a.transactions {
+        use std::io::Write;
+        let file = std::fs::File::create(&a.output).map_err(|e| ClientError::file(&a.output, e))?;
+        let mut out = std::io::BufWriter::new(file);
+        let start = Day::from_ymd(2024, 1, 1).unwrap_or(Day(19_723));
+        let mut failed = None;
+        writeln!(out, "customer_id,date,amount").map_err(|e| ClientError::file(&a.output, e))?;
+        simulate_transactions(&spec, |t| {
+            let day = Day(start.0 + (t.time * 7.0).floor() as i32);
+            if let Err(e) = writeln!(out, "c{},{day},{:.2}", t.customer, t.amount)
+                && failed.is_none()
+            {
+                failed = Some(e);
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(ClientError::file(&a.output, e));
+        }
+        out.flush().map_err(|e| ClientError::file(&a.output, e))?;
+        eprintln!(
+            "simulated {} customers' transactions -> {} (observation end {})",
+            a.customers,
+            a.output.display(),
+            Day(start.0 + (a.weeks * 7.0) as i32)
+        );
+    } else {
+        let t = simulate_summaries(&spec)?.table;
+        files::write_summaries(&a.output, &t)?;
+        eprintln!(
+            "simulated {} customers (weeks) -> {}",
+            a.customers,
+            a.output.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,313 @@
+//! The `custval` binary against a real server on 127.0.0.1:0: every command, malformed
+//! files, unknown models and a server that is down.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use clap::Parser;
+use serde_json::Value;
+
+/// A server on its own runtime thread, stopped when dropped.
+struct Server {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let config = custval_server::Config::parse_from([
+            "custval-server",
+            "--data-dir",
+            &dir.path().display().to_string(),
+            "--drain-seconds",
+            "1",
+        ]);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(grpc.local_addr().unwrap()).unwrap();
+                custval_server::run(config, grpc, None, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        let server = Server {
+            url: format!("http://{addr}"),
+            stop: Some(stop),
+            thread: Some(thread),
+            _dir: dir,
+        };
+        for _ in 0..200 {
+            if server.run(&["health"]).status.success() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("server did not become healthy");
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        custval(&self.url, args)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn custval(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_custval"))
+        .arg("--server")
+        .arg(url)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn p(dir: &Path, name: &str) -> String {
+    dir.join(name).display().to_string()
+}
+
+#[test]
+fn every_command_end_to_end() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tx = p(d, "tx.csv");
+    ok(server.run(&[
+        "simulate",
+        "--customers",
+        "3000",
+        "--transactions",
+        "--output",
+        &tx,
+    ]));
+
+    // Fit with a holdout: the JSON has what scripts need.
+    let fit: Value = serde_json::from_str(&ok(server.run(&[
+        "fit",
+        "--input",
+        &tx,
+        "--observation-end",
+        "2024-09-30",
+        "--holdout-end",
+        "2024-12-29",
+        "--name",
+        "sim",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(fit["name"], "sim");
+    assert_eq!(fit["version"], 1);
+    assert_eq!(fit["converged"], true);
+    for k in ["r", "alpha", "a", "b"] {
+        assert!(fit["params"][k].as_f64().unwrap() > 0.0);
+    }
+    for k in ["p", "q", "v"] {
+        assert!(fit["spend_params"][k].as_f64().unwrap() > 0.0);
+    }
+    assert!(fit["log_likelihood"].as_f64().unwrap() < 0.0);
+    assert!(fit["holdout"]["actual_total"].as_f64().unwrap() > 0.0);
+    assert!(fit["holdout"]["predicted_total"].as_f64().unwrap() > 0.0);
+
+    // Summaries in lifetimes' names, then scores from either input.
+    let summ = p(d, "summ.csv");
+    ok(server.run(&[
+        "summarize",
+        "--input",
+        &tx,
+        "--observation-end",
+        "2024-12-29",
+        "--output",
+        &summ,
+    ]));
+    let header = std::fs::read_to_string(&summ).unwrap();
+    assert!(header.starts_with("customer_id,frequency,recency,T,monetary_value"));
+    let scores = p(d, "scores.csv");
+    ok(server.run(&[
+        "score",
+        "--model",
+        "sim",
+        "--input",
+        &summ,
+        "--output",
+        &scores,
+        "--discount-rate",
+        "0.1",
+    ]));
+    let text = std::fs::read_to_string(&scores).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "customer_id,expected_purchases,p_alive,propensity,expected_spend,clv"
+    );
+    assert_eq!(lines.count(), 3000);
+    let from_log = p(d, "from_log.csv");
+    ok(server.run(&[
+        "score",
+        "--model",
+        "sim",
+        "--input",
+        &tx,
+        "--observation-end",
+        "2024-12-29",
+        "--output",
+        &from_log,
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(&from_log).unwrap().lines().count(),
+        3001
+    );
+    let jsonl = p(d, "scores.jsonl");
+    ok(server.run(&[
+        "score", "--model", "sim", "--input", &summ, "--output", &jsonl,
+    ]));
+    let first: Value = serde_json::from_str(
+        std::fs::read_to_string(&jsonl)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(first["p_alive"].as_f64().is_some());
+
+    // Segments stored with the model show up in later scores.
+    let seg: Value = serde_json::from_str(&ok(server.run(&[
+        "segment", "--model", "sim", "--input", &summ, "--k", "4", "--store", "--json",
+    ])))
+    .unwrap();
+    assert_eq!(seg["segments"].as_array().unwrap().len(), 4);
+    assert_eq!(seg["stored"], true);
+    ok(server.run(&[
+        "score", "--model", "sim", "--input", &summ, "--output", &scores,
+    ]));
+    assert!(std::fs::read_to_string(&scores).unwrap().starts_with(
+        "customer_id,expected_purchases,p_alive,propensity,expected_spend,clv,segment,tier,action"
+    ));
+
+    let rec: Value = serde_json::from_str(&ok(server.run(&[
+        "recommend",
+        "--model",
+        "sim",
+        "--input",
+        &summ,
+        "--budget",
+        "300",
+        "--json",
+    ])))
+    .unwrap();
+    assert!(rec["plan"]["spent"].as_f64().unwrap() <= 300.0);
+
+    let list: Value = serde_json::from_str(&ok(server.run(&["models", "list", "--json"]))).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let show: Value =
+        serde_json::from_str(&ok(server.run(&["models", "show", "sim", "--json"]))).unwrap();
+    assert_eq!(show["fingerprint"].as_str().unwrap().len(), 64);
+    ok(server.run(&["models", "delete", "sim"]));
+    let out = server.run(&["models", "show", "sim"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "unknown model is a server error"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NOT_FOUND"));
+}
+
+#[test]
+fn bad_files_and_refused_requests_say_where_and_why() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bad = p(d, "bad.csv");
+    std::fs::write(
+        &bad,
+        "customer_id,frequency,recency,T\na,1,2,3\nb,1,2,oops\n",
+    )
+    .unwrap();
+    let out = server.run(&["fit", "--input", &bad, "--name", "x"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3") && err.contains("column 4"), "{err}");
+
+    let log = p(d, "log.csv");
+    std::fs::write(
+        &log,
+        "customer_id,date,amount\na,2024-01-05,10\nb,2024-02-30,5\n",
+    )
+    .unwrap();
+    let out = server.run(&[
+        "fit",
+        "--input",
+        &log,
+        "--observation-end",
+        "2024-06-30",
+        "--name",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3") && err.contains("column 2"), "{err}");
+
+    // The server's field violations come back in plain words.
+    let neg = p(d, "neg.csv");
+    std::fs::write(&neg, "customer_id,frequency,recency,T\na,1,5,3\n").unwrap();
+    let out = server.run(&["fit", "--input", &neg, "--name", "x"]);
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("INVALID_ARGUMENT") && err.contains("recency"),
+        "{err}"
+    );
+
+    let out = server.run(&[
+        "fit",
+        "--input",
+        &neg,
+        "--name",
+        "x",
+        "--time-unit",
+        "fortnight",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn a_server_that_is_down_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = custval(&format!("http://127.0.0.1:{port}"), &["health"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+}
