@@ -296,6 +296,10 @@ pub struct ScoringArgs {
     /// "Now" for a transaction log, YYYY-MM-DD.
     #[arg(long)]
     pub observation_end: Option<String>,
+    /// Rows after `observation_end` up to this day are read as a holdout and left out
+    /// (the report's log spans calibration and holdout).
+    #[arg(skip)]
+    pub holdout_end: Option<String>,
 }
 
 impl ScoringArgs {
@@ -352,7 +356,12 @@ impl ScoringArgs {
             .as_deref()
             .map(|d| parse_day(d, "--observation-end"))
             .transpose()?;
-        let customers = Customers::open(&self.input, unit, obs, None)?;
+        let hold = self
+            .holdout_end
+            .as_deref()
+            .map(|d| parse_day(d, "--holdout-end"))
+            .transpose()?;
+        let customers = Customers::open(&self.input, unit, obs, hold)?;
         Ok((self.options(unit), customers))
     }
 }
@@ -918,5 +927,148 @@ pub fn simulate(a: &SimulateArgs) -> Result<(), ClientError> {
             a.output.display()
         );
     }
+    Ok(())
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// Model name (latest version unless --version).
+    #[arg(long = "model")]
+    pub model: String,
+    #[arg(long, default_value_t = 0)]
+    pub version: u64,
+    /// The HTML file to write.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Customers (transaction log or summaries) for tracking, segments, tiers,
+    /// concentration and the budget plan; without it those sections say so.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Calibration end of a transaction log, YYYY-MM-DD.
+    #[arg(long)]
+    pub observation_end: Option<String>,
+    /// End of the holdout shown in the tracking chart, YYYY-MM-DD.
+    #[arg(long)]
+    pub holdout_end: Option<String>,
+    /// Budget of the recommended plan.
+    #[arg(long, default_value_t = 1000.0)]
+    pub budget: f64,
+    #[arg(long, default_value_t = 365.0)]
+    pub horizon_days: f64,
+    /// Unit of recency and T in a summary file.
+    #[arg(long, default_value = "week")]
+    pub time_unit: String,
+}
+
+/// `custval report`: one self-contained HTML page with the model's pictures.
+pub async fn report(connect: &ConnectOptions, a: &ReportArgs) -> Result<(), ClientError> {
+    use crate::report::{self, PAliveMatrix, ReportData};
+    use custval_model::tracking::{Calendar, track_transactions};
+    let conn = connect.connect().await?;
+    let mut m = conn.models();
+    let model = m
+        .get_model(pb::GetModelRequest {
+            name: a.model.clone(),
+            version: a.version,
+        })
+        .await
+        .map_err(|s| ClientError::call("getting the model", &s))?
+        .into_inner()
+        .model
+        .unwrap_or_default();
+    let metadata = m
+        .model_metadata(pb::ModelMetadataRequest {
+            name: a.model.clone(),
+            version: a.version,
+        })
+        .await
+        .map_err(|s| ClientError::call("getting the metadata", &s))?
+        .into_inner();
+    let unit = report::time_unit_from_proto(model.time_unit).unwrap_or(TimeUnit::Week);
+    let mut data = ReportData::new(format!("Model {} v{}", model.name, model.version));
+    data.subtitle = format!(
+        "from {} by custval {}",
+        conn.url(),
+        env!("CARGO_PKG_VERSION")
+    );
+    let why_no_input = "no customers given (--input)".to_owned();
+    data.tracking = Err(why_no_input.clone());
+    data.segments = Err(why_no_input.clone());
+    data.recommendations = Err(why_no_input);
+    let mut age = TimeUnit::Week.convert(52.0, unit);
+    if let Some(path) = &a.input {
+        let input = InputOptions::for_file(path.clone());
+        let scoring = ScoringArgs {
+            input: input.clone(),
+            model: a.model.clone(),
+            version: model.version,
+            horizon_days: a.horizon_days,
+            discount_rate: 0.0,
+            time_unit: a.time_unit.clone(),
+            observation_end: a.observation_end.clone(),
+            holdout_end: a.holdout_end.clone(),
+        };
+        let (options, columns) = whole(&scoring, &conn).await?;
+        let input_unit = if input.kind()? == InputKind::Summaries {
+            parse_unit(&a.time_unit)?
+        } else {
+            unit
+        };
+        if let Some(max_t) = columns.age.iter().copied().reduce(f64::max) {
+            age = input_unit.convert(max_t, unit);
+        }
+        data.segments = conn
+            .scoring()
+            .segment(pb::SegmentRequest {
+                options: Some(options.clone()),
+                customers: vec![],
+                summary_columns: Some(columns.clone()),
+                segment_options: None,
+                economics: None,
+                store: false,
+            })
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| ClientError::call("segment", &s).to_string());
+        data.recommendations = conn
+            .scoring()
+            .recommend(pb::RecommendRequest {
+                options: Some(options),
+                customers: vec![],
+                summary_columns: Some(columns),
+                economics: None,
+                budget: Some(a.budget),
+            })
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| ClientError::call("recommend", &s).to_string());
+        data.tracking = match (input.kind()?, &a.observation_end) {
+            (InputKind::Summaries, _) => {
+                Err("tracking needs a transaction log, not summaries".into())
+            }
+            (_, None) => Err("tracking needs --observation-end".into()),
+            (_, Some(end)) => {
+                let cal_end = parse_day(end, "--observation-end")?;
+                let last = a
+                    .holdout_end
+                    .as_deref()
+                    .map(|d| parse_day(d, "--holdout-end"))
+                    .transpose()?;
+                let rows = input.purchase_days()?;
+                let start = rows.iter().map(|r| r.1).min().unwrap_or(cal_end);
+                let tm =
+                    report::transaction_model_from_proto(&model).map_err(ClientError::Invalid)?;
+                Calendar::weekly(start, last.unwrap_or(cal_end), last.map(|_| cal_end))
+                    .and_then(|c| track_transactions(&tm, unit, &c, rows))
+                    .map_err(|e| e.to_string())
+            }
+        };
+    }
+    data.p_alive = Ok(PAliveMatrix::at_age(age));
+    data.model = Ok(model);
+    data.metadata = Ok(metadata);
+    let html = report::render(&data);
+    std::fs::write(&a.output, html).map_err(|e| ClientError::file(&a.output, e))?;
+    eprintln!("wrote {}", a.output.display());
     Ok(())
 }

@@ -54,6 +54,59 @@ pub struct InputOptions {
 }
 
 impl InputOptions {
+    /// Default reading options for `path` (comma-separated, lifetimes' column names).
+    pub fn for_file(path: PathBuf) -> InputOptions {
+        InputOptions {
+            input: path,
+            input_kind: InputKind::Auto,
+            delimiter: ",".into(),
+            id_column: "customer_id".into(),
+            date_column: "date".into(),
+            amount_column: "amount".into(),
+            date_format: "auto".into(),
+            lenient: false,
+        }
+    }
+
+    /// (customer id, purchase day) of every row of a transaction log, for tracking plots.
+    pub fn purchase_days(&self) -> Result<Vec<(String, Day)>, ClientError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(self.delimiter_byte()?)
+            .from_path(&self.input)
+            .map_err(|e| csv_error(&self.input, e))?;
+        let headers = reader
+            .headers()
+            .map_err(|e| csv_error(&self.input, e))?
+            .clone();
+        let col = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h.trim() == name)
+                .ok_or_else(|| ClientError::Input {
+                    path: self.input.clone(),
+                    line: 1,
+                    column: None,
+                    message: format!("no column {name:?} in the header"),
+                })
+        };
+        let (id, date) = (col(&self.id_column)?, col(&self.date_column)?);
+        let mut out = Vec::new();
+        for record in reader.records() {
+            let record = record.map_err(|e| csv_error(&self.input, e))?;
+            let line = record.position().map_or(0, |p| p.line());
+            let text = record.get(date).unwrap_or("").trim();
+            let day = custval_model::summary::parse_day(text.as_bytes(), DateFormat::Auto)
+                .ok_or_else(|| ClientError::Input {
+                    path: self.input.clone(),
+                    line,
+                    column: Some(date + 1),
+                    message: format!("not a date: {text:?}"),
+                })?;
+            out.push((record.get(id).unwrap_or("").to_owned(), day));
+        }
+        Ok(out)
+    }
+
     fn delimiter_byte(&self) -> Result<u8, ClientError> {
         match self.delimiter.as_str() {
             "\\t" | "tab" => Ok(b'\t'),

@@ -35,6 +35,8 @@ enum Command {
     /// List, show or delete stored models.
     #[command(subcommand)]
     Models(commands::ModelsCommand),
+    /// Write a self-contained HTML report of a model (charts as inline SVG).
+    Report(Box<commands::ReportArgs>),
     /// Summarize a transaction log into lifetimes-style summaries (local, no server).
     Summarize(Box<commands::SummarizeArgs>),
     /// Write simulated customers (local, no server).
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
                     Command::Segment(a) => commands::segment(&cli.connect, a).await,
                     Command::Recommend(a) => commands::recommend(&cli.connect, a).await,
                     Command::Models(m) => commands::models(&cli.connect, m).await,
+                    Command::Report(a) => commands::report(&cli.connect, a).await,
                     _ => Ok(()),
                 }
             })

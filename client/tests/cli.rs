@@ -227,6 +227,27 @@ fn every_command_end_to_end() {
     .unwrap();
     assert!(rec["plan"]["spent"].as_f64().unwrap() <= 300.0);
 
+    // The HTML report, with tracking from the log and segments from its customers.
+    let html = p(d, "report.html");
+    ok(server.run(&[
+        "report",
+        "--model",
+        "sim",
+        "--input",
+        &tx,
+        "--observation-end",
+        "2024-09-30",
+        "--holdout-end",
+        "2024-12-29",
+        "--budget",
+        "300",
+        "--output",
+        &html,
+    ]));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<svg").count(), 8, "every chart drawn");
+    assert!(!page.contains("not available"), "no section missing");
+
     let list: Value = serde_json::from_str(&ok(server.run(&["models", "list", "--json"]))).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
     let show: Value =
