@@ -162,7 +162,8 @@ pub struct BenchOptions {
     #[arg(long)]
     pub keep_fits: bool,
 
-    /// Worker threads of the client's runtime [default: one per CPU].
+    /// Worker threads of the client's runtime [default: one per CPU; 1 with --rate, where
+    /// hand-offs between idle threads would add their wake-up latency to every call].
     #[arg(long)]
     pub threads: Option<usize>,
 
@@ -200,6 +201,11 @@ impl BenchOptions {
     /// The batch size in effect.
     pub fn batch(&self) -> usize {
         self.batch_size.unwrap_or(self.rpc.default_batch())
+    }
+
+    /// Worker threads for the runtime that runs the bench (`None`: the runtime's default).
+    pub fn runtime_threads(&self) -> Option<usize> {
+        self.threads.or(self.rate.map(|_| 1))
     }
 
     /// The concurrency levels in effect.
@@ -264,8 +270,10 @@ pub struct BenchReport {
     pub server: String,
     pub rpc: Rpc,
     pub method: String,
+    /// The model scored with, or the name the fit bench fits under.
     pub model: String,
-    pub model_version: u64,
+    /// Latest version of the scored model when the bench started (absent for fits).
+    pub model_version: Option<u64>,
     /// "closed-loop" or "open-loop".
     pub mode: String,
     /// Requests per second of the open loop.
@@ -304,8 +312,8 @@ pub struct LevelReport {
     pub customers_per_s: f64,
     /// Of successful calls; absent when none succeeded.
     pub latency_ms: Option<Latency>,
-    /// Open loop: how late the generator sent requests relative to the schedule (its
-    /// own health; included in `latency_ms`).
+    /// Open loop: how late each call's task started relative to the schedule (the
+    /// generator's own delay, thread wake-ups included; part of `latency_ms`).
     pub schedule_lag_ms: Option<Latency>,
     /// Per second of the measurement.
     pub intervals: Vec<Interval>,
@@ -884,12 +892,16 @@ fn dispatch(
                 .block_on(slots.clone().acquire_owned())
                 .map_err(lost)?,
         };
-        let lag = Instant::now().saturating_duration_since(scheduled);
         let mut grpc = clients[(k % clients.len() as u64) as usize].clone();
         let l = level.clone();
         runtime.spawn(async move {
+            // Taken when the call's task starts: the generator's own delay, wake-up of a
+            // runtime thread included.
+            let lag = Instant::now().saturating_duration_since(scheduled);
             let outcome = l.workload.call(&mut grpc, k).await;
             l.record(scheduled, Instant::now(), outcome, Some(lag));
+            // The level before the slot: once every slot is back, nothing holds it.
+            drop(l);
             drop(permit);
         });
         k += 1;
@@ -994,7 +1006,10 @@ pub async fn run(
     let first = connections
         .first()
         .ok_or_else(|| ClientError::Invalid("no connection".into()))?;
-    let model_version = ensure_model(first, opts).await?;
+    let model_version = match opts.rpc {
+        Rpc::Fit => None,
+        Rpc::Score | Rpc::ScoreStream => Some(ensure_model(first, opts).await?),
+    };
 
     opts.note(format_args!("preparing {} requests", opts.rpc.method()));
     let o = opts.clone();
@@ -1116,10 +1131,14 @@ pub fn render_table(r: &BenchReport) -> String {
         (None, Some(d)) => format!("{d}s"),
         (None, None) => String::new(),
     };
+    let version = r
+        .model_version
+        .map(|v| format!(" v{v}"))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "{} on {} (model {} v{}): {what}",
-        r.method, r.server, r.model, r.model_version
+        "{} on {} (model {}{version}): {what}",
+        r.method, r.server, r.model
     );
     let _ = writeln!(
         out,
@@ -1176,7 +1195,7 @@ pub fn render_table(r: &BenchReport) -> String {
         if let Some(lag) = l.schedule_lag_ms {
             let _ = writeln!(
                 out,
-                "send lag behind schedule at {} (included above): p50 {} p99 {} max {} ms",
+                "generator lag behind schedule at {} (included above): p50 {} p99 {} max {} ms",
                 l.concurrency,
                 ms(lag.p50),
                 ms(lag.p99),

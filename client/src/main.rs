@@ -101,7 +101,7 @@ fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime, ClientErro
 }
 
 fn run_bench(connect: &ConnectOptions, opts: &BenchOptions) -> Result<(), ClientError> {
-    let report = runtime(opts.threads)?.block_on(bench::run(connect, opts))?;
+    let report = runtime(opts.runtime_threads())?.block_on(bench::run(connect, opts))?;
     if let Some(path) = &opts.intervals_csv {
         bench::write_intervals_csv(&report, path)?;
     }

@@ -207,7 +207,16 @@ async fn fit_bench_fits_and_cleans_up_its_versions() {
     let report = bench::run(&connect, &opts).await.unwrap();
     let json = check_report(&report, &[2], 4);
     assert_eq!(json["model"], "bench-fit");
+    assert!(json["model_version"].is_null());
+    // The fit bench needs no model to score with: none was fitted.
     let conn = connect.connect().await.unwrap();
+    let all = conn
+        .models()
+        .list_models(pb::ListModelsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(all.models.is_empty(), "{all:?}");
     let listed = conn
         .models()
         .list_models(pb::ListModelsRequest {
@@ -320,4 +329,84 @@ async fn tls_with_a_ca_file() {
         .unwrap();
     check_report(&report, &[2], 10);
     server.stop().await;
+}
+
+/// Runs the `custval` binary; (exit code, stdout, stderr).
+async fn custval(args: Vec<String>) -> (i32, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_custval"))
+            .args(&args)
+            .env_remove("CUSTVAL_SERVER")
+            .env_remove("CUSTVAL_TOKEN")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_prints_json_or_a_table_and_fails_cleanly() {
+    let (server, _) = ready_server(&[]).await;
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> = ["--server", &server.url(), "bench", "--requests", "20"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(["--concurrency", "1,2", "--warmup", "0s", "-q"].map(String::from));
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let csv = tempfile::NamedTempFile::new().unwrap();
+    let csv_path = csv.path().display().to_string();
+    let (code, out, err) = custval(args(&["--json", "--intervals-csv", &csv_path])).await;
+    assert_eq!(code, 0, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["levels"].as_array().unwrap().len(), 2);
+    assert_eq!(json["levels"][1]["ok"], 20);
+    let rows = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(rows.starts_with("concurrency,time_s,"), "{rows}");
+    assert!(rows.lines().count() >= 3, "{rows}");
+
+    let (code, out, err) = custval(args(&["--batch-size", "10"])).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("p99.9"), "{out}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() == 11 && w[1] == "20")
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert_eq!((rows[0][0], rows[1][0]), ("1", "2"), "{out}");
+    assert!(rows.iter().all(|w| w[2] == "0"), "{out}");
+
+    // Usage errors and a server that is not there: a message and a non-zero exit.
+    let (code, _, err) = custval(args(&["--concurrency", "0"])).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--concurrency"), "{err}");
+    server.stop().await;
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let (code, out, err) = custval(
+        ["--server", &down, "bench", "--requests", "1"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(code, 4, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("cannot connect to") && err.contains("refused"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
 }
