@@ -21,6 +21,7 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// How to reach the server.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Connection (every command)")]
 pub struct ConnectOptions {
     /// Server URL: http://host:port, or https://host:port for TLS.
     #[arg(long, global = true, env = "CUSTVAL_SERVER", default_value = DEFAULT_SERVER)]
