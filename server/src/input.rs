@@ -402,13 +402,18 @@ impl TableBuilder {
                 .resize(table.monetary_value.len() + n, 0.0);
         } else {
             for (k, &m) in c.monetary_value.iter().enumerate() {
-                check_money(m, &col("monetary_value", k))?;
+                // The path is built only for a bad value: this loop runs per customer.
+                if !(m.is_finite() && m >= 0.0) {
+                    check_money(m, &col("monetary_value", k))?;
+                }
             }
             table.monetary_value.extend_from_slice(&c.monetary_value);
         }
         if has_holdout {
             for (k, &s) in c.holdout_spend.iter().enumerate() {
-                check_money(s, &col("holdout_spend", k))?;
+                if !(s.is_finite() && s >= 0.0) {
+                    check_money(s, &col("holdout_spend", k))?;
+                }
             }
             let cols = table.holdout.get_or_insert_with(HoldoutColumns::default);
             cols.frequency.extend_from_slice(&c.holdout_frequency);
