@@ -28,16 +28,7 @@ pub const CDNOW_SPEND: GammaGammaParams = GammaGammaParams {
 /// CDNOW-like BG/NBD customers with Gamma-Gamma spend, in weeks: a 52-week window with
 /// births spread over the first 26 weeks. Times are continuous (every row distinct).
 pub fn simulated_customers(n: usize, seed: u64) -> CustomerTable {
-    let spec = SimulationSpec {
-        customers: n,
-        seed,
-        process: TransactionProcess::BgNbd(CDNOW_BGNBD),
-        spend: Some(CDNOW_SPEND),
-        calibration_length: 52.0,
-        birth_window: 26.0,
-        holdout_length: 0.0,
-    };
-    match simulate_summaries(&spec) {
+    match simulate_summaries(&SimulationSpec::cdnow_like(n, seed, 52.0)) {
         Ok(sim) => sim.table,
         Err(e) => panic!("simulation failed: {e}"),
     }

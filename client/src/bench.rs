@@ -526,39 +526,8 @@ struct Workload {
 /// Simulated BG/NBD + Gamma-Gamma customers with CDNOW-like parameters, in weeks
 /// (52-week calibration, births over the first 26 weeks).
 pub fn simulated_customers(n: usize, seed: u64) -> Result<CustomerTable, ClientError> {
-    use custval_model::simulate::{SimulationSpec, TransactionProcess, simulate_summaries};
-    let spec = SimulationSpec {
-        customers: n.max(1),
-        seed,
-        process: TransactionProcess::BgNbd(custval_model::BetaGeoParams {
-            r: 0.243,
-            alpha: 4.414,
-            a: 0.793,
-            b: 2.426,
-        }),
-        spend: Some(custval_model::GammaGammaParams {
-            p: 6.25,
-            q: 3.74,
-            v: 15.44,
-        }),
-        calibration_length: 52.0,
-        birth_window: 26.0,
-        holdout_length: 0.0,
-    };
-    Ok(simulate_summaries(&spec)?.table)
-}
-
-/// Rows `range` of a table as summary columns.
-pub fn summary_columns(t: &CustomerTable, range: std::ops::Range<usize>) -> pb::SummaryColumns {
-    let rfm = &t.rfm[range.clone()];
-    pb::SummaryColumns {
-        customer_id: t.ids[range.clone()].to_vec(),
-        frequency: rfm.iter().map(|c| c.frequency).collect(),
-        recency: rfm.iter().map(|c| c.recency).collect(),
-        age: rfm.iter().map(|c| c.age).collect(),
-        monetary_value: t.monetary_value[range].to_vec(),
-        ..Default::default()
-    }
+    use custval_model::simulate::{SimulationSpec, simulate_summaries};
+    Ok(simulate_summaries(&SimulationSpec::cdnow_like(n.max(1), seed, 52.0))?.table)
 }
 
 fn weeks(value: f64) -> pb::Duration {
@@ -618,7 +587,10 @@ impl Workload {
                         encode(&pb::ScoreRequest {
                             options: Some(options.clone()),
                             customers: Vec::new(),
-                            summary_columns: Some(summary_columns(&t, i * batch..(i + 1) * batch)),
+                            summary_columns: Some(crate::files::table_columns(
+                                &t,
+                                i * batch..(i + 1) * batch,
+                            )),
                         })
                     })
                     .collect();
@@ -635,7 +607,10 @@ impl Workload {
                     encode(&pb::ScoreStreamRequest {
                         options: first.then(|| options.clone()),
                         customers: Vec::new(),
-                        summary_columns: Some(summary_columns(&t, p * chunk..p * chunk + size)),
+                        summary_columns: Some(crate::files::table_columns(
+                            &t,
+                            p * chunk..p * chunk + size,
+                        )),
                     })
                 };
                 let full: Vec<Bytes> = (0..pool).map(|p| message(p, chunk, false)).collect();
@@ -656,7 +631,7 @@ impl Workload {
                 let request = encode(&pb::FitModelRequest {
                     spec: Some(fit_spec(&opts.fit_name)),
                     customers: Vec::new(),
-                    summary_columns: Some(summary_columns(&t, 0..batch)),
+                    summary_columns: Some(crate::files::table_columns(&t, 0..batch)),
                 });
                 (Calls::Fit(request), batch as u64)
             }
@@ -977,7 +952,7 @@ async fn ensure_model(conn: &Connection, opts: &BenchOptions) -> Result<u64, Cli
             let request = pb::FitModelRequest {
                 spec: Some(fit_spec(&opts.model)),
                 customers: Vec::new(),
-                summary_columns: Some(summary_columns(&table, 0..table.ids.len())),
+                summary_columns: Some(crate::files::table_columns(&table, 0..table.ids.len())),
             };
             let fitted = models
                 .fit_model(request)

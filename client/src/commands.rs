@@ -872,27 +872,8 @@ pub struct SimulateArgs {
 
 /// `custval simulate`: CDNOW-like BG/NBD customers with Gamma-Gamma spend, locally.
 pub fn simulate(a: &SimulateArgs) -> Result<(), ClientError> {
-    use custval_model::simulate::{
-        SimulationSpec, TransactionProcess, simulate_summaries, simulate_transactions,
-    };
-    let spec = SimulationSpec {
-        customers: a.customers,
-        seed: a.seed,
-        process: TransactionProcess::BgNbd(custval_model::BetaGeoParams {
-            r: 0.243,
-            alpha: 4.414,
-            a: 0.793,
-            b: 2.426,
-        }),
-        spend: Some(custval_model::GammaGammaParams {
-            p: 6.25,
-            q: 3.74,
-            v: 15.44,
-        }),
-        calibration_length: a.weeks,
-        birth_window: a.weeks / 2.0,
-        holdout_length: 0.0,
-    };
+    use custval_model::simulate::{SimulationSpec, simulate_summaries, simulate_transactions};
+    let spec = SimulationSpec::cdnow_like(a.customers, a.seed, a.weeks);
     if a.transactions {
         use std::io::Write;
         let file = std::fs::File::create(&a.output).map_err(|e| ClientError::file(&a.output, e))?;

@@ -57,6 +57,33 @@ pub struct SimulationSpec {
     pub holdout_length: f64,
 }
 
+impl SimulationSpec {
+    /// BG/NBD customers with Gamma-Gamma spend at the published CDNOW estimates (weeks:
+    /// r 0.243, α 4.414, a 0.793, b 2.426; p 6.25, q 3.74, v 15.44), observed for `weeks`
+    /// with births over the first half, no holdout: the benches', the bench tool's and
+    /// `custval simulate`'s customers.
+    pub fn cdnow_like(customers: usize, seed: u64, weeks: f64) -> SimulationSpec {
+        SimulationSpec {
+            customers,
+            seed,
+            process: TransactionProcess::BgNbd(BetaGeoParams {
+                r: 0.243,
+                alpha: 4.414,
+                a: 0.793,
+                b: 2.426,
+            }),
+            spend: Some(GammaGammaParams {
+                p: 6.25,
+                q: 3.74,
+                v: 15.44,
+            }),
+            calibration_length: weeks,
+            birth_window: weeks / 2.0,
+            holdout_length: 0.0,
+        }
+    }
+}
+
 /// The latent draws of one customer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LatentCustomer {
