@@ -76,16 +76,21 @@ impl Registry {
             .collect()
     }
 
-    /// Stores `record` as the next version of its name. Blocking (a disk write).
-    pub fn insert(&self, record: ModelRecord) -> Result<Arc<ModelRecord>, ApiError> {
-        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        let stored = Arc::new(store.insert_next(record).map_err(internal)?);
-        // Still under the store lock, so the cache sees writes in commit order.
+    /// Makes a committed record visible to readers.
+    fn cache(&self, stored: &Arc<ModelRecord>) {
         let mut models = self.models.write().unwrap_or_else(|p| p.into_inner());
         models
             .entry(stored.name.clone())
             .or_default()
             .insert(stored.version, stored.clone());
+    }
+
+    /// Stores `record` as the next version of its name. Blocking (a disk write).
+    pub fn insert(&self, record: ModelRecord) -> Result<Arc<ModelRecord>, ApiError> {
+        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        let stored = Arc::new(store.insert_next(record).map_err(internal)?);
+        // Still under the store lock, so the cache sees writes in commit order.
+        self.cache(&stored);
         Ok(stored)
     }
 
@@ -99,11 +104,7 @@ impl Registry {
             )));
         }
         let stored = Arc::new(record);
-        let mut models = self.models.write().unwrap_or_else(|p| p.into_inner());
-        models
-            .entry(stored.name.clone())
-            .or_default()
-            .insert(stored.version, stored.clone());
+        self.cache(&stored);
         Ok(stored)
     }
 

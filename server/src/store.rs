@@ -90,6 +90,19 @@ impl Store {
         }
     }
 
+    /// The record as stored. JSON has no NaN or infinity (serde writes null): a record that
+    /// would not load again is refused, rather than stored for the next start-up to skip.
+    fn encode(path: &Path, record: &ModelRecord) -> Result<String, StoreError> {
+        let err = |source| StoreError::Encode {
+            path: path.to_owned(),
+            name: record.name.clone(),
+            source,
+        };
+        let json = serde_json::to_string(record).map_err(err)?;
+        serde_json::from_str::<ModelRecord>(&json).map_err(err)?;
+        Ok(json)
+    }
+
     /// Every stored model, and the rows that could not be decoded.
     pub fn load_all(&self) -> Result<(Vec<ModelRecord>, Vec<UnreadableRow>), StoreError> {
         let mut stmt = self
@@ -149,15 +162,7 @@ impl Store {
             .map_err(err)?;
         let version = last.unwrap_or(0) + 1;
         record.version = version as u64;
-        let encode_err = |source| StoreError::Encode {
-            path: path.clone(),
-            name: record.name.clone(),
-            source,
-        };
-        let json = serde_json::to_string(&record).map_err(encode_err)?;
-        // JSON has no NaN or infinity (serde writes null): refuse a record that would not
-        // load again, rather than store a model the next start-up has to skip.
-        serde_json::from_str::<ModelRecord>(&json).map_err(encode_err)?;
+        let json = Store::encode(&path, &record)?;
         tx.execute(
             "INSERT INTO models (name, version, created_at_ms, fingerprint, record) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -183,16 +188,7 @@ impl Store {
     /// Replaces the stored record of an existing (name, version), e.g. to attach a
     /// segmentation. One statement, so atomic; false when the version does not exist.
     pub fn replace(&mut self, record: &ModelRecord) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(record).map_err(|source| StoreError::Encode {
-            path: self.path.clone(),
-            name: record.name.clone(),
-            source,
-        })?;
-        serde_json::from_str::<ModelRecord>(&json).map_err(|source| StoreError::Encode {
-            path: self.path.clone(),
-            name: record.name.clone(),
-            source,
-        })?;
+        let json = Store::encode(&self.path, record)?;
         let changed = self
             .conn
             .execute(
