@@ -5,6 +5,11 @@ use thiserror::Error;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+/// When a shed request may come back: about one request's service time.
+const OVERLOAD_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+/// When a request refused while the store loads may come back.
+const LOADING_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// One bad request field: its path (e.g. `customers[3].transactions[7].amount`) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {
@@ -157,8 +162,17 @@ impl From<ApiError> for Status {
                 }
                 Status::with_error_details(Code::FailedPrecondition, message, details)
             }
-            ApiError::Overloaded(_) => Status::resource_exhausted(message),
-            ApiError::Unavailable => Status::unavailable(message),
+            // Both pass within moments: say when to come back (clients honour RetryInfo).
+            ApiError::Overloaded(_) => Status::with_error_details(
+                Code::ResourceExhausted,
+                message,
+                ErrorDetails::with_retry_info(Some(OVERLOAD_RETRY_DELAY)),
+            ),
+            ApiError::Unavailable => Status::with_error_details(
+                Code::Unavailable,
+                message,
+                ErrorDetails::with_retry_info(Some(LOADING_RETRY_DELAY)),
+            ),
             ApiError::Cancelled => Status::cancelled(message),
             ApiError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
             ApiError::Unauthenticated => Status::unauthenticated(message),

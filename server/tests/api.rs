@@ -963,6 +963,11 @@ async fn overload_is_shed_with_resource_exhausted() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    let retry = e.get_error_details().retry_info().cloned();
+    assert!(
+        retry.is_some_and(|r| r.retry_delay.is_some_and(|d| d > Duration::ZERO)),
+        "a shed request says when to retry: {e:?}"
+    );
     slow.await.unwrap().unwrap();
     let metrics = server.metrics_text().await;
     assert!(
