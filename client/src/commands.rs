@@ -2,16 +2,20 @@
 //! models) and the local ones (summarize, simulate).
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use custval_model::TimeUnit;
 use custval_model::summary::Day;
 use custval_proto::v1 as pb;
 use serde_json::json;
 
+use crate::call::{DEADLINE_GRACE, Retry, deadline_exceeded, request};
 use crate::connect::{ConnectOptions, Connection};
 use crate::error::ClientError;
 use crate::files::{self, InputKind, InputOptions, OutputFormat, ScoreWriter};
+use crate::progress::{Progress, estimate_total};
 
 /// Customers per message when streaming.
 const CHUNK: usize = 50_000;
@@ -51,9 +55,26 @@ fn parse_unit(text: &str) -> Result<TimeUnit, ClientError> {
 
 /// The customers of an input file, as wire chunks of summaries.
 enum Customers {
-    /// Summarized locally from a transaction log.
-    Table(custval_model::CustomerTable, u64),
-    File(files::SummaryReader),
+    /// Summarized locally from a transaction log; the next row to send.
+    Table(Arc<custval_model::CustomerTable>, usize),
+    /// A summary file; customers still to skip (a resumed stream).
+    File(Box<files::SummaryReader>, u64),
+}
+
+/// Where the customers came from, to read them again from some row on.
+enum Source {
+    Table(Arc<custval_model::CustomerTable>),
+    File(InputOptions),
+}
+
+impl Source {
+    /// The customers from row `skip` on.
+    fn open_at(&self, skip: u64) -> Result<Customers, ClientError> {
+        Ok(match self {
+            Source::Table(t) => Customers::Table(t.clone(), skip as usize),
+            Source::File(input) => Customers::File(Box::new(input.summaries(CHUNK)?), skip),
+        })
+    }
 }
 
 impl Customers {
@@ -70,7 +91,7 @@ impl Customers {
                         "--holdout-end needs a transaction log, not summaries".into(),
                     ));
                 }
-                Ok(Customers::File(input.summaries(CHUNK)?))
+                Ok(Customers::File(Box::new(input.summaries(CHUNK)?), 0))
             }
             _ => {
                 let end = observation_end.ok_or_else(|| {
@@ -89,21 +110,32 @@ impl Customers {
                         out.stats.rows_skipped, out.stats.rows_read, out.stats.skipped_by_reason
                     );
                 }
-                Ok(Customers::Table(out.table, 0))
+                Ok(Customers::Table(Arc::new(out.table), 0))
             }
         }
     }
 
     fn next_chunk(&mut self) -> Result<Option<pb::SummaryColumns>, ClientError> {
         match self {
-            Customers::File(r) => r.next_chunk(),
+            Customers::File(r, skip) => loop {
+                let Some(mut c) = r.next_chunk()? else {
+                    return Ok(None);
+                };
+                let n = c.customer_id.len() as u64;
+                if *skip >= n {
+                    *skip -= n;
+                    continue;
+                }
+                drop_front(&mut c, std::mem::take(skip) as usize);
+                return Ok(Some(c));
+            },
             Customers::Table(t, next) => {
-                let start = *next as usize;
+                let start = *next;
                 if start >= t.len() {
                     return Ok(None);
                 }
                 let end = (start + CHUNK).min(t.len());
-                *next = end as u64;
+                *next = end;
                 Ok(Some(files::table_columns(t, start..end)))
             }
         }
@@ -112,9 +144,38 @@ impl Customers {
     fn holdout_duration(&self) -> Option<f64> {
         match self {
             Customers::Table(t, _) => t.holdout.as_ref().map(|h| h.duration),
-            Customers::File(_) => None,
+            Customers::File(..) => None,
         }
     }
+
+    /// How much of the input has been read, once something has.
+    fn fraction_read(&self) -> Option<f64> {
+        match self {
+            Customers::Table(t, next) => (*next > 0).then(|| *next as f64 / t.len() as f64),
+            Customers::File(r, _) => r.fraction_read(),
+        }
+    }
+
+    fn source(&self, input: &InputOptions) -> Source {
+        match self {
+            Customers::Table(t, _) => Source::Table(t.clone()),
+            Customers::File(..) => Source::File(input.clone()),
+        }
+    }
+}
+
+/// Removes the first `n` customers of a chunk.
+fn drop_front(c: &mut pb::SummaryColumns, n: usize) {
+    fn cut<T>(v: &mut Vec<T>, n: usize) {
+        v.drain(..n.min(v.len()));
+    }
+    cut(&mut c.customer_id, n);
+    cut(&mut c.frequency, n);
+    cut(&mut c.recency, n);
+    cut(&mut c.age, n);
+    cut(&mut c.monetary_value, n);
+    cut(&mut c.holdout_frequency, n);
+    cut(&mut c.holdout_spend, n);
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -204,11 +265,8 @@ pub async fn fit(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErro
     let conn = connect.connect().await?;
     let started = Instant::now();
     let model = conn
-        .models()
-        .fit_model_stream(tokio_stream::iter(chunks))
-        .await
-        .map_err(|s| ClientError::call("fit", &s))?
-        .into_inner()
+        .fit_stream(chunks)
+        .await?
         .model
         .ok_or_else(|| ClientError::Internal("the server returned no model".into()))?;
     let d = model.diagnostics.clone().unwrap_or_default();
@@ -333,17 +391,7 @@ impl ScoringArgs {
         let unit = if kind == InputKind::Summaries {
             parse_unit(&self.time_unit)?
         } else {
-            let m = conn
-                .models()
-                .get_model(pb::GetModelRequest {
-                    name: self.model.clone(),
-                    version: self.version,
-                })
-                .await
-                .map_err(|s| ClientError::call("looking up the model", &s))?
-                .into_inner()
-                .model
-                .unwrap_or_default();
+            let m = conn.get_model(&self.model, self.version).await?;
             match pb::TimeUnit::try_from(m.time_unit) {
                 Ok(pb::TimeUnit::Day) => TimeUnit::Day,
                 Ok(pb::TimeUnit::Month) => TimeUnit::Month,
@@ -375,86 +423,204 @@ pub struct ScoreArgs {
     pub output: PathBuf,
     #[arg(long, value_enum, default_value = "auto")]
     pub format: OutputFormat,
+    /// No progress bar (there is none anyway when standard error is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
     #[arg(long)]
     pub json: bool,
 }
 
 /// Streams the customers through ScoreStream chunk by chunk: memory holds a few chunks,
-/// whatever the file size.
+/// whatever the file size. A stream cut by a transient failure (a server restart, say)
+/// resumes after the last customer written, against the same model version.
 pub async fn score(connect: &ConnectOptions, a: &ScoreArgs) -> Result<(), ClientError> {
     let conn = connect.connect().await?;
-    let (options, mut customers) = a.scoring.customers(&conn).await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<pb::ScoreStreamRequest>(2);
-    let started = Instant::now();
-    let mut scoring = conn.scoring();
-    let call = tokio::spawn(async move {
-        scoring
-            .score_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
-            .await
-    });
-    // Reading the file happens here, while the server scores earlier chunks.
-    let reader = tokio::task::spawn_blocking(move || -> Result<u64, ClientError> {
-        let mut first = true;
-        let mut sent = 0u64;
-        while let Some(c) = customers.next_chunk()? {
-            sent += c.customer_id.len() as u64;
-            let request = pb::ScoreStreamRequest {
-                options: first.then(|| options.clone()),
-                customers: vec![],
-                summary_columns: Some(c),
-            };
-            first = false;
-            if tx.blocking_send(request).is_err() {
-                break;
-            }
-        }
-        Ok(sent)
-    });
-    let mut stream = call
-        .await
-        .map_err(|e| ClientError::Internal(e.to_string()))?
-        .map_err(|s| ClientError::call("score", &s))?
-        .into_inner();
+    let (mut options, customers) = a.scoring.customers(&conn).await?;
+    let source = customers.source(&a.scoring.input);
     let mut writer = ScoreWriter::create(&a.output, a.format)?;
-    let mut scored = 0u64;
-    let mut context = None;
+    let progress = Progress::customers("scoring", a.no_progress || a.json);
+    let policy = *conn.policy();
+    let started = Instant::now();
+    let mut done = 0u64;
+    let mut context: Option<pb::ScoreContext> = None;
+    let mut customers = Some(customers);
+    let mut failures = 0u32;
+    let mut resumed = 0u32;
     loop {
-        match stream.message().await {
-            Ok(Some(r)) => {
-                if r.context.is_some() {
-                    context = r.context;
-                }
-                if let Some(s) = &r.scores {
-                    scored += s.customer_id.len() as u64;
-                    writer.write(s)?;
-                }
+        let input = match customers.take() {
+            Some(c) => c,
+            None => source.open_at(done)?,
+        };
+        let left = policy.deadline.map(|d| d.saturating_sub(started.elapsed()));
+        let before = done;
+        let pass = StreamPass {
+            conn: &conn,
+            options: &options,
+            left,
+            deadline: policy.deadline,
+            progress: &progress,
+        };
+        let status = match pass.run(input, &mut writer, &mut done, &mut context).await {
+            Ok(()) => break,
+            Err(StreamFailure::Client(e)) => {
+                progress.finish();
+                return Err(e);
             }
-            Ok(None) => break,
-            Err(s) => return Err(ClientError::call("score", &s)),
+            Err(StreamFailure::Server(status)) => policy.settle(status, started),
+        };
+        // Count failures in a row: a long job may survive several restarts.
+        failures = if done > before { 1 } else { failures + 1 };
+        let left = policy.deadline.map(|d| d.saturating_sub(started.elapsed()));
+        let Some(delay) = policy
+            .retry_after(&status, Retry::Idempotent, failures)
+            .filter(|d| left.is_none_or(|l| *d < l))
+        else {
+            progress.finish();
+            return Err(ClientError::call("score", &status));
+        };
+        // The rest must be scored by the model version the first part was.
+        if let Some(ctx) = &context {
+            options.model_version = ctx.model_version;
         }
+        resumed += 1;
+        progress.suspend(|| {
+            eprintln!(
+                "custval: score: {} ({}); resuming after {done} customers in {} ms \
+                 (retry {failures} of {})",
+                crate::error::code_name(status.code()),
+                status.message(),
+                delay.as_millis(),
+                policy.retries
+            );
+        });
+        tokio::time::sleep(delay).await;
     }
+    progress.finish();
     writer.finish()?;
-    let sent = reader
-        .await
-        .map_err(|e| ClientError::Internal(e.to_string()))??;
     let seconds = started.elapsed().as_secs_f64();
     let ctx = context.unwrap_or_default();
     if a.json {
         println!(
             "{:#}",
-            json!({"model": ctx.model_name, "version": ctx.model_version, "customers": scored,
-                   "sent": sent, "seconds": seconds, "output": a.output})
+            json!({"model": ctx.model_name, "version": ctx.model_version, "customers": done,
+                   "seconds": seconds, "resumed": resumed, "output": a.output})
         );
     } else {
+        let resumed = if resumed > 0 {
+            format!(", resumed {resumed} times")
+        } else {
+            String::new()
+        };
         eprintln!(
-            "scored {scored} customers with {} v{} in {seconds:.2} s ({:.0}/s) -> {}",
+            "scored {done} customers with {} v{} in {seconds:.2} s ({:.0}/s{resumed}) -> {}",
             ctx.model_name,
             ctx.model_version,
-            scored as f64 / seconds.max(1e-9),
+            done as f64 / seconds.max(1e-9),
             a.output.display()
         );
     }
     Ok(())
+}
+
+/// Why one pass of ScoreStream stopped early.
+enum StreamFailure {
+    /// The server or the connection: maybe transient.
+    Server(tonic::Status),
+    /// The input or output file: final.
+    Client(ClientError),
+}
+
+/// One ScoreStream call over the customers from some row on.
+struct StreamPass<'a> {
+    conn: &'a Connection,
+    options: &'a pb::ScoreOptions,
+    /// Of the command's deadline, what is left.
+    left: Option<Duration>,
+    deadline: Option<Duration>,
+    progress: &'a Progress,
+}
+
+impl StreamPass<'_> {
+    /// Streams `customers` and writes their scores, counting them in `done`; the file is
+    /// read on the blocking pool while the server scores earlier chunks.
+    async fn run(
+        &self,
+        mut customers: Customers,
+        writer: &mut ScoreWriter,
+        done: &mut u64,
+        context: &mut Option<pb::ScoreContext>,
+    ) -> Result<(), StreamFailure> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<pb::ScoreStreamRequest>(2);
+        let read = Arc::new(AtomicU64::new(*done));
+        let estimate = Arc::new(AtomicU64::new(0));
+        let (read_in, estimate_in) = (read.clone(), estimate.clone());
+        let options = self.options.clone();
+        let reader = tokio::task::spawn_blocking(move || -> Result<(), ClientError> {
+            let mut first = true;
+            while let Some(c) = customers.next_chunk()? {
+                let n = c.customer_id.len() as u64;
+                let so_far = read_in.fetch_add(n, Ordering::Relaxed) + n;
+                if let Some(total) = customers
+                    .fraction_read()
+                    .and_then(|f| estimate_total(so_far, f))
+                {
+                    estimate_in.store(total, Ordering::Relaxed);
+                }
+                let request = pb::ScoreStreamRequest {
+                    options: first.then(|| options.clone()),
+                    customers: vec![],
+                    summary_columns: Some(c),
+                };
+                first = false;
+                if tx.blocking_send(request).is_err() {
+                    break; // the call ended: its outcome says why
+                }
+            }
+            Ok(())
+        });
+        let stream = async {
+            let mut responses = self
+                .conn
+                .scoring()
+                .score_stream(request(
+                    tokio_stream::wrappers::ReceiverStream::new(rx),
+                    self.left,
+                ))
+                .await
+                .map_err(StreamFailure::Server)?
+                .into_inner();
+            while let Some(r) = responses.message().await.map_err(StreamFailure::Server)? {
+                if r.context.is_some() {
+                    *context = r.context;
+                }
+                if let Some(s) = &r.scores {
+                    writer.write(s).map_err(StreamFailure::Client)?;
+                    let n = s.customer_id.len() as u64;
+                    *done += n;
+                    self.progress
+                        .set_total(estimate.load(Ordering::Relaxed).max(*done));
+                    self.progress.advance(n);
+                }
+            }
+            Ok(())
+        };
+        let outcome = match self.left {
+            Some(left) => tokio::time::timeout(left + DEADLINE_GRACE, stream)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StreamFailure::Server(deadline_exceeded(
+                        self.deadline.unwrap_or(left),
+                    )))
+                }),
+            None => stream.await,
+        };
+        // After a failure the reader stops at its next send; it is not waited for.
+        outcome?;
+        reader
+            .await
+            .map_err(|e| StreamFailure::Client(ClientError::Internal(e.to_string())))?
+            .map_err(StreamFailure::Client)
+    }
 }
 
 /// All customers of the input in one message (segment and recommend need the whole set).
@@ -497,7 +663,6 @@ pub async fn segment(connect: &ConnectOptions, a: &SegmentArgs) -> Result<(), Cl
     let conn = connect.connect().await?;
     let (options, columns) = whole(&a.scoring, &conn).await?;
     let r = conn
-        .scoring()
         .segment(pb::SegmentRequest {
             options: Some(options),
             customers: vec![],
@@ -510,9 +675,7 @@ pub async fn segment(connect: &ConnectOptions, a: &SegmentArgs) -> Result<(), Cl
             economics: None,
             store: a.store,
         })
-        .await
-        .map_err(|s| ClientError::call("segment", &s))?
-        .into_inner();
+        .await?;
     if let Some(path) = &a.output {
         let mut text = String::from("customer_id,segment,tier,rfm_score,rfm_segment\n");
         for c in &r.customers {
@@ -602,7 +765,6 @@ pub async fn recommend(connect: &ConnectOptions, a: &RecommendArgs) -> Result<()
     let conn = connect.connect().await?;
     let (options, columns) = whole(&a.scoring, &conn).await?;
     let r = conn
-        .scoring()
         .recommend(pb::RecommendRequest {
             options: Some(options),
             customers: vec![],
@@ -614,9 +776,7 @@ pub async fn recommend(connect: &ConnectOptions, a: &RecommendArgs) -> Result<()
             }),
             budget: a.budget,
         })
-        .await
-        .map_err(|s| ClientError::call("recommend", &s))?
-        .into_inner();
+        .await?;
     if let Some(path) = &a.output {
         let mut text = String::from(
             "customer_id,action,reasons,expected_value,incremental_value,cost,roi,segment,tier,funded_action\n",
@@ -700,15 +860,9 @@ pub enum ModelsCommand {
 
 pub async fn models(connect: &ConnectOptions, cmd: &ModelsCommand) -> Result<(), ClientError> {
     let conn = connect.connect().await?;
-    let mut m = conn.models();
     match cmd {
         ModelsCommand::List { json: as_json } => {
-            let list = m
-                .list_models(pb::ListModelsRequest::default())
-                .await
-                .map_err(|s| ClientError::call("listing models", &s))?
-                .into_inner()
-                .models;
+            let list = conn.list_models().await?;
             if *as_json {
                 let v: Vec<_> = list
                     .iter()
@@ -733,24 +887,8 @@ pub async fn models(connect: &ConnectOptions, cmd: &ModelsCommand) -> Result<(),
             version,
             json: as_json,
         } => {
-            let model = m
-                .get_model(pb::GetModelRequest {
-                    name: name.clone(),
-                    version: *version,
-                })
-                .await
-                .map_err(|s| ClientError::call("getting the model", &s))?
-                .into_inner()
-                .model
-                .unwrap_or_default();
-            let meta = m
-                .model_metadata(pb::ModelMetadataRequest {
-                    name: name.clone(),
-                    version: *version,
-                })
-                .await
-                .map_err(|s| ClientError::call("getting the metadata", &s))?
-                .into_inner();
+            let model = conn.get_model(name, *version).await?;
+            let meta = conn.model_metadata(name, *version).await?;
             let d = model.diagnostics.clone().unwrap_or_default();
             let t = meta.training.clone().unwrap_or_default();
             if *as_json {
@@ -777,14 +915,7 @@ pub async fn models(connect: &ConnectOptions, cmd: &ModelsCommand) -> Result<(),
             }
         }
         ModelsCommand::Delete { name, version } => {
-            let r = m
-                .delete_model(pb::DeleteModelRequest {
-                    name: name.clone(),
-                    version: *version,
-                })
-                .await
-                .map_err(|s| ClientError::call("deleting", &s))?
-                .into_inner();
+            let r = conn.delete_model(name, *version).await?;
             println!("deleted {name} versions {:?}", r.deleted_versions);
         }
     }
@@ -794,16 +925,7 @@ pub async fn models(connect: &ConnectOptions, cmd: &ModelsCommand) -> Result<(),
 /// `custval health`: SERVING or not, exit code to match.
 pub async fn health(connect: &ConnectOptions) -> Result<(), ClientError> {
     let conn = connect.connect().await?;
-    let mut h = tonic_health::pb::health_client::HealthClient::new(conn.channel());
-    let r = h
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .map_err(|s| ClientError::call("health check", &s))?
-        .into_inner();
-    let status = tonic_health::pb::health_check_response::ServingStatus::try_from(r.status)
-        .map_or("UNKNOWN", |s| s.as_str_name());
+    let status = conn.health().await?.as_str_name();
     println!("{} {status}", conn.url());
     if status == "SERVING" {
         Ok(())
@@ -946,25 +1068,8 @@ pub async fn report(connect: &ConnectOptions, a: &ReportArgs) -> Result<(), Clie
     use crate::report::{self, PAliveMatrix, ReportData};
     use custval_model::tracking::{Calendar, track_transactions};
     let conn = connect.connect().await?;
-    let mut m = conn.models();
-    let model = m
-        .get_model(pb::GetModelRequest {
-            name: a.model.clone(),
-            version: a.version,
-        })
-        .await
-        .map_err(|s| ClientError::call("getting the model", &s))?
-        .into_inner()
-        .model
-        .unwrap_or_default();
-    let metadata = m
-        .model_metadata(pb::ModelMetadataRequest {
-            name: a.model.clone(),
-            version: a.version,
-        })
-        .await
-        .map_err(|s| ClientError::call("getting the metadata", &s))?
-        .into_inner();
+    let model = conn.get_model(&a.model, a.version).await?;
+    let metadata = conn.model_metadata(&a.model, a.version).await?;
     let unit = report::time_unit_from_proto(model.time_unit).unwrap_or(TimeUnit::Week);
     let mut data = ReportData::new(format!("Model {} v{}", model.name, model.version));
     data.subtitle = format!(
@@ -999,7 +1104,6 @@ pub async fn report(connect: &ConnectOptions, a: &ReportArgs) -> Result<(), Clie
             age = input_unit.convert(max_t, unit);
         }
         data.segments = conn
-            .scoring()
             .segment(pb::SegmentRequest {
                 options: Some(options.clone()),
                 customers: vec![],
@@ -1009,10 +1113,8 @@ pub async fn report(connect: &ConnectOptions, a: &ReportArgs) -> Result<(), Clie
                 store: false,
             })
             .await
-            .map(|r| r.into_inner())
-            .map_err(|s| ClientError::call("segment", &s).to_string());
+            .map_err(|e| e.to_string());
         data.recommendations = conn
-            .scoring()
             .recommend(pb::RecommendRequest {
                 options: Some(options),
                 customers: vec![],
@@ -1021,8 +1123,7 @@ pub async fn report(connect: &ConnectOptions, a: &ReportArgs) -> Result<(), Clie
                 budget: Some(a.budget),
             })
             .await
-            .map(|r| r.into_inner())
-            .map_err(|s| ClientError::call("recommend", &s).to_string());
+            .map_err(|e| e.to_string());
         data.tracking = match (input.kind()?, &a.observation_end) {
             (InputKind::Summaries, _) => {
                 Err("tracking needs a transaction log, not summaries".into())

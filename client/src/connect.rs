@@ -12,6 +12,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Uri};
 use tonic::{Request, Status};
 
+use crate::call::{CallPolicy, Retry};
 use crate::error::{ClientError, error_chain, parse_duration};
 
 /// Where the server is when nothing says otherwise.
@@ -43,6 +44,21 @@ pub struct ConnectOptions {
     /// Give up connecting after this long.
     #[arg(long, global = true, value_parser = parse_duration, default_value = "5s")]
     pub connect_timeout: Duration,
+
+    /// Deadline of each call, retries included (e.g. 30s); sent to the server, which
+    /// stops working on a call the client no longer waits for. Default: no deadline.
+    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
+    pub deadline: Option<Duration>,
+
+    /// Retries of a call or connection that failed transiently (UNAVAILABLE, or
+    /// RESOURCE_EXHAUSTED with the server's RetryInfo), with exponential backoff.
+    /// Fits and deletes are not resent once they may have reached the server.
+    #[arg(long, global = true, default_value_t = CallPolicy::default().retries)]
+    pub retries: u32,
+
+    /// Wait before the first retry; doubles with each further one.
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "100ms")]
+    pub retry_backoff: Duration,
 }
 
 impl Default for ConnectOptions {
@@ -60,6 +76,18 @@ impl ConnectOptions {
             token: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             connect_timeout: Duration::from_secs(5),
+            deadline: None,
+            retries: CallPolicy::default().retries,
+            retry_backoff: CallPolicy::default().backoff,
+        }
+    }
+
+    /// Deadline and retries of the calls made on connections from these options.
+    pub fn policy(&self) -> CallPolicy {
+        CallPolicy {
+            deadline: self.deadline,
+            retries: self.retries,
+            backoff: self.retry_backoff,
         }
     }
 
@@ -126,19 +154,44 @@ impl ConnectOptions {
         BearerToken::new(self.token.as_deref())
     }
 
-    /// Connects one HTTP/2 connection, failing fast (and clearly) when nobody answers.
+    /// Connects one HTTP/2 connection. A refused or timed-out connection is retried as
+    /// an UNAVAILABLE call would be (a server restarting comes back); then it fails
+    /// clearly.
     pub async fn connect(&self) -> Result<Connection, ClientError> {
         let endpoint = self.endpoint()?;
         let auth = self.auth()?;
         let url = self.url();
-        let channel = endpoint.connect().await.map_err(|e| ClientError::Connect {
-            url: url.clone(),
-            reason: connect_reason(&e),
-        })?;
+        let policy = self.policy();
+        let mut failures = 0;
+        let channel = loop {
+            match endpoint.connect().await {
+                Ok(channel) => break channel,
+                Err(e) => {
+                    failures += 1;
+                    let reason = connect_reason(&e);
+                    let transient = Status::unavailable(reason.clone());
+                    match policy.retry_after(&transient, Retry::Idempotent, failures) {
+                        Some(delay) => tokio::time::sleep(delay).await,
+                        None => {
+                            let attempts = if failures > 1 {
+                                format!(" ({failures} attempts)")
+                            } else {
+                                String::new()
+                            };
+                            return Err(ClientError::Connect {
+                                url,
+                                reason: format!("{reason}{attempts}"),
+                            });
+                        }
+                    }
+                }
+            }
+        };
         Ok(Connection {
             channel: InterceptedService::new(channel, auth),
             url,
             max_message_bytes: self.max_message_bytes,
+            policy,
         })
     }
 
@@ -209,9 +262,15 @@ pub struct Connection {
     channel: AuthChannel,
     url: String,
     max_message_bytes: usize,
+    policy: CallPolicy,
 }
 
 impl Connection {
+    /// Deadline and retries of calls on this connection.
+    pub fn policy(&self) -> &CallPolicy {
+        &self.policy
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }

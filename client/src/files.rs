@@ -208,9 +208,11 @@ impl InputOptions {
         };
         // lifetimes writes the id as the first column (often unnamed or "ID").
         let id = find(&self.id_column).or_else(|| find("ID")).unwrap_or(0);
+        let total_bytes = std::fs::metadata(&self.input).map_or(0, |m| m.len());
         Ok(SummaryReader {
             path: self.input.clone(),
             reader,
+            total_bytes,
             columns: [id, need("frequency")?, need("recency")?, need("T")?],
             monetary: find("monetary_value"),
             chunk: chunk.max(1),
@@ -240,9 +242,16 @@ pub struct SummaryReader {
     columns: [usize; 4],
     monetary: Option<usize>,
     chunk: usize,
+    total_bytes: u64,
 }
 
 impl SummaryReader {
+    /// How much of the file has been read, in (0, 1], once something has.
+    pub fn fraction_read(&self) -> Option<f64> {
+        let read = self.reader.position().byte();
+        (read > 0 && self.total_bytes > 0).then(|| (read as f64 / self.total_bytes as f64).min(1.0))
+    }
+
     /// The next chunk, or `None` at the end of the file.
     pub fn next_chunk(&mut self) -> Result<Option<pb::SummaryColumns>, ClientError> {
         let mut c = pb::SummaryColumns::default();

@@ -5,19 +5,25 @@
 //!   options every command shares.
 //! * [`bench`]: `custval bench`, a gRPC load generator (closed and open loop, HDR
 //!   latency percentiles, errors by status code).
+//! * [`call`]: deadlines and retries of calls.
 //! * [`codec`]: sending messages encoded ahead of time.
 //! * [`commands`]: health, fit, score, segment, recommend, models, summarize, simulate.
 //! * [`files`]: customer CSVs in (logs and lifetimes-style summaries), scores out.
+//! * [`progress`]: the progress bar on a terminal.
+//! * [`rpc`]: the typed client, one method per call under the deadline and retry policy.
 //! * [`error`]: the client's error type, and small parsers shared by commands.
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod call;
 pub mod codec;
 pub mod commands;
 pub mod connect;
 pub mod error;
 pub mod files;
+pub mod progress;
 pub mod report;
+pub mod rpc;
 
 pub use connect::{ConnectOptions, Connection};
 pub use error::ClientError;
