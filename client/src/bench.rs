@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -130,9 +130,10 @@ pub struct BenchOptions {
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     pub warmup: Duration,
 
-    /// Open loop: send this many requests per second on a fixed schedule.
-    #[arg(long)]
-    pub rate: Option<f64>,
+    /// Open loop: send this many requests per second on a fixed schedule. A list, e.g.
+    /// 500,1000,2000, sweeps the rates (each with every --concurrency cap).
+    #[arg(long, value_delimiter = ',')]
+    pub rate: Vec<f64>,
 
     /// HTTP/2 connections to spread the load over.
     #[arg(long, default_value_t = 1)]
@@ -183,7 +184,7 @@ impl Default for BenchOptions {
             duration: Duration::from_secs(10),
             requests: None,
             warmup: Duration::from_secs(2),
-            rate: None,
+            rate: Vec::new(),
             connections: 1,
             timeout: Duration::from_secs(60),
             json: false,
@@ -205,16 +206,34 @@ impl BenchOptions {
 
     /// Worker threads for the runtime that runs the bench (`None`: the runtime's default).
     pub fn runtime_threads(&self) -> Option<usize> {
-        self.threads.or(self.rate.map(|_| 1))
+        self.threads.or((!self.rate.is_empty()).then_some(1))
+    }
+
+    /// Whether requests go out on a schedule (open loop).
+    pub fn open_loop(&self) -> bool {
+        !self.rate.is_empty()
     }
 
     /// The concurrency levels in effect.
     pub fn levels(&self) -> Vec<usize> {
-        match (self.concurrency.is_empty(), self.rate) {
+        match (self.concurrency.is_empty(), self.open_loop()) {
             (false, _) => self.concurrency.clone(),
-            (true, None) => DEFAULT_CONCURRENCY.to_vec(),
-            (true, Some(_)) => vec![DEFAULT_OPEN_LOOP_IN_FLIGHT],
+            (true, false) => DEFAULT_CONCURRENCY.to_vec(),
+            (true, true) => vec![DEFAULT_OPEN_LOOP_IN_FLIGHT],
         }
+    }
+
+    /// Every level of the sweep: (rate of the open loop, concurrency), rates outermost.
+    pub fn sweep(&self) -> Vec<(Option<f64>, usize)> {
+        let rates: Vec<Option<f64>> = if self.open_loop() {
+            self.rate.iter().copied().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        rates
+            .into_iter()
+            .flat_map(|r| self.levels().into_iter().map(move |c| (r, c)))
+            .collect()
     }
 
     fn check(&self) -> Result<(), ClientError> {
@@ -237,8 +256,10 @@ impl BenchOptions {
         if self.requests.is_none() && self.duration.is_zero() {
             return bad("--duration must be longer than 0".into());
         }
-        if let Some(r) = self.rate
-            && !(r.is_finite() && r > 0.0 && r <= 10_000_000.0)
+        if let Some(r) = self
+            .rate
+            .iter()
+            .find(|r| !(r.is_finite() && **r > 0.0 && **r <= 10_000_000.0))
         {
             return bad(format!(
                 "--rate {r}: must be > 0 and at most 1e7 requests/s"
@@ -276,8 +297,8 @@ pub struct BenchReport {
     pub model_version: Option<u64>,
     /// "closed-loop" or "open-loop".
     pub mode: String,
-    /// Requests per second of the open loop.
-    pub rate: Option<f64>,
+    /// Requests per second of the open loop's levels.
+    pub rates: Vec<f64>,
     pub batch_size: usize,
     /// Customers in one call (a whole stream for score-stream).
     pub customers_per_request: u64,
@@ -289,12 +310,16 @@ pub struct BenchReport {
     pub duration_s: Option<f64>,
     /// Measured requests per level (when not timed).
     pub requests_per_level: Option<u64>,
+    /// Stopped by Ctrl-C: the levels measured until then (the last one cut short).
+    pub interrupted: bool,
     pub levels: Vec<LevelReport>,
 }
 
 /// One concurrency level.
 #[derive(Debug, Clone, Serialize)]
 pub struct LevelReport {
+    /// Requests per second asked for (open loop).
+    pub rate: Option<f64>,
     /// Workers (closed loop) or the cap on requests in flight (open loop).
     pub concurrency: usize,
     /// Calls measured: `ok + errors`.
@@ -317,6 +342,16 @@ pub struct LevelReport {
     pub schedule_lag_ms: Option<Latency>,
     /// Per second of the measurement.
     pub intervals: Vec<Interval>,
+}
+
+impl LevelReport {
+    /// How the level is named in tables: its concurrency, or its rate and in-flight cap.
+    pub fn label(&self) -> String {
+        match self.rate {
+            Some(r) => format!("{r}, {}", self.concurrency),
+            None => self.concurrency.to_string(),
+        }
+    }
 }
 
 /// Latency percentiles in milliseconds.
@@ -461,7 +496,12 @@ impl Recorder {
         self.last_done = Some(self.last_done.map_or(done, |d| d.max(done)));
     }
 
-    fn finish(mut self, concurrency: usize, customers_per_request: u64) -> LevelReport {
+    fn finish(
+        mut self,
+        rate: Option<f64>,
+        concurrency: usize,
+        customers_per_request: u64,
+    ) -> LevelReport {
         if self.second_requests > 0 {
             self.close_second();
         }
@@ -479,6 +519,7 @@ impl Recorder {
         };
         let customers = self.ok * customers_per_request;
         LevelReport {
+            rate,
             concurrency,
             requests,
             ok: self.ok,
@@ -760,6 +801,8 @@ struct Level {
     start: Instant,
     measure_start: Instant,
     stop: Stop,
+    /// Set by Ctrl-C: issue nothing more.
+    interrupted: Arc<AtomicBool>,
     /// Calls issued, warm-up included (picks the prebuilt request).
     next: AtomicU64,
     /// Measured calls issued.
@@ -768,7 +811,7 @@ struct Level {
 }
 
 impl Level {
-    fn new(workload: Arc<Workload>, opts: &BenchOptions) -> Level {
+    fn new(workload: Arc<Workload>, opts: &BenchOptions, interrupted: Arc<AtomicBool>) -> Level {
         let start = Instant::now();
         let measure_start = start + opts.warmup;
         let stop = match opts.requests {
@@ -780,6 +823,7 @@ impl Level {
             start,
             measure_start,
             stop,
+            interrupted,
             next: AtomicU64::new(0),
             measured: AtomicU64::new(0),
             recorder: Mutex::new(Recorder::new(measure_start)),
@@ -788,6 +832,9 @@ impl Level {
 
     /// Whether a call may be issued (or scheduled) at `at`; counts it when measured.
     fn admit(&self, at: Instant) -> bool {
+        if self.interrupted.load(Ordering::Relaxed) {
+            return false;
+        }
         if at < self.measure_start {
             return true;
         }
@@ -804,12 +851,12 @@ impl Level {
             .record(issued, done, outcome, lag);
     }
 
-    fn finish(self, concurrency: usize) -> LevelReport {
+    fn finish(self, rate: Option<f64>, concurrency: usize) -> LevelReport {
         let per_request = self.workload.customers_per_request;
         self.recorder
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner)
-            .finish(concurrency, per_request)
+            .finish(rate, concurrency, per_request)
     }
 }
 
@@ -892,10 +939,11 @@ async fn run_level(
     connections: &[Connection],
     workload: &Arc<Workload>,
     opts: &BenchOptions,
-    concurrency: usize,
+    (rate, concurrency): (Option<f64>, usize),
+    interrupted: &Arc<AtomicBool>,
 ) -> Result<LevelReport, ClientError> {
-    let level = Arc::new(Level::new(workload.clone(), opts));
-    match opts.rate {
+    let level = Arc::new(Level::new(workload.clone(), opts, interrupted.clone()));
+    match rate {
         None => {
             let mut workers = tokio::task::JoinSet::new();
             for i in 0..concurrency {
@@ -917,7 +965,28 @@ async fn run_level(
     }
     let level = Arc::try_unwrap(level)
         .map_err(|_| ClientError::Internal("a bench task outlived its level".into()))?;
-    Ok(level.finish(concurrency))
+    Ok(level.finish(rate, concurrency))
+}
+
+/// Sets `interrupted` on the first Ctrl-C, so the sweep ends with what it measured; a
+/// second Ctrl-C ends the process at once.
+fn stop_on_ctrl_c(
+    interrupted: Arc<AtomicBool>,
+    opts: &BenchOptions,
+) -> tokio::task::JoinHandle<()> {
+    let quiet = opts.quiet;
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        interrupted.store(true, Ordering::Relaxed);
+        if !quiet {
+            eprintln!("bench: interrupted: reporting what was measured (Ctrl-C again to quit)");
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -993,24 +1062,39 @@ pub async fn run(
         .map_err(|e| ClientError::Internal(format!("building requests: {e}")))??;
     let workload = Arc::new(workload);
 
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let ctrl_c = stop_on_ctrl_c(interrupted.clone(), opts);
     let mut levels = Vec::new();
-    for concurrency in opts.levels() {
+    for (rate, concurrency) in opts.sweep() {
         let what = match opts.requests {
             Some(n) => format!("{n} requests"),
             None => format!("{:?}", opts.duration),
         };
+        let level = match rate {
+            Some(r) => format!("rate {r}/s, in-flight cap {concurrency}"),
+            None => format!("concurrency {concurrency}"),
+        };
         opts.note(format_args!(
-            "{} {}: warm-up {:?}, then {what}",
-            if opts.rate.is_some() {
-                "in-flight cap"
-            } else {
-                "concurrency"
-            },
-            concurrency,
+            "{level}: warm-up {:?}, then {what}",
             opts.warmup,
         ));
-        levels.push(run_level(&connections, &workload, opts, concurrency).await?);
+        let report = run_level(
+            &connections,
+            &workload,
+            opts,
+            (rate, concurrency),
+            &interrupted,
+        );
+        let report = report.await?;
+        if interrupted.load(Ordering::Relaxed) {
+            if report.requests > 0 {
+                levels.push(report);
+            }
+            break;
+        }
+        levels.push(report);
     }
+    ctrl_c.abort();
 
     if opts.rpc == Rpc::Fit && !opts.keep_fits {
         let versions = std::mem::take(
@@ -1032,13 +1116,13 @@ pub async fn run(
             opts.model.clone()
         },
         model_version,
-        mode: if opts.rate.is_some() {
+        mode: if opts.open_loop() {
             "open-loop"
         } else {
             "closed-loop"
         }
         .into(),
-        rate: opts.rate,
+        rates: opts.rate.clone(),
         batch_size: opts.batch(),
         customers_per_request: workload.customers_per_request,
         chunks_per_stream: workload.chunks_per_stream(),
@@ -1049,6 +1133,7 @@ pub async fn run(
             .is_none()
             .then_some(opts.duration.as_secs_f64()),
         requests_per_level: opts.requests,
+        interrupted: interrupted.load(Ordering::Relaxed),
         levels,
     })
 }
@@ -1119,22 +1204,24 @@ pub fn render_table(r: &BenchReport) -> String {
         out,
         "{}{}, {} connection{}, {} per level after {}s warm-up; latency in ms",
         r.mode,
-        r.rate
-            .map(|x| format!(" at {x} requests/s"))
-            .unwrap_or_default(),
+        if r.interrupted {
+            " (interrupted by Ctrl-C)"
+        } else {
+            ""
+        },
         r.connections,
         if r.connections == 1 { "" } else { "s" },
         measured,
         r.warmup_s
     );
-    let first = if r.rate.is_some() {
-        "in-flight"
+    let first = if r.mode == "open-loop" {
+        "rate/s, cap"
     } else {
         "concurrency"
     };
     let _ = writeln!(
         out,
-        "{first:>11} {:>9} {:>7} {:>10} {:>12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "{first:>14} {:>9} {:>7} {:>10} {:>12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "requests", "errors", "req/s", "customers/s", "p50", "p90", "p95", "p99", "p99.9", "max"
     );
     for l in &r.levels {
@@ -1144,8 +1231,8 @@ pub fn render_table(r: &BenchReport) -> String {
         );
         let _ = writeln!(
             out,
-            "{:>11} {:>9} {:>7} {:>10.1} {:>12.0} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            l.concurrency,
+            "{:>14} {:>9} {:>7} {:>10.1} {:>12.0} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            l.label(),
             l.requests,
             l.errors,
             l.requests_per_s,
@@ -1164,14 +1251,14 @@ pub fn render_table(r: &BenchReport) -> String {
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
-        let _ = writeln!(out, "errors at {}: {}", l.concurrency, codes.join(", "));
+        let _ = writeln!(out, "errors at {}: {}", l.label(), codes.join(", "));
     }
     for l in &r.levels {
         if let Some(lag) = l.schedule_lag_ms {
             let _ = writeln!(
                 out,
                 "generator lag behind schedule at {} (included above): p50 {} p99 {} max {} ms",
-                l.concurrency,
+                l.label(),
                 ms(lag.p50),
                 ms(lag.p99),
                 ms(lag.max)
@@ -1183,13 +1270,14 @@ pub fn render_table(r: &BenchReport) -> String {
 
 /// The per-second rows of every level as CSV.
 pub fn intervals_csv(r: &BenchReport) -> String {
-    let mut out = String::from("concurrency,time_s,requests,errors,p50_ms,p99_ms\n");
+    let mut out = String::from("rate,concurrency,time_s,requests,errors,p50_ms,p99_ms\n");
     let opt = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_default();
     for l in &r.levels {
         for i in &l.intervals {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{}",
+                l.rate.map(|r| r.to_string()).unwrap_or_default(),
                 l.concurrency,
                 i.time_s,
                 i.requests,
@@ -1227,10 +1315,25 @@ mod tests {
         assert_eq!(format!("{parsed:?}"), format!("{d:?}"));
         assert_eq!(d.levels(), vec![1, 4, 16, 64]);
         let open = BenchOptions {
-            rate: Some(100.0),
+            rate: vec![100.0],
             ..BenchOptions::default()
         };
         assert_eq!(open.levels(), vec![DEFAULT_OPEN_LOOP_IN_FLIGHT]);
+        let sweep = BenchOptions {
+            rate: vec![100.0, 200.0],
+            concurrency: vec![8, 64],
+            ..BenchOptions::default()
+        };
+        assert_eq!(
+            sweep.sweep(),
+            vec![
+                (Some(100.0), 8),
+                (Some(100.0), 64),
+                (Some(200.0), 8),
+                (Some(200.0), 64)
+            ]
+        );
+        assert_eq!(BenchOptions::default().sweep()[0], (None, 1));
     }
 
     #[test]
@@ -1275,7 +1378,7 @@ mod tests {
             None,
         );
         r.record(start + ms(2500), start + ms(2508), Outcome::Ok, None);
-        let l = r.finish(4, 10);
+        let l = r.finish(None, 4, 10);
         assert_eq!((l.requests, l.ok, l.errors), (4, 3, 1));
         assert_eq!(l.errors_by_code["UNAVAILABLE"], 1);
         assert_eq!(l.customers, 30);

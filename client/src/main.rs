@@ -53,7 +53,11 @@ fn main() -> ExitCode {
             info();
             Ok(())
         }
-        Command::Bench(opts) => run_bench(&cli.connect, opts),
+        // Interrupted by Ctrl-C: the partial report is printed; exit as a SIGINT would.
+        Command::Bench(opts) => match run_bench(&cli.connect, opts) {
+            Ok(true) => return ExitCode::from(130),
+            other => other.map(|_| ()),
+        },
         Command::Summarize(a) => commands::summarize(a),
         Command::Simulate(a) => commands::simulate(a),
         other => runtime(None).and_then(|rt| {
@@ -100,7 +104,8 @@ fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime, ClientErro
         .map_err(|e| ClientError::Internal(format!("cannot start the runtime: {e}")))
 }
 
-fn run_bench(connect: &ConnectOptions, opts: &BenchOptions) -> Result<(), ClientError> {
+/// Runs the bench and prints its report; whether Ctrl-C cut it short.
+fn run_bench(connect: &ConnectOptions, opts: &BenchOptions) -> Result<bool, ClientError> {
     let report = runtime(opts.runtime_threads())?.block_on(bench::run(connect, opts))?;
     if let Some(path) = &opts.intervals_csv {
         bench::write_intervals_csv(&report, path)?;
@@ -112,5 +117,5 @@ fn run_bench(connect: &ConnectOptions, opts: &BenchOptions) -> Result<(), Client
     } else {
         print!("{}", bench::render_table(&report));
     }
-    Ok(())
+    Ok(report.interrupted)
 }

@@ -174,8 +174,8 @@ async fn unary_score_fits_the_model_then_measures_each_level() {
         "{table}"
     );
     let csv = bench::intervals_csv(&report);
-    assert!(csv.starts_with("concurrency,time_s,requests,errors,p50_ms,p99_ms\n"));
-    assert!(csv.lines().nth(1).unwrap().starts_with("2,0,"), "{csv}");
+    assert!(csv.starts_with("rate,concurrency,time_s,requests,errors,p50_ms,p99_ms\n"));
+    assert!(csv.lines().nth(1).unwrap().starts_with(",2,0,"), "{csv}");
     server.stop().await;
 }
 
@@ -233,7 +233,7 @@ async fn fit_bench_fits_and_cleans_up_its_versions() {
 async fn open_loop_sends_on_schedule_and_reports_its_lag() {
     let (server, connect) = ready_server(&[]).await;
     let opts = BenchOptions {
-        rate: Some(400.0),
+        rate: vec![400.0],
         warmup: Duration::from_millis(50),
         ..quick(Rpc::Score, &[], 80)
     };
@@ -247,7 +247,7 @@ async fn open_loop_sends_on_schedule_and_reports_its_lag() {
 
     // With --duration: ~0.3 s at 400/s.
     let opts = BenchOptions {
-        rate: Some(400.0),
+        rate: vec![400.0],
         requests: None,
         duration: Duration::from_millis(300),
         ..quick(Rpc::Score, &[4], 0)
@@ -370,7 +370,7 @@ async fn the_command_prints_json_or_a_table_and_fails_cleanly() {
     assert_eq!(json["levels"].as_array().unwrap().len(), 2);
     assert_eq!(json["levels"][1]["ok"], 20);
     let rows = std::fs::read_to_string(&csv_path).unwrap();
-    assert!(rows.starts_with("concurrency,time_s,"), "{rows}");
+    assert!(rows.starts_with("rate,concurrency,time_s,"), "{rows}");
     assert!(rows.lines().count() >= 3, "{rows}");
 
     let (code, out, err) = custval(args(&["--batch-size", "10"])).await;
@@ -404,6 +404,64 @@ async fn the_command_prints_json_or_a_table_and_fails_cleanly() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_sweep_measures_each_rate() {
+    let (server, connect) = ready_server(&[]).await;
+    let opts = BenchOptions {
+        rate: vec![200.0, 400.0],
+        warmup: Duration::ZERO,
+        ..quick(Rpc::Score, &[8], 30)
+    };
+    let report = bench::run(&connect, &opts).await.unwrap();
+    let rates: Vec<_> = report.levels.iter().map(|l| l.rate).collect();
+    assert_eq!(rates, vec![Some(200.0), Some(400.0)]);
+    assert!(
+        report
+            .levels
+            .iter()
+            .all(|l| l.ok == 30 && l.concurrency == 8)
+    );
+    // 30 sends at 200/s take ~0.15 s, at 400/s ~0.075 s.
+    let (slow, fast) = (report.levels[0].elapsed_s, report.levels[1].elapsed_s);
+    assert!(slow > 0.14 && fast > 0.07 && slow > fast, "{slow} {fast}");
+    assert!(bench::render_table(&report).contains("200, 8"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_ends_the_sweep_with_a_report_of_what_was_measured() {
+    let (server, _) = ready_server(&[]).await;
+    let url = server.url();
+    let out = tokio::task::spawn_blocking(move || {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_custval"))
+            .args(["--server", &url, "bench", "--json", "-q", "--warmup", "0s"])
+            .args(["--duration", "60s", "--concurrency", "1,2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Past the set-up (fitting the bench model) and into the first level.
+        std::thread::sleep(Duration::from_secs(3));
+        let killed = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout} {:?}", out.stderr);
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["interrupted"], true);
+    let levels = json["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 1, "the second level never started: {json}");
+    assert!(levels[0]["ok"].as_u64().unwrap() > 0, "{json}");
+    assert!(levels[0]["elapsed_s"].as_f64().unwrap() < 10.0, "{json}");
+    server.stop().await;
 }
 
 fn free_port() -> u16 {
