@@ -3,16 +3,21 @@
 `compare run`, which scores with these parameters), per-customer predictions
 (lifetimes_*.f64) and the summaries of the transaction logs (lifetimes_summary_*.csv).
 
+Memory: peak_bytes, the peak of tracemalloc's traced heap (Python objects and numpy and
+pandas buffers, which numpy reports to tracemalloc) over one extra, untimed run.
+
 Timing: time.perf_counter around the call only (plus pandas.read_csv for summarizing);
 the minimum over repeated runs: one run if it takes more than 2 s, else at least 3 and until
 1 s has been spent (at most 50), as on the Rust side.
 """
 
 import argparse
+import gc
 import json
 import os
 import sys
 import time
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -39,6 +44,19 @@ def timed(f):
             return best, out
 
 
+def measured(f):
+    """timed(f), then the heap peak of one more run: (seconds, result, peak bytes)."""
+    best, out = timed(f)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        f()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return best, out, peak
+
+
 def read_customers(path):
     # The files hold shortest round-trip decimals; pandas 3's parser reads them back
     # exactly (checked: no value differs from Python's float()).
@@ -54,7 +72,7 @@ def bg_fit(df, weighted=False):
         g = df.groupby(["frequency", "recency", "T"], sort=False).size().reset_index(name="w")
         return BetaGeoFitter().fit(g["frequency"], g["recency"], g["T"], weights=g["w"])
 
-    return timed(go)
+    return measured(go)
 
 
 def bg_params(bgf):
@@ -81,23 +99,25 @@ def main():
         day = read_customers(os.path.join(d, f"customers_day_{n}.csv"))
 
         # 1. BG/NBD, continuous times.
-        s, bgf = bg_fit(df)
-        out.append(dict(task="fit_bgnbd", n=n, seconds=s, **bg_params(bgf)))
+        s, bgf, mem = bg_fit(df)
+        out.append(dict(task="fit_bgnbd", n=n, seconds=s, peak_bytes=mem, **bg_params(bgf)))
         log(f"{n}: fit continuous {s:.3f} s {bg_params(bgf)}")
 
         # 2. BG/NBD, day resolution: as given (one row per customer), and grouped + weights.
-        s, bgd = bg_fit(day)
-        out.append(dict(task="fit_bgnbd_day", n=n, seconds=s, **bg_params(bgd)))
+        s, bgd, mem = bg_fit(day)
+        out.append(dict(task="fit_bgnbd_day", n=n, seconds=s, peak_bytes=mem, **bg_params(bgd)))
         log(f"{n}: fit day-resolution {s:.3f} s")
-        s, bgw = bg_fit(day, weighted=True)
-        out.append(dict(task="fit_bgnbd_day_weighted", n=n, seconds=s, **bg_params(bgw)))
+        s, bgw, mem = bg_fit(day, weighted=True)
+        out.append(dict(task="fit_bgnbd_day_weighted", n=n, seconds=s, peak_bytes=mem,
+                        **bg_params(bgw)))
         log(f"{n}: fit day-resolution, grouped with weights {s:.3f} s")
 
         # Gamma-Gamma on the repeat customers of the continuous table.
         rep = df[df["frequency"] > 0]
-        s, ggf = timed(lambda: GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"]))
+        s, ggf, mem = measured(
+            lambda: GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"]))
         gp = {k: float(ggf.params_[k]) for k in ("p", "q", "v")}
-        out.append(dict(task="fit_gamma_gamma", n=n, seconds=s, **gp))
+        out.append(dict(task="fit_gamma_gamma", n=n, seconds=s, peak_bytes=mem, **gp))
 
         with open(os.path.join(d, f"lifetimes_params_{n}.txt"), "w") as fh:
             for prefix, m in (("bg", bgf), ("day", bgd)):
@@ -119,8 +139,8 @@ def main():
                                               freq="W")
             return e, pa, clv
 
-        s, (e, pa, clv) = timed(score)
-        out.append(dict(task="score", n=n, seconds=s, horizon=horizon))
+        s, (e, pa, clv), mem = measured(score)
+        out.append(dict(task="score", n=n, seconds=s, peak_bytes=mem, horizon=horizon))
         for name, v in (("expected", e), ("palive", pa), ("clv", clv)):
             np.asarray(v, dtype="<f8").tofile(os.path.join(d, f"lifetimes_{name}_{n}.f64"))
         log(f"{n}: score {s:.3f} s")
@@ -135,11 +155,12 @@ def main():
             return KMeans(n_clusters=6, init="k-means++", n_init=1, max_iter=100, tol=1e-4,
                           random_state=0).fit(x)
 
-        s_default, km = timed(kmeans)
+        s_default, km, mem = measured(kmeans)
         with threadpool_limits(limits=1):
             s_one, _ = timed(kmeans)
         s = min(s_default, s_one)
-        out.append(dict(task="kmeans", n=n, seconds=s, seconds_default_threads=s_default,
+        out.append(dict(task="kmeans", n=n, seconds=s, peak_bytes=mem,
+                        seconds_default_threads=s_default,
                         seconds_one_thread=s_one, inertia=float(km.inertia_),
                         iterations=int(km.n_iter_)))
         log(f"{n}: k-means {s_default:.4f} s, one thread {s_one:.4f} s "
@@ -155,9 +176,10 @@ def main():
                 t, "customer_id", "date", monetary_value_col="amount",
                 observation_period_end="2026-01-01", freq="D", freq_multiplier=7)
 
-        s, summ = timed(summarize)
+        s, summ, mem = measured(summarize)
         summ.to_csv(os.path.join(d, f"lifetimes_summary_{rows}.csv"))
-        out.append(dict(task="summarize_csv", n=rows, seconds=s, customers=len(summ)))
+        out.append(dict(task="summarize_csv", n=rows, seconds=s, peak_bytes=mem,
+                        customers=len(summ)))
         log(f"{rows} rows: summarize {s:.3f} s")
 
     versions = dict(lifetimes=lifetimes.__version__, sklearn=sklearn.__version__,

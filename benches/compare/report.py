@@ -60,6 +60,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--plot", help="write the time-against-N chart here (SVG)")
     args = ap.parse_args()
     d = args.dir
     with open(os.path.join(d, "lifetimes_results.json")) as fh:
@@ -74,7 +75,8 @@ def main():
         C = cv_by.get(("fit_bgnbd_day" if task == "fit_bgnbd_day_weighted" else task, n))
         if C is None:
             continue
-        row = dict(task=task, n=n, lifetimes_s=L["seconds"], custval_s=C["seconds"])
+        row = dict(task=task, n=n, lifetimes_s=L["seconds"], custval_s=C["seconds"],
+                   lifetimes_peak_bytes=L.get("peak_bytes"), custval_peak_bytes=C.get("peak_bytes"))
         row["ratio"] = L["seconds"] / C["seconds"] if C["seconds"] > 0 else float("inf")
         agree = {}
         if task.startswith("fit_"):
@@ -169,6 +171,13 @@ def main():
                   f"({a['inertia_custval_over_sklearn_minus_1']:+.2%}); features identical "
                   f"to segment()'s: scaler max rel diff {a['scaler_max_rel_diff']:.1e}")
 
+    print()
+    print(growth_table(rows))
+    if args.plot:
+        with open(args.plot, "w") as fh:
+            fh.write(time_vs_n_svg(rows))
+        print(f"written {args.plot}", file=sys.stderr)
+
     print(f"load average after the Python side: {lt['load_average']}; custval threads: "
           f"{cv['threads']}")
     result = dict(versions=lt["versions"], custval_threads=cv["threads"],
@@ -179,6 +188,79 @@ def main():
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=1, default=float)
     print(f"\nwritten {args.out}", file=sys.stderr)
+
+
+def growth_table(rows):
+    """Markdown: cost per customer (per row for summarizing) and heap peak, both sides."""
+    out = ["| task | N | lifetimes µs/customer | custval µs/customer | lifetimes peak MB "
+           "| custval peak MB |", "|---|---|---|---|---|---|"]
+    mb = lambda b: "-" if b is None else f"{b / 1e6:.1f}"  # noqa: E731
+    for r in rows:
+        out.append(f"| {r['task']} | {r['n']:,} | {1e6 * r['lifetimes_s'] / r['n']:.3g} "
+                   f"| {1e6 * r['custval_s'] / r['n']:.3g} | {mb(r['lifetimes_peak_bytes'])} "
+                   f"| {mb(r['custval_peak_bytes'])} |")
+    return "\n".join(out)
+
+
+# Tasks in the chart (summarizing is over transaction rows, a different N).
+PLOT_TASKS = [("fit_bgnbd", "fit, continuous", "#1f77b4"),
+              ("fit_bgnbd_day", "fit, day resolution", "#ff7f0e"),
+              ("score", "score + 12-month CLV", "#2ca02c"),
+              ("kmeans", "k-means, k = 6", "#9467bd")]
+
+
+def time_vs_n_svg(rows):
+    """A log-log chart of seconds against customers: solid custval, dashed lifetimes /
+    scikit-learn, one colour per task. Plain SVG, no plotting library."""
+    import math
+    w, h, left, right, top, bottom = 720, 440, 70, 190, 30, 50
+    pts = [(r["n"], t) for r in rows if r["task"] in dict((k, 0) for k, _, _ in PLOT_TASKS)
+           for t in (r["lifetimes_s"], r["custval_s"])]
+    if not pts:
+        return "<svg xmlns='http://www.w3.org/2000/svg'/>"
+    nx = [math.log10(p[0]) for p in pts]
+    ty = [math.log10(max(p[1], 1e-6)) for p in pts]
+    x0, x1 = math.floor(min(nx)), math.ceil(max(nx))
+    y0, y1 = math.floor(min(ty)), math.ceil(max(ty))
+    x1 = max(x1, x0 + 1)
+    y1 = max(y1, y0 + 1)
+    X = lambda v: left + (math.log10(v) - x0) / (x1 - x0) * (w - left - right)  # noqa: E731
+    Y = lambda v: top + (y1 - math.log10(max(v, 1e-6))) / (y1 - y0) * (h - top - bottom)  # noqa: E731
+    o = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' "
+         f"font-family='sans-serif' font-size='12'>",
+         f"<rect width='{w}' height='{h}' fill='white'/>",
+         f"<text x='{left}' y='18' font-size='14'>Time against customers (log-log): "
+         f"custval solid, lifetimes / scikit-learn dashed</text>"]
+    for e in range(y0, y1 + 1):
+        y = Y(10 ** e)
+        o.append(f"<line x1='{left}' x2='{w - right}' y1='{y:.1f}' y2='{y:.1f}' stroke='#ddd'/>")
+        label = f"{10 ** e:g} s" if e >= 0 else f"{10 ** (e + 3):g} ms"
+        o.append(f"<text x='{left - 6}' y='{y + 4:.1f}' text-anchor='end'>{label}</text>")
+    for e in range(x0, x1 + 1):
+        x = X(10 ** e)
+        o.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{top}' y2='{h - bottom}' stroke='#ddd'/>")
+        o.append(f"<text x='{x:.1f}' y='{h - bottom + 16}' text-anchor='middle'>{10 ** e:,}</text>")
+    o.append(f"<text x='{(left + w - right) / 2:.0f}' y='{h - 12}' text-anchor='middle'>"
+             f"customers</text>")
+    legend_y = top + 10
+    for task, label, colour in PLOT_TASKS:
+        series = sorted((r["n"], r["lifetimes_s"], r["custval_s"]) for r in rows
+                        if r["task"] == task)
+        if not series:
+            continue
+        for k, dash in ((1, "6 4"), (2, None)):
+            path = " ".join(f"{X(p[0]):.1f},{Y(p[k]):.1f}" for p in series)
+            d = f" stroke-dasharray='{dash}'" if dash else ""
+            o.append(f"<polyline points='{path}' fill='none' stroke='{colour}' "
+                     f"stroke-width='2'{d}/>")
+            for p in series:
+                o.append(f"<circle cx='{X(p[0]):.1f}' cy='{Y(p[k]):.1f}' r='3' fill='{colour}'/>")
+        o.append(f"<line x1='{w - right + 12}' x2='{w - right + 36}' y1='{legend_y}' "
+                 f"y2='{legend_y}' stroke='{colour}' stroke-width='2'/>")
+        o.append(f"<text x='{w - right + 42}' y='{legend_y + 4}'>{label}</text>")
+        legend_y += 20
+    o.append("</svg>")
+    return "\n".join(o)
 
 
 def fmt(p):

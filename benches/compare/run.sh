@@ -8,8 +8,8 @@
 #
 # Steps: a Python venv in target/compare-venv from requirements.txt (once; rebuilt when
 # the file changes), the Rust example in release mode, `compare gen` (inputs in
-# target/compare-data), lifetimes_side.py, `compare run`, report.py (table on stdout,
-# target/compare-results.json).
+# target/compare-data), lifetimes_side.py, `compare run`, report.py (tables on stdout,
+# target/compare-results.json, the time-against-N chart target/compare-time-vs-n.svg).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -80,4 +80,5 @@ echo "== lifetimes + scikit-learn" >&2
 echo "== custval" >&2
 "$exe" run "$data" --sizes "$sizes" --tx "$tx"
 echo "== report" >&2
-"$py" "$here/report.py" "$data" --out "$target/compare-results.json"
+"$py" "$here/report.py" "$data" --out "$target/compare-results.json" \
+    --plot "$target/compare-time-vs-n.svg"

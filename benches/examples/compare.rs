@@ -10,6 +10,11 @@
 //!   for `report.py`. Scoring uses lifetimes' fitted parameters from `lifetimes_params_N.txt`
 //!   (written by `lifetimes_side.py`), so predictions are compared on identical parameters.
 //!
+//! Memory: `peak_bytes`, the heap's peak above what was in use before, over one extra
+//! untimed run of each task (a counting global allocator; its relaxed atomic counters
+//! stay in place for the timed runs too, at a cost below the timing noise: the tasks
+//! allocate a few large buffers, not many small ones).
+//!
 //! Timings: wall clock around the call only (reading a file included where the task is
 //! reading a file); the minimum over repeated runs: one run if it takes more than 2 s, else
 //! at least 3 and until 1 s has been spent (at most 50). The Python side uses the same rule;
@@ -29,6 +34,21 @@ use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// Counts heap bytes, for each task's peak (`peak_bytes`; one extra, untimed run).
+#[global_allocator]
+static HEAP: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
+
+/// Peak heap bytes above those in use before, during one run of `f`: the task's working
+/// memory and its output, not its input.
+fn heap_peak<T>(f: impl FnOnce() -> T) -> f64 {
+    let before = HEAP.current_usage();
+    HEAP.reset_peak_usage();
+    let out = f();
+    let peak = HEAP.peak_usage().saturating_sub(before);
+    drop(out);
+    peak as f64
+}
 
 /// Seed of the simulated customers (both sides read the files, so any seed would do).
 const SEED: u64 = 1;
@@ -333,7 +353,8 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
             let f = bgnbd::fit(&g, &opts).unwrap();
             (g, f)
         });
-        out.push(bg_entry("fit_bgnbd", n, s, &g, &f, Some(bg("bg"))));
+        let mem = heap_peak(|| bgnbd::fit(&GroupedRfm::build(&rfm, None).unwrap(), &opts));
+        out.push(bg_entry("fit_bgnbd", n, s, &g, &f, Some(bg("bg"))).num("peak_bytes", mem));
         eprintln!("custval {n}: fit continuous {s:.4} s");
 
         // 2. BG/NBD on day-resolution summaries.
@@ -343,7 +364,8 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
             let f = bgnbd::fit(&g, &opts).unwrap();
             (g, f)
         });
-        out.push(bg_entry("fit_bgnbd_day", n, s, &g, &f, Some(bg("day"))));
+        let mem = heap_peak(|| bgnbd::fit(&GroupedRfm::build(&days, None).unwrap(), &opts));
+        out.push(bg_entry("fit_bgnbd_day", n, s, &g, &f, Some(bg("day"))).num("peak_bytes", mem));
         eprintln!("custval {n}: fit day-resolution {s:.4} s");
 
         // Gamma-Gamma on the continuous customers (x >= 1 only, as lifetimes is given).
@@ -353,8 +375,10 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
             let f = gamma_gamma::fit(&data, &opts).unwrap();
             (data, f)
         });
+        let mem = heap_peak(|| gamma_gamma::fit(&SpendData::build(&freq, &money).unwrap(), &opts));
         out.push(
             Entry::new("fit_gamma_gamma", n, s)
+                .num("peak_bytes", mem)
                 .num("p", f.params.p)
                 .num("q", f.params.q)
                 .num("v", f.params.v)
@@ -384,7 +408,12 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
             &scores.p_alive,
         );
         write_f64(&dir.join(format!("custval_clv_{n}.f64")), &clv);
-        out.push(Entry::new("score", n, s).num("horizon", scores.horizon));
+        let mem = heap_peak(|| model.score(&rfm, &money, TimeUnit::Week, &spec));
+        out.push(
+            Entry::new("score", n, s)
+                .num("horizon", scores.horizon)
+                .num("peak_bytes", mem),
+        );
         eprintln!("custval {n}: score {s:.4} s");
 
         // 5. k-means, k = 6, one k-means++ run, 100 iterations at most. segment() also
@@ -410,8 +439,10 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
             .zip(scaler.mean.iter().zip(&scaler.std))
             .map(|((m1, s1), (m2, s2))| rel(*m1, *m2).max(rel(*s1, *s2)))
             .fold(0.0, f64::max);
+        let mem = heap_peak(|| segment::segment(&rfm, &money, &fscores, 1.0, spec, &sopts));
         out.push(
             Entry::new("kmeans", n, s)
+                .num("peak_bytes", mem)
                 .num("inertia", seg.model.inertia)
                 .num("k", seg.model.centroids.len() as f64)
                 .num("scaler_max_rel_diff", scale_diff),
@@ -432,6 +463,10 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
             let file = std::fs::File::open(&path).unwrap();
             summarize_csv(file, &CsvOptions::default(), config).unwrap()
         });
+        let mem = heap_peak(|| {
+            let file = std::fs::File::open(&path).unwrap();
+            summarize_csv(file, &CsvOptions::default(), config)
+        });
         let t = &summary.table;
         let mut w = BufWriter::with_capacity(
             1 << 20,
@@ -450,6 +485,7 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
         w.flush().unwrap();
         out.push(
             Entry::new("summarize_csv", rows, s)
+                .num("peak_bytes", mem)
                 .num("customers", t.len() as f64)
                 .num("rows_used", summary.stats.rows_used as f64),
         );
