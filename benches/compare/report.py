@@ -120,7 +120,10 @@ def main():
             agree["sklearn_iterations"] = L["iterations"]
             agree["sklearn_seconds_default_threads"] = L["seconds_default_threads"]
             agree["sklearn_seconds_one_thread"] = L["seconds_one_thread"]
-            agree["scaler_max_rel_diff"] = C["scaler_max_rel_diff"]
+            agree["custval_iterations"] = int(C.get("iterations", 0))
+            seg = cv_by.get(("segment", n), {})
+            agree["scaler_max_rel_diff"] = seg.get("scaler_max_rel_diff", float("nan"))
+            agree["custval_segment_s"] = seg.get("seconds")
             # custval / sklearn - 1: > 0 means custval's clustering is worse.
             agree["inertia_custval_over_sklearn_minus_1"] = C["inertia"] / L["inertia"] - 1
             row["max_rel_diff"] = float(rel(L["inertia"], C["inertia"]))
@@ -168,8 +171,11 @@ def main():
             print(f"kmeans {r['n']}: inertia sklearn {a['inertia_lifetimes_side']:.6g} "
                   f"({a['sklearn_iterations']} iterations; {a['sklearn_seconds_default_threads']:.4f} s "
                   f"default threads, {a['sklearn_seconds_one_thread']:.4f} s one thread), custval {a['inertia_custval']:.6g} "
+                  f"({a['custval_iterations']} Lloyd iterations after seeding on a sample) "
                   f"({a['inertia_custval_over_sklearn_minus_1']:+.2%}); features identical "
-                  f"to segment()'s: scaler max rel diff {a['scaler_max_rel_diff']:.1e}")
+                  f"to segment()'s: scaler max rel diff {a['scaler_max_rel_diff']:.1e}; "
+                  f"segment() as a whole (features, k-means, naming, tiers, RFM quintiles, "
+                  f"concentration) {a['custval_segment_s']:.4f} s")
 
     print()
     print(growth_table(rows))

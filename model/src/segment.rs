@@ -589,12 +589,14 @@ const LINFA_ITERATIONS: u64 = 10;
 /// Lloyd iterations from `centroids` on every row until the centroids' total squared
 /// shift is at most `tolerance` (scikit-learn's criterion on unit-variance features) or
 /// `max_iterations`. Empty clusters keep their centroid.
-fn lloyd(x: &Array2<f64>, mut centroids: Array2<f64>, o: &SegmentOptions) -> Array2<f64> {
+fn lloyd(x: &Array2<f64>, mut centroids: Array2<f64>, o: &SegmentOptions) -> (Array2<f64>, u64) {
     let (k, d) = centroids.dim();
     let Some(rows) = x.as_slice() else {
-        return centroids;
+        return (centroids, 0);
     };
-    for _ in 0..o.max_iterations {
+    let mut iterations = 0;
+    while iterations < o.max_iterations {
+        iterations += 1;
         let flat: Vec<f64> = centroids.iter().copied().collect();
         let (sums, counts) = rows
             .par_chunks(8192 * d)
@@ -633,7 +635,7 @@ fn lloyd(x: &Array2<f64>, mut centroids: Array2<f64>, o: &SegmentOptions) -> Arr
             break;
         }
     }
-    centroids
+    (centroids, iterations)
 }
 
 /// Nearest of `k` centroids stored row-major in `flat`, and its squared distance.
@@ -652,8 +654,9 @@ fn nearest_flat(flat: &[f64], d: usize, row: &[f64]) -> (usize, f64) {
     best
 }
 
-/// k-means on all rows: linfa on (a sample of) the rows for the seeding, Lloyd on all.
-fn fit_centroids(x: &Array2<f64>, k: usize, o: &SegmentOptions) -> Result<Array2<f64>> {
+/// k-means on all rows: linfa on (a sample of) the rows for the seeding, Lloyd on all;
+/// the centroids and the Lloyd iterations.
+fn fit_centroids(x: &Array2<f64>, k: usize, o: &SegmentOptions) -> Result<(Array2<f64>, u64)> {
     let seeding = SegmentOptions {
         max_iterations: o.max_iterations.min(LINFA_ITERATIONS),
         ..o.clone()
@@ -683,6 +686,56 @@ fn assign_all(x: &Array2<f64>, centroids: &Array2<f64>) -> (Vec<usize>, f64) {
         .collect();
     let inertia = pairs.iter().map(|p| p.1).sum();
     (pairs.into_iter().map(|p| p.0).collect(), inertia)
+}
+
+/// The clustering of [`segment`] on a matrix the caller prepared (one row per customer).
+#[derive(Debug, Clone)]
+pub struct KMeansFit {
+    /// k × columns.
+    pub centroids: Array2<f64>,
+    /// Each row's nearest centroid.
+    pub labels: Vec<usize>,
+    /// Sum of squared distances of the rows to their centroids.
+    pub inertia: f64,
+    /// Lloyd iterations over all rows (after the seeding on a sample).
+    pub iterations: u64,
+}
+
+/// The k-means inside [`segment`], for callers that bring their own features: k-means++
+/// seeding with `options.runs` restarts (linfa) on a seeded sample of at most 4,096 rows,
+/// then Lloyd passes over every row until the centroids move by at most
+/// `options.tolerance` (squared, summed) or `options.max_iterations`.
+pub fn kmeans_fit(x: &Array2<f64>, k: usize, options: &SegmentOptions) -> Result<KMeansFit> {
+    let n = x.nrows();
+    if k == 0 || k > n {
+        return Err(ModelError::invalid(
+            "k",
+            format!("must be between 1 and the number of rows ({n})"),
+        ));
+    }
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        let cols = x.ncols().max(1);
+        return Err(ModelError::invalid(
+            format!("x[{}][{}]", i / cols, i % cols),
+            "must be finite",
+        ));
+    }
+    // Lloyd reads rows as one flat slice.
+    let owned;
+    let x = if x.is_standard_layout() {
+        x
+    } else {
+        owned = x.as_standard_layout().into_owned();
+        &owned
+    };
+    let (centroids, iterations) = fit_centroids(x, k, options)?;
+    let (labels, inertia) = assign_all(x, &centroids);
+    Ok(KMeansFit {
+        centroids,
+        labels,
+        inertia,
+        iterations,
+    })
 }
 
 /// Mean silhouette of a labelled sample.
@@ -767,7 +820,7 @@ pub fn segment(
         let s = sample_rows(&x, options.silhouette_sample, options.seed);
         let mut best: Option<(usize, f64)> = None;
         for k in options.k_min..=options.k_max.min(s.nrows().saturating_sub(1)) {
-            let c = fit_centroids(&s, k, options)?;
+            let (c, _) = fit_centroids(&s, k, options)?;
             let (labels, _) = assign_all(&s, &c);
             let score = silhouette(&s, &labels, k);
             silhouette_by_k.push((k, score));
@@ -777,7 +830,7 @@ pub fn segment(
         }
         best.map_or(options.k_min, |b| b.0)
     };
-    let centroids = fit_centroids(&x, k, options)?;
+    let (centroids, _) = fit_centroids(&x, k, options)?;
     let (labels, inertia) = assign_all(&x, &centroids);
 
     // Order segments by mean value, most valuable first, so labels are stable and

@@ -366,3 +366,50 @@ fn allocation_beats_random_plans_of_equal_cost_on_known_futures() {
         "ours {ours}, random {mean_random}"
     );
 }
+
+#[test]
+fn kmeans_fit_recovers_separated_clusters_and_names_bad_input() {
+    use custval_model::segment::kmeans_fit;
+    use ndarray::Array2;
+    // Three tight blobs of 3,000 rows (more than linfa's seeding sample) in 2-D.
+    let centres = [(0.0, 0.0), (10.0, 0.0), (0.0, 10.0)];
+    let mut rows = Vec::new();
+    for i in 0..9_000usize {
+        let (cx, cy) = centres[i % 3];
+        let jitter = ((i * 7919) % 101) as f64 / 101.0 - 0.5;
+        rows.extend([cx + jitter, cy - jitter]);
+    }
+    let x = Array2::from_shape_vec((9_000, 2), rows).unwrap();
+    let options = SegmentOptions {
+        k: 3,
+        seed: 5,
+        ..Default::default()
+    };
+    let fit = kmeans_fit(&x, 3, &options).unwrap();
+    assert_eq!(fit.labels.len(), 9_000);
+    // Every blob is one cluster: rows i and i + 3 always share a label.
+    assert!((0..8_997).all(|i| fit.labels[i] == fit.labels[i + 3]));
+    let mut found: Vec<(i64, i64)> = fit
+        .centroids
+        .rows()
+        .into_iter()
+        .map(|c| (c[0].round() as i64, c[1].round() as i64))
+        .collect();
+    found.sort();
+    assert_eq!(found, vec![(0, 0), (0, 10), (10, 0)]);
+    assert!(fit.inertia < 9_000.0 * 0.5, "{}", fit.inertia);
+    assert!(fit.iterations >= 1);
+    // The same rows in column-major order give the same clustering.
+    let fortran = x.t().to_owned().reversed_axes();
+    assert_eq!(
+        kmeans_fit(&fortran, 3, &options).unwrap().labels,
+        fit.labels
+    );
+
+    let e = kmeans_fit(&x, 0, &options).unwrap_err().to_string();
+    assert!(e.contains('k'), "{e}");
+    let mut bad = x.clone();
+    bad[[4, 1]] = f64::NAN;
+    let e = kmeans_fit(&bad, 3, &options).unwrap_err().to_string();
+    assert!(e.contains("x[4][1]"), "{e}");
+}
