@@ -925,6 +925,9 @@ pub struct ReportArgs {
     /// concentration and the budget plan; without it those sections say so.
     #[arg(long)]
     pub input: Option<PathBuf>,
+    /// How to read --input.
+    #[command(flatten)]
+    pub read: files::ReadOptions,
     /// Calibration end of a transaction log, YYYY-MM-DD.
     #[arg(long)]
     pub observation_end: Option<String>,
@@ -978,7 +981,10 @@ pub async fn report(connect: &ConnectOptions, a: &ReportArgs) -> Result<(), Clie
     data.recommendations = Err(why_no_input);
     let mut age = TimeUnit::Week.convert(52.0, unit);
     if let Some(path) = &a.input {
-        let input = InputOptions::for_file(path.clone());
+        let input = InputOptions {
+            input: path.clone(),
+            read: a.read.clone(),
+        };
         let scoring = ScoringArgs {
             input: input.clone(),
             model: a.model.clone(),
