@@ -525,7 +525,7 @@ pub async fn segment(connect: &ConnectOptions, a: &SegmentArgs) -> Result<(), Cl
                 files::csv_field(&c.rfm_segment)
             ));
         }
-        std::fs::write(path, text).map_err(|e| ClientError::file(path, e))?;
+        files::write_text(path, &text)?;
     }
     if a.json {
         let segments: Vec<_> = r
@@ -636,7 +636,7 @@ pub async fn recommend(connect: &ConnectOptions, a: &RecommendArgs) -> Result<()
                 c.funded_action
             ));
         }
-        std::fs::write(path, text).map_err(|e| ClientError::file(path, e))?;
+        files::write_text(path, &text)?;
     }
     let actions: Vec<_> = r
         .by_action
@@ -876,8 +876,7 @@ pub fn simulate(a: &SimulateArgs) -> Result<(), ClientError> {
     let spec = SimulationSpec::cdnow_like(a.customers, a.seed, a.weeks);
     if a.transactions {
         use std::io::Write;
-        let file = std::fs::File::create(&a.output).map_err(|e| ClientError::file(&a.output, e))?;
-        let mut out = std::io::BufWriter::new(file);
+        let mut out = crate::gzip::Sink::create(&a.output)?;
         let start = Day::from_ymd(2024, 1, 1).unwrap_or(Day(19_723));
         let mut failed = None;
         writeln!(out, "customer_id,date,amount").map_err(|e| ClientError::file(&a.output, e))?;
@@ -892,7 +891,7 @@ pub fn simulate(a: &SimulateArgs) -> Result<(), ClientError> {
         if let Some(e) = failed {
             return Err(ClientError::file(&a.output, e));
         }
-        out.flush().map_err(|e| ClientError::file(&a.output, e))?;
+        out.finish().map_err(|e| ClientError::file(&a.output, e))?;
         eprintln!(
             "simulated {} customers' transactions -> {} (observation end {})",
             a.customers,

@@ -1,8 +1,7 @@
 //! Customer files in and score files out: transaction logs and lifetimes-style summary
 //! CSVs, read in bounded chunks; CSV or JSON Lines written row by row.
 
-use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use custval_model::summary::{
@@ -13,6 +12,7 @@ use custval_model::{CustomerTable, TimeUnit};
 use custval_proto::v1 as pb;
 
 use crate::error::ClientError;
+use crate::gzip::{self, Sink};
 
 /// Which kind of customer file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -111,7 +111,8 @@ fn parse_date_format(text: &str) -> Result<DateFormat, String> {
 /// A customer file and how to read it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct InputOptions {
-    /// Transactions or summaries: CSV or other delimited text.
+    /// Transactions or summaries: CSV or other delimited text, gzip-compressed if the name
+    /// ends `.gz` (or the data starts with gzip's magic bytes).
     #[arg(long)]
     pub input: PathBuf,
     #[command(flatten)]
@@ -155,7 +156,7 @@ impl InputOptions {
 
     /// Opens the file for reading records, and reads its header if it has one.
     fn open_text(&self) -> Result<TextInput, ClientError> {
-        let records = TextRecords::new(open(&self.input)?, self.read.delimiter)
+        let records = TextRecords::new(gzip::open(&self.input)?, self.read.delimiter)
             .map_err(|e| self.summary_error(e))?;
         let mut t = TextInput {
             path: self.input.clone(),
@@ -261,7 +262,8 @@ impl InputOptions {
             },
         };
         let builder = SummaryBuilder::new(config)?.with_exact_history();
-        summarize_csv_with(open(&self.input)?, &options, builder).map_err(|e| self.summary_error(e))
+        summarize_csv_with(gzip::open(&self.input)?, &options, builder)
+            .map_err(|e| self.summary_error(e))
     }
 
     /// Reads a summary file in chunks of at most `chunk` customers.
@@ -298,12 +300,6 @@ impl InputOptions {
             chunk: chunk.max(1),
         })
     }
-}
-
-/// Opens an input file.
-fn open(path: &Path) -> Result<Box<dyn Read + Send>, ClientError> {
-    let file = File::open(path).map_err(|e| ClientError::file(path, e))?;
-    Ok(Box::new(file))
 }
 
 /// A text file opened for reading, past its header if it has one: the one way summaries,
@@ -436,16 +432,17 @@ pub fn table_columns(t: &CustomerTable, range: std::ops::Range<usize>) -> pb::Su
 /// Output format of scored customers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
-    /// From the file name: `.jsonl`/`.ndjson` is JSON Lines, anything else CSV.
+    /// From the file name (before a `.gz`): `.jsonl`/`.ndjson` is JSON Lines, anything
+    /// else CSV.
     Auto,
     Csv,
     Jsonl,
 }
 
-/// Writes score rows as CSV or JSON Lines.
+/// Writes score rows as CSV or JSON Lines (gzip-compressed if the name ends `.gz`).
 pub struct ScoreWriter {
     path: PathBuf,
-    out: BufWriter<Box<dyn Write>>,
+    out: Sink,
     jsonl: bool,
     header_written: bool,
 }
@@ -461,19 +458,14 @@ impl std::fmt::Debug for ScoreWriter {
 impl ScoreWriter {
     /// `-` writes to standard output.
     pub fn create(path: &Path, format: OutputFormat) -> Result<ScoreWriter, ClientError> {
-        let out: Box<dyn Write> = if path.as_os_str() == "-" {
-            Box::new(std::io::stdout())
-        } else {
-            Box::new(File::create(path).map_err(|e| ClientError::file(path, e))?)
-        };
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let ext = gzip::inner_extension(path);
         Ok(ScoreWriter {
             path: path.to_owned(),
-            out: BufWriter::with_capacity(1 << 20, out),
+            out: Sink::create(path)?,
             jsonl: match format {
                 OutputFormat::Jsonl => true,
                 OutputFormat::Csv => false,
-                OutputFormat::Auto => matches!(ext, "jsonl" | "ndjson"),
+                OutputFormat::Auto => matches!(ext.as_str(), "jsonl" | "ndjson"),
             },
             header_written: false,
         })
@@ -546,11 +538,19 @@ impl ScoreWriter {
         Ok(())
     }
 
-    pub fn finish(mut self) -> Result<(), ClientError> {
+    pub fn finish(self) -> Result<(), ClientError> {
         self.out
-            .flush()
+            .finish()
             .map_err(|e| ClientError::file(&self.path, e))
     }
+}
+
+/// Writes `text` to `path` (gzip-compressed if the name ends `.gz`).
+pub fn write_text(path: &Path, text: &str) -> Result<(), ClientError> {
+    let mut out = Sink::create(path)?;
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.finish())
+        .map_err(|e| ClientError::file(path, e))
 }
 
 /// A CSV field, quoted when it needs to be.
@@ -562,10 +562,10 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-/// Writes a summary table with lifetimes' column names.
+/// Writes a summary table with lifetimes' column names (gzip-compressed if the name ends
+/// `.gz`).
 pub fn write_summaries(path: &Path, t: &CustomerTable) -> Result<(), ClientError> {
-    let file = File::create(path).map_err(|e| ClientError::file(path, e))?;
-    let mut out = BufWriter::new(file);
+    let mut out = Sink::create(path)?;
     let io = |e| ClientError::file(path, e);
     let holdout = t.holdout.as_ref();
     write!(out, "customer_id,frequency,recency,T,monetary_value").map_err(io)?;
@@ -590,5 +590,5 @@ pub fn write_summaries(path: &Path, t: &CustomerTable) -> Result<(), ClientError
         }
         writeln!(out).map_err(io)?;
     }
-    out.flush().map_err(io)
+    out.finish().map_err(io)
 }

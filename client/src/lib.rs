@@ -8,6 +8,7 @@
 //! * [`codec`]: sending messages encoded ahead of time.
 //! * [`commands`]: health, fit, score, segment, recommend, models, summarize, simulate.
 //! * [`files`]: customer CSVs in (logs and lifetimes-style summaries), scores out.
+//! * [`gzip`]: `.gz` inputs and outputs, streamed.
 //! * [`error`]: the client's error type, and small parsers shared by commands.
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ pub mod commands;
 pub mod connect;
 pub mod error;
 pub mod files;
+pub mod gzip;
 pub mod report;
 
 pub use connect::{ConnectOptions, Connection};

@@ -1,9 +1,11 @@
 //! The `custval` binary's file formats against a real server on 127.0.0.1:0: delimited and
-//! whitespace text with or without a header, renamed columns and date patterns, and
-//! malformed files that must name the file, line and column.
+//! whitespace text with or without a header, renamed columns and date patterns, gzip in
+//! and out, and malformed files that must name the file, line and column.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
+
+use std::io::{Read, Write};
 
 use common::{Server, cdnow, fails, ok, p};
 use serde_json::Value;
@@ -220,4 +222,135 @@ fn malformed_text_says_where() {
         2,
     );
     assert!(err.contains("--delimiter"), "{err}");
+}
+
+fn gunzip(path: &str) -> String {
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+fn gzip(from: &str, to: &str) {
+    let mut out = flate2::write::GzEncoder::new(
+        std::fs::File::create(to).unwrap(),
+        flate2::Compression::fast(),
+    );
+    out.write_all(&std::fs::read(from).unwrap()).unwrap();
+    out.finish().unwrap();
+}
+
+#[test]
+fn gzip_in_and_out() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (tx, tx_gz) = (p(d, "tx.csv"), p(d, "tx.csv.gz"));
+    let simulate = |output: &str| {
+        ok(server.run(&[
+            "simulate",
+            "--customers",
+            "3000",
+            "--transactions",
+            "--output",
+            output,
+        ]))
+    };
+    simulate(&tx);
+    simulate(&tx_gz);
+    let plain = std::fs::read_to_string(&tx).unwrap();
+    assert_eq!(gunzip(&tx_gz), plain, "simulate writes .gz compressed");
+
+    // Logs: the same fit, and the same summaries, from the compressed file.
+    let periods = [
+        "--observation-end",
+        "2024-09-30",
+        "--holdout-end",
+        "2024-12-29",
+    ];
+    let a = fit(&server, "plain", &tx, &periods);
+    let b = fit(&server, "gz", &tx_gz, &periods);
+    assert_eq!(a["params"], b["params"]);
+    assert_eq!(a["holdout"], b["holdout"]);
+    let (summ, summ_gz) = (p(d, "summ.csv"), p(d, "summ.csv.gz"));
+    for (input, output) in [(&tx, &summ), (&tx_gz, &summ_gz)] {
+        ok(server.run(&[
+            "summarize",
+            "--input",
+            input,
+            "--observation-end",
+            "2024-12-29",
+            "--output",
+            output,
+        ]));
+    }
+    let summaries = std::fs::read_to_string(&summ).unwrap();
+    assert_eq!(gunzip(&summ_gz), summaries);
+
+    // Summaries: scores from .gz (or gzip data under another name) to .csv.gz are the
+    // plain CSV's rows.
+    let score = |input: &str, output: &str| {
+        ok(server.run(&[
+            "score", "--model", "plain", "--input", input, "--output", output,
+        ]))
+    };
+    let scores = p(d, "scores.csv");
+    score(&summ, &scores);
+    let expected = std::fs::read_to_string(&scores).unwrap();
+    assert_eq!(expected.lines().count(), 3001);
+    let scores_gz = p(d, "scores.csv.gz");
+    score(&summ_gz, &scores_gz);
+    assert_eq!(gunzip(&scores_gz), expected);
+    let disguised = p(d, "summ_gz.csv");
+    std::fs::copy(&summ_gz, &disguised).unwrap();
+    score(&disguised, &scores);
+    assert_eq!(std::fs::read_to_string(&scores).unwrap(), expected);
+    let jsonl_gz = p(d, "scores.jsonl.gz");
+    score(&summ_gz, &jsonl_gz);
+    let first: Value = serde_json::from_str(gunzip(&jsonl_gz).lines().next().unwrap()).unwrap();
+    assert!(first["p_alive"].as_f64().is_some(), "{first}");
+
+    // The report's tracking reads the compressed log.
+    let html = p(d, "report.html");
+    let mut args = vec![
+        "report", "--model", "plain", "--input", &tx_gz, "--output", &html,
+    ];
+    args.extend_from_slice(&periods);
+    ok(server.run(&args));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(!page.contains("not available"), "no section missing");
+
+    // A gzip that is cut short, or a .gz that is not gzip: the file is named.
+    let gz = std::fs::read(&tx_gz).unwrap();
+    let cut = p(d, "cut.csv.gz");
+    std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
+    let mut args = vec!["fit", "--input", &cut, "--name", "x"];
+    args.extend_from_slice(&periods);
+    let err = fails(server.run(&args), 3);
+    assert!(
+        err.contains(&cut) && err.contains("corrupt gzip data"),
+        "{err}"
+    );
+    let summ_cut = p(d, "summ_cut.csv.gz");
+    gzip(&summ, &summ_cut);
+    let gz = std::fs::read(&summ_cut).unwrap();
+    std::fs::write(&summ_cut, &gz[..gz.len() - 20]).unwrap();
+    let err = fails(
+        server.run(&[
+            "score", "--model", "plain", "--input", &summ_cut, "--output", &scores,
+        ]),
+        3,
+    );
+    assert!(
+        err.contains(&summ_cut) && err.contains("corrupt gzip data"),
+        "{err}"
+    );
+    let fake = p(d, "fake.csv.gz");
+    std::fs::copy(&summ, &fake).unwrap();
+    let err = fails(server.run(&["fit", "--input", &fake, "--name", "x"]), 3);
+    assert!(
+        err.contains(&fake) && err.contains("not gzip data"),
+        "{err}"
+    );
 }
