@@ -373,7 +373,13 @@ pub struct ScoreArgs {
     /// Output file (`-` for standard output).
     #[arg(long)]
     pub output: PathBuf,
-    #[arg(long, value_enum, default_value = "auto")]
+    /// Format of --output (auto: from its name).
+    #[arg(
+        long = "output-format",
+        visible_alias = "format",
+        value_enum,
+        default_value = "auto"
+    )]
     pub format: OutputFormat,
     #[arg(long)]
     pub json: bool,
@@ -827,8 +833,11 @@ pub struct SummarizeArgs {
     pub calibration_end: Option<String>,
     #[arg(long, default_value = "week")]
     pub time_unit: String,
+    /// CSV, JSON Lines or Parquet (by --output-format or the name; `.gz` compresses text).
     #[arg(long)]
     pub output: PathBuf,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub output_format: OutputFormat,
 }
 
 /// `custval summarize`: a transaction log to lifetimes-style summaries, locally.
@@ -842,7 +851,7 @@ pub fn summarize(a: &SummarizeArgs) -> Result<(), ClientError> {
         .transpose()?;
     let started = Instant::now();
     let out = a.input.summarize(unit, end, cal)?;
-    files::write_summaries(&a.output, &out.table)?;
+    files::write_summaries(&a.output, a.output_format, &out.table)?;
     eprintln!(
         "summarized {} rows into {} customers in {:.2} s ({} skipped) -> {}",
         out.stats.rows_read,
@@ -900,7 +909,7 @@ pub fn simulate(a: &SimulateArgs) -> Result<(), ClientError> {
         );
     } else {
         let t = simulate_summaries(&spec)?.table;
-        files::write_summaries(&a.output, &t)?;
+        files::write_summaries(&a.output, OutputFormat::Auto, &t)?;
         eprintln!(
             "simulated {} customers (weeks) -> {}",
             a.customers,

@@ -1,5 +1,6 @@
-//! Customer files in and score files out: transaction logs and lifetimes-style summary
-//! CSVs, read in bounded chunks; CSV or JSON Lines written row by row.
+//! Customer files in and score files out: transaction logs and lifetimes-style summaries
+//! as delimited text (optionally gzip-compressed) or Parquet, read in bounded chunks;
+//! scores and summaries written as CSV, JSON Lines or Parquet, chunk by chunk.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use custval_proto::v1 as pb;
 
 use crate::error::ClientError;
 use crate::gzip::{self, Sink};
+use crate::parquet::{self, LogNames, ParquetInput, ParquetSummaries, ParquetWriter, SummaryNames};
 
 /// Which kind of customer file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,7 +114,9 @@ fn parse_date_format(text: &str) -> Result<DateFormat, String> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct InputOptions {
     /// Transactions or summaries: CSV or other delimited text, gzip-compressed if the name
-    /// ends `.gz` (or the data starts with gzip's magic bytes).
+    /// ends `.gz` (or the data starts with gzip's magic bytes); or Parquet (`.parquet`, or
+    /// the `PAR1` magic), columns found by name. In errors about Parquet, "line" is the row
+    /// number + 1 (the column names count as line 1, as a CSV header would).
     #[arg(long)]
     pub input: PathBuf,
     #[command(flatten)]
@@ -189,6 +193,10 @@ impl InputOptions {
     /// read with the same options as [`summarize`](Self::summarize) (rows with a bad date
     /// are skipped with --lenient).
     pub fn purchase_days(&self) -> Result<Vec<(String, Day)>, ClientError> {
+        if let Some(p) = self.parquet()? {
+            let (format, lenient) = (self.read.date_format, self.read.lenient);
+            return parquet::purchase_days(p, &self.log_names(), format, lenient);
+        }
         let mut t = self.open_text()?;
         let id = t.column(ID, &self.column("--id-column", &self.read.id_column)?)?;
         let date = t.column(DATE, &self.column("--date-column", &self.read.date_column)?)?;
@@ -215,10 +223,39 @@ impl InputOptions {
         Ok(out)
     }
 
+    /// The file opened as Parquet, if it is Parquet.
+    fn parquet(&self) -> Result<Option<ParquetInput>, ClientError> {
+        if !parquet::is_parquet(&self.input)? {
+            return Ok(None);
+        }
+        if self.read.no_header {
+            return Err(ClientError::Invalid(
+                "--no-header is for text files: Parquet columns are found by name".into(),
+            ));
+        }
+        ParquetInput::open(&self.input).map(Some)
+    }
+
+    fn log_names(&self) -> LogNames<'_> {
+        LogNames {
+            id: &self.read.id_column,
+            date: &self.read.date_column,
+            amount: &self.read.amount_column,
+        }
+    }
+
     /// The file's kind: as given, or from its header.
     pub fn kind(&self) -> Result<InputKind, ClientError> {
         if self.read.input_kind != InputKind::Auto {
             return Ok(self.read.input_kind);
+        }
+        let frequency = self.read.frequency_column.as_deref().unwrap_or("frequency");
+        if let Some(p) = self.parquet()? {
+            return Ok(if p.find(frequency).is_some() {
+                InputKind::Summaries
+            } else {
+                InputKind::Transactions
+            });
         }
         if self.read.no_header {
             return Ok(if self.read.frequency_column.is_some() {
@@ -228,7 +265,6 @@ impl InputOptions {
             });
         }
         let t = self.open_text()?;
-        let frequency = self.read.frequency_column.as_deref().unwrap_or("frequency");
         Ok(if t.find(frequency).is_some() {
             InputKind::Summaries
         } else {
@@ -243,14 +279,6 @@ impl InputOptions {
         observation_end: Day,
         calibration_end: Option<Day>,
     ) -> Result<SummaryOutput, ClientError> {
-        let options = CsvOptions {
-            has_header: !self.read.no_header,
-            delimiter: self.read.delimiter,
-            customer_id: self.column("--id-column", &self.read.id_column)?,
-            date: self.column("--date-column", &self.read.date_column)?,
-            amount: self.column("--amount-column", &self.read.amount_column)?,
-            date_format: self.read.date_format,
-        };
         let config = SummaryConfig {
             unit,
             observation_end,
@@ -262,6 +290,17 @@ impl InputOptions {
             },
         };
         let builder = SummaryBuilder::new(config)?.with_exact_history();
+        if let Some(p) = self.parquet()? {
+            return parquet::summarize(p, &self.log_names(), self.read.date_format, builder);
+        }
+        let options = CsvOptions {
+            has_header: !self.read.no_header,
+            delimiter: self.read.delimiter,
+            customer_id: self.column("--id-column", &self.read.id_column)?,
+            date: self.column("--date-column", &self.read.date_column)?,
+            amount: self.column("--amount-column", &self.read.amount_column)?,
+            date_format: self.read.date_format,
+        };
         summarize_csv_with(gzip::open(&self.input)?, &options, builder)
             .map_err(|e| self.summary_error(e))
     }
@@ -269,6 +308,17 @@ impl InputOptions {
     /// Reads a summary file in chunks of at most `chunk` customers.
     pub fn summaries(&self, chunk: usize) -> Result<SummaryReader, ClientError> {
         let r = &self.read;
+        if let Some(p) = self.parquet()? {
+            let names = SummaryNames {
+                id: &r.id_column,
+                frequency: r.frequency_column.as_deref().unwrap_or("frequency"),
+                recency: r.recency_column.as_deref().unwrap_or("recency"),
+                t: r.t_column.as_deref().unwrap_or("T"),
+                monetary: r.monetary_column.as_deref(),
+            };
+            let p = ParquetSummaries::open(p, &names, chunk)?;
+            return Ok(SummaryReader(Box::new(Summaries::Parquet(p))));
+        }
         let t = self.open_text()?;
         let need = |role: &str, flag: &str, value: &Option<String>| {
             t.column(role, &self.column(flag, value.as_deref().unwrap_or(role))?)
@@ -293,12 +343,12 @@ impl InputOptions {
                 Some(t.column("monetary_value", &self.column("--monetary-column", m)?)?)
             }
         };
-        Ok(SummaryReader {
+        Ok(SummaryReader(Box::new(Summaries::Text(TextSummaries {
             text: t,
             columns,
             monetary,
             chunk: chunk.max(1),
-        })
+        }))))
     }
 }
 
@@ -363,7 +413,26 @@ impl TextInput {
 
 /// Summary rows in chunks, as the wire's columns.
 #[derive(Debug)]
-pub struct SummaryReader {
+pub struct SummaryReader(Box<Summaries>);
+
+#[derive(Debug)]
+enum Summaries {
+    Text(TextSummaries),
+    Parquet(ParquetSummaries),
+}
+
+impl SummaryReader {
+    /// The next chunk, or `None` at the end of the file.
+    pub fn next_chunk(&mut self) -> Result<Option<pb::SummaryColumns>, ClientError> {
+        match &mut *self.0 {
+            Summaries::Text(t) => t.next_chunk(),
+            Summaries::Parquet(p) => p.next_chunk(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct TextSummaries {
     text: TextInput,
     /// id, frequency, recency, T (0-based).
     columns: [usize; 4],
@@ -371,9 +440,8 @@ pub struct SummaryReader {
     chunk: usize,
 }
 
-impl SummaryReader {
-    /// The next chunk, or `None` at the end of the file.
-    pub fn next_chunk(&mut self) -> Result<Option<pb::SummaryColumns>, ClientError> {
+impl TextSummaries {
+    fn next_chunk(&mut self) -> Result<Option<pb::SummaryColumns>, ClientError> {
         let mut c = pb::SummaryColumns::default();
         let [id, x, rec, age] = self.columns;
         while c.customer_id.len() < self.chunk {
@@ -429,22 +497,46 @@ pub fn table_columns(t: &CustomerTable, range: std::ops::Range<usize>) -> pb::Su
     c
 }
 
-/// Output format of scored customers.
+/// Output format of scores and summaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
-    /// From the file name (before a `.gz`): `.jsonl`/`.ndjson` is JSON Lines, anything
-    /// else CSV.
+    /// From the file name (before a `.gz`): `.parquet`/`.pq` is Parquet, `.jsonl`/`.ndjson`
+    /// JSON Lines, anything else CSV.
     Auto,
     Csv,
     Jsonl,
+    Parquet,
 }
 
-/// Writes score rows as CSV or JSON Lines (gzip-compressed if the name ends `.gz`).
+impl OutputFormat {
+    /// The format for `path`: as given, or from its name.
+    pub fn for_path(self, path: &Path) -> OutputFormat {
+        if self != OutputFormat::Auto {
+            return self;
+        }
+        match gzip::inner_extension(path).as_str() {
+            "parquet" | "pq" => OutputFormat::Parquet,
+            "jsonl" | "ndjson" => OutputFormat::Jsonl,
+            _ => OutputFormat::Csv,
+        }
+    }
+}
+
+/// Writes score rows as CSV or JSON Lines (gzip-compressed if the name ends `.gz`), or as
+/// Parquet.
 pub struct ScoreWriter {
     path: PathBuf,
-    out: Sink,
-    jsonl: bool,
-    header_written: bool,
+    out: ScoreOut,
+}
+
+enum ScoreOut {
+    Csv {
+        out: Sink,
+        header_written: bool,
+    },
+    Jsonl(Sink),
+    /// And whether the scores carry segment, tier and action.
+    Parquet(ParquetWriter, bool),
 }
 
 impl std::fmt::Debug for ScoreWriter {
@@ -458,21 +550,18 @@ impl std::fmt::Debug for ScoreWriter {
 impl ScoreWriter {
     /// `-` writes to standard output.
     pub fn create(path: &Path, format: OutputFormat) -> Result<ScoreWriter, ClientError> {
-        let ext = gzip::inner_extension(path);
+        let out = match format.for_path(path) {
+            OutputFormat::Parquet => ScoreOut::Parquet(ParquetWriter::create(path)?, false),
+            OutputFormat::Jsonl => ScoreOut::Jsonl(Sink::create(path)?),
+            _ => ScoreOut::Csv {
+                out: Sink::create(path)?,
+                header_written: false,
+            },
+        };
         Ok(ScoreWriter {
             path: path.to_owned(),
-            out: Sink::create(path)?,
-            jsonl: match format {
-                OutputFormat::Jsonl => true,
-                OutputFormat::Csv => false,
-                OutputFormat::Auto => matches!(ext.as_str(), "jsonl" | "ndjson"),
-            },
-            header_written: false,
+            out,
         })
-    }
-
-    fn io(&self, e: std::io::Error) -> ClientError {
-        ClientError::file(&self.path, e)
     }
 
     /// Appends one chunk of score columns.
@@ -480,16 +569,31 @@ impl ScoreWriter {
         let labelled = !s.segment.is_empty();
         let spend = !s.expected_spend.is_empty();
         let mut undefined = s.undefined_spend.iter().peekable();
-        if !self.jsonl && !self.header_written {
-            let mut h = String::from(
-                "customer_id,expected_purchases,p_alive,propensity,expected_spend,clv",
-            );
-            if labelled {
-                h.push_str(",segment,tier,action");
+        let path = &self.path;
+        let io = |e| ClientError::file(path, e);
+        let (out, jsonl) = match &mut self.out {
+            ScoreOut::Parquet(w, has_labels) => {
+                *has_labels = labelled;
+                return w.write(&parquet::score_batch(s)?);
             }
-            writeln!(self.out, "{h}").map_err(|e| self.io(e))?;
-            self.header_written = true;
-        }
+            ScoreOut::Jsonl(out) => (out, true),
+            ScoreOut::Csv {
+                out,
+                header_written,
+            } => {
+                if !*header_written {
+                    let mut h = String::from(
+                        "customer_id,expected_purchases,p_alive,propensity,expected_spend,clv",
+                    );
+                    if labelled {
+                        h.push_str(",segment,tier,action");
+                    }
+                    writeln!(out, "{h}").map_err(io)?;
+                    *header_written = true;
+                }
+                (out, false)
+            }
+        };
         for i in 0..s.customer_id.len() {
             let defined = spend && undefined.next_if(|&&u| u as usize == i).is_none();
             let (es, clv) = if defined {
@@ -497,7 +601,7 @@ impl ScoreWriter {
             } else {
                 (None, None)
             };
-            let r = if self.jsonl {
+            let r = if jsonl {
                 let mut v = serde_json::json!({
                     "customer_id": s.customer_id[i],
                     "expected_purchases": s.expected_purchases[i],
@@ -511,7 +615,7 @@ impl ScoreWriter {
                     v["tier"] = s.tier[i].clone().into();
                     v["action"] = s.action[i].clone().into();
                 }
-                writeln!(self.out, "{v}")
+                writeln!(out, "{v}")
             } else {
                 let opt = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
                 let mut line = format!(
@@ -531,17 +635,19 @@ impl ScoreWriter {
                         s.action[i]
                     ));
                 }
-                writeln!(self.out, "{line}")
+                writeln!(out, "{line}")
             };
-            r.map_err(|e| self.io(e))?;
+            r.map_err(io)?;
         }
         Ok(())
     }
 
     pub fn finish(self) -> Result<(), ClientError> {
-        self.out
-            .finish()
-            .map_err(|e| ClientError::file(&self.path, e))
+        let io = |e| ClientError::file(&self.path, e);
+        match self.out {
+            ScoreOut::Csv { out, .. } | ScoreOut::Jsonl(out) => out.finish().map_err(io),
+            ScoreOut::Parquet(w, labelled) => w.finish(parquet::score_schema(labelled)),
+        }
     }
 }
 
@@ -562,19 +668,45 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-/// Writes a summary table with lifetimes' column names (gzip-compressed if the name ends
-/// `.gz`).
-pub fn write_summaries(path: &Path, t: &CustomerTable) -> Result<(), ClientError> {
+/// Writes a summary table with lifetimes' column names (and `frequency_holdout`,
+/// `spend_holdout` with a holdout): CSV or JSON Lines (gzip-compressed if the name ends
+/// `.gz`), or Parquet.
+pub fn write_summaries(
+    path: &Path,
+    format: OutputFormat,
+    t: &CustomerTable,
+) -> Result<(), ClientError> {
+    let format = format.for_path(path);
+    if format == OutputFormat::Parquet {
+        return parquet::write_summaries(path, t);
+    }
     let mut out = Sink::create(path)?;
     let io = |e| ClientError::file(path, e);
     let holdout = t.holdout.as_ref();
-    write!(out, "customer_id,frequency,recency,T,monetary_value").map_err(io)?;
-    if holdout.is_some() {
-        write!(out, ",frequency_holdout,spend_holdout").map_err(io)?;
+    if format == OutputFormat::Csv {
+        write!(out, "customer_id,frequency,recency,T,monetary_value").map_err(io)?;
+        if holdout.is_some() {
+            write!(out, ",frequency_holdout,spend_holdout").map_err(io)?;
+        }
+        writeln!(out).map_err(io)?;
     }
-    writeln!(out).map_err(io)?;
     for i in 0..t.len() {
         let r = &t.rfm[i];
+        if format == OutputFormat::Jsonl {
+            let mut v = serde_json::json!({
+                "customer_id": t.ids[i],
+                "frequency": r.frequency,
+                "recency": r.recency,
+                "T": r.age,
+                "monetary_value": t.monetary_value[i],
+            });
+            if let Some(h) = holdout {
+                v["frequency_holdout"] = h.frequency[i].into();
+                v["spend_holdout"] = h.spend[i].into();
+            }
+            writeln!(out, "{v}").map_err(io)?;
+            continue;
+        }
         write!(
             out,
             "{},{},{},{},{}",

@@ -7,8 +7,9 @@
 //!   latency percentiles, errors by status code).
 //! * [`codec`]: sending messages encoded ahead of time.
 //! * [`commands`]: health, fit, score, segment, recommend, models, summarize, simulate.
-//! * [`files`]: customer CSVs in (logs and lifetimes-style summaries), scores out.
+//! * [`files`]: customer files in (logs and lifetimes-style summaries), scores out.
 //! * [`gzip`]: `.gz` inputs and outputs, streamed.
+//! * [`parquet`]: Parquet inputs and outputs, in record batches.
 //! * [`error`]: the client's error type, and small parsers shared by commands.
 #![forbid(unsafe_code)]
 
@@ -19,6 +20,7 @@ pub mod connect;
 pub mod error;
 pub mod files;
 pub mod gzip;
+pub mod parquet;
 pub mod report;
 
 pub use connect::{ConnectOptions, Connection};

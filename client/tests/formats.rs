@@ -1,13 +1,26 @@
 //! The `custval` binary's file formats against a real server on 127.0.0.1:0: delimited and
 //! whitespace text with or without a header, renamed columns and date patterns, gzip in
-//! and out, and malformed files that must name the file, line and column.
+//! and out, Parquet in and out, and malformed files that must name the file, line and
+//! column.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
 
 use std::io::{Read, Write};
+use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{
+    Array, ArrayRef, Date32Array, Decimal128Array, Float64Array, Int32Array, Int64Array,
+    RecordBatch, StringArray, TimestampMillisecondArray,
+};
 use common::{Server, cdnow, fails, ok, p};
+use custval_client::files::InputOptions;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
 use serde_json::Value;
 
 /// How to read `CDNOW_sample.txt`: whitespace-separated, no header, sample id in column 2,
@@ -351,6 +364,412 @@ fn gzip_in_and_out() {
     let err = fails(server.run(&["fit", "--input", &fake, "--name", "x"]), 3);
     assert!(
         err.contains(&fake) && err.contains("not gzip data"),
+        "{err}"
+    );
+}
+
+/// Writes `columns` as a one-batch Parquet file (gzip-compressed pages if `gzip`).
+fn write_parquet(path: &str, columns: Vec<(&str, ArrayRef)>, gzip: bool) {
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let props = WriterProperties::builder()
+        .set_compression(if gzip {
+            Compression::GZIP(Default::default())
+        } else {
+            Compression::UNCOMPRESSED
+        })
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// A Parquet file's columns by name: strings as they are, numbers as text (null: empty),
+/// as a CSV would have them.
+fn read_parquet(path: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut names = Vec::new();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        names = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        for i in 0..batch.num_rows() {
+            let row = batch
+                .columns()
+                .iter()
+                .map(|c| {
+                    if c.is_null(i) {
+                        String::new()
+                    } else if let Some(s) = c.as_string_opt::<i32>() {
+                        s.value(i).to_owned()
+                    } else if let Some(f) = c.as_primitive_opt::<Float64Type>() {
+                        f.value(i).to_string()
+                    } else {
+                        c.as_primitive::<Int64Type>().value(i).to_string()
+                    }
+                })
+                .collect();
+            rows.push(row);
+        }
+    }
+    (names, rows)
+}
+
+fn csv_rows(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut lines = text.lines();
+    let split = |l: &str| l.split(',').map(str::to_owned).collect::<Vec<_>>();
+    let names = split(lines.next().unwrap());
+    (names, lines.map(split).collect())
+}
+
+#[test]
+fn parquet_summaries_in_scores_out() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (summ, summ_pq) = (p(d, "summ.csv"), p(d, "summ.parquet"));
+    for output in [&summ, &summ_pq] {
+        ok(server.run(&["simulate", "--customers", "3000", "--output", output]));
+    }
+    assert_eq!(
+        read_parquet(&summ_pq),
+        csv_rows(&std::fs::read_to_string(&summ).unwrap())
+    );
+    let a = fit(&server, "m", &summ, &[]);
+    let b = fit(&server, "m", &summ_pq, &[]);
+    assert_eq!(a["params"], b["params"]);
+    assert_eq!(a["spend_params"], b["spend_params"]);
+
+    // Scores from Parquet to Parquet: the CSV path's rows, without a spend model (nulls),
+    // with one, and with segments; the format by name or by --output-format.
+    fit(&server, "nospend", &summ, &["--spend", "none"]);
+    let score = |model: &str, input: &str, output: &str, more: &[&str]| {
+        let mut args = vec![
+            "score", "--model", model, "--input", input, "--output", output,
+        ];
+        args.extend_from_slice(more);
+        ok(server.run(&args));
+    };
+    let (scores, scores_pq, other) = (p(d, "s.csv"), p(d, "s.parquet"), p(d, "s.out"));
+    for (model, labelled) in [("nospend", false), ("m", false), ("m", true)] {
+        if labelled {
+            ok(server.run(&[
+                "segment", "--model", model, "--input", &summ, "--k", "3", "--store",
+            ]));
+        }
+        score(model, &summ, &scores, &[]);
+        score(model, &summ_pq, &scores_pq, &[]);
+        score(model, &summ_pq, &other, &["--output-format", "parquet"]);
+        let csv = csv_rows(&std::fs::read_to_string(&scores).unwrap());
+        assert_eq!(csv.0.len(), if labelled { 9 } else { 6 });
+        assert_eq!(csv.1.len(), 3000);
+        let no_spend = csv.1.iter().all(|r| r[4].is_empty() && r[5].is_empty());
+        assert_eq!(no_spend, model == "nospend");
+        assert_eq!(read_parquet(&scores_pq), csv);
+        assert_eq!(read_parquet(&other), csv);
+    }
+
+    // Summaries are read one chunk (record batch) at a time.
+    let input = InputOptions::for_file(summ_pq.clone().into());
+    let mut reader = input.summaries(1000).unwrap();
+    let mut chunks = 0;
+    while let Some(c) = reader.next_chunk().unwrap() {
+        assert_eq!(c.customer_id.len(), 1000);
+        assert_eq!(c.monetary_value.len(), 1000);
+        chunks += 1;
+    }
+    assert_eq!(chunks, 3);
+
+    // Summaries from a log to Parquet, and an empty score file is still Parquet.
+    let tx = p(d, "tx.csv");
+    ok(server.run(&[
+        "simulate",
+        "--customers",
+        "500",
+        "--transactions",
+        "--output",
+        &tx,
+    ]));
+    let (from_log, from_log_pq) = (p(d, "from_log.csv"), p(d, "from_log.dat"));
+    for (output, format) in [(&from_log, "csv"), (&from_log_pq, "parquet")] {
+        ok(server.run(&[
+            "summarize",
+            "--input",
+            &tx,
+            "--observation-end",
+            "2024-12-29",
+            "--calibration-end",
+            "2024-09-30",
+            "--output",
+            output,
+            "--output-format",
+            format,
+        ]));
+    }
+    let expected = csv_rows(&std::fs::read_to_string(&from_log).unwrap());
+    assert_eq!(expected.0.len(), 7, "with the holdout's columns");
+    assert_eq!(read_parquet(&from_log_pq), expected);
+    let empty = p(d, "empty.csv");
+    std::fs::write(&empty, "customer_id,frequency,recency,T\n").unwrap();
+    score("m", &empty, &scores_pq, &[]);
+    assert_eq!(read_parquet(&scores_pq), (vec![], vec![]));
+    assert!(std::fs::read(&scores_pq).unwrap().starts_with(b"PAR1"));
+}
+
+#[test]
+fn parquet_logs_fit_like_text() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sample = cdnow("CDNOW_sample.txt");
+    let mut args = CDNOW_SAMPLE.to_vec();
+    args.extend_from_slice(&CDNOW_PERIODS);
+    let text = fit(&server, "text", &sample, &args);
+
+    // The sample's rows in Parquet, with two sets of column types.
+    let (mut ids, mut days, mut cents) = (vec![], vec![], vec![]);
+    for line in std::fs::read_to_string(&sample).unwrap().lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.is_empty() {
+            continue;
+        }
+        ids.push(f[1].to_owned());
+        let (y, m, dd) = (&f[2][..4], &f[2][4..6], &f[2][6..]);
+        let day = custval_model::summary::Day::from_ymd(
+            y.parse().unwrap(),
+            m.parse().unwrap(),
+            dd.parse().unwrap(),
+        )
+        .unwrap();
+        days.push(day.0);
+        cents.push((f[4].parse::<f64>().unwrap() * 100.0).round() as i128);
+    }
+    let typed = p(d, "typed.parquet");
+    write_parquet(
+        &typed,
+        vec![
+            (
+                "customer_id",
+                Arc::new(Int64Array::from_iter_values(
+                    ids.iter().map(|s| s.parse::<i64>().unwrap()),
+                )),
+            ),
+            ("date", Arc::new(Date32Array::from(days.clone()))),
+            (
+                "amount",
+                Arc::new(Float64Array::from_iter_values(
+                    cents.iter().map(|&c| c as f64 / 100.0),
+                )),
+            ),
+        ],
+        false,
+    );
+    let other = p(d, "other.pq");
+    write_parquet(
+        &other,
+        vec![
+            ("ID", Arc::new(StringArray::from(ids.clone()))),
+            (
+                "when",
+                Arc::new(
+                    TimestampMillisecondArray::from_iter_values(
+                        days.iter().map(|&d| i64::from(d) * 86_400_000 + 43_200_000),
+                    )
+                    .with_timezone("UTC"),
+                ),
+            ),
+            (
+                "value",
+                Arc::new(
+                    Decimal128Array::from(cents.clone())
+                        .with_precision_and_scale(10, 2)
+                        .unwrap(),
+                ),
+            ),
+        ],
+        true,
+    );
+    let from_typed = fit(&server, "typed", &typed, &CDNOW_PERIODS);
+    let mut args = vec![
+        "--id-column",
+        "ID",
+        "--date-column",
+        "when",
+        "--amount-column",
+        "value",
+    ];
+    args.extend_from_slice(&CDNOW_PERIODS);
+    let from_other = fit(&server, "other", &other, &args);
+    for v in [&from_typed, &from_other] {
+        assert_eq!(v["params"], text["params"]);
+        assert_eq!(v["spend_params"], text["spend_params"]);
+        assert_eq!(v["holdout"], text["holdout"]);
+    }
+
+    // Dates as strings with a pattern; the report's tracking from a Parquet log.
+    let strings = p(d, "strings.parquet");
+    let us: Vec<String> = days
+        .iter()
+        .map(|&x| {
+            let (y, m, dd) = custval_model::summary::Day(x).to_ymd();
+            format!("{m}/{dd}/{y}")
+        })
+        .collect();
+    write_parquet(
+        &strings,
+        vec![
+            ("customer_id", Arc::new(StringArray::from(ids.clone()))),
+            ("date", Arc::new(StringArray::from(us))),
+            (
+                "amount",
+                Arc::new(Float64Array::from_iter_values(
+                    cents.iter().map(|&c| c as f64 / 100.0),
+                )),
+            ),
+        ],
+        false,
+    );
+    let mut args = vec!["--date-format", "%m/%d/%Y"];
+    args.extend_from_slice(&CDNOW_PERIODS);
+    let from_strings = fit(&server, "strings", &strings, &args);
+    assert_eq!(from_strings["params"], text["params"]);
+    let html = p(d, "report.html");
+    let mut args = vec![
+        "report", "--model", "text", "--input", &typed, "--output", &html,
+    ];
+    args.extend_from_slice(&CDNOW_PERIODS);
+    ok(server.run(&args));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<svg").count(), 8, "every chart drawn");
+    assert!(!page.contains("not available"), "no section missing");
+}
+
+#[test]
+fn malformed_parquet_says_where() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ids = || -> ArrayRef { Arc::new(StringArray::from(vec!["a", "b", "c"])) };
+    let floats = |v: Vec<f64>| -> ArrayRef { Arc::new(Float64Array::from(v)) };
+    let run = |name: &str, columns: Vec<(&str, ArrayRef)>, code: i32| {
+        let path = p(d, name);
+        write_parquet(&path, columns, false);
+        let err = fails(
+            server.run(&[
+                "fit",
+                "--input",
+                &path,
+                "--name",
+                "x",
+                "--observation-end",
+                "2024-12-31",
+            ]),
+            code,
+        );
+        assert!(err.contains(&path), "{err}");
+        err
+    };
+    // A string frequency column: summaries (by the column's name) that cannot be read.
+    let err = run(
+        "string_frequency.parquet",
+        vec![
+            ("customer_id", ids()),
+            (
+                "frequency",
+                Arc::new(StringArray::from(vec!["1", "2", "x"])),
+            ),
+            ("recency", floats(vec![1.0, 2.0, 3.0])),
+            ("T", floats(vec![5.0, 5.0, 5.0])),
+        ],
+        3,
+    );
+    assert!(
+        err.contains("line 1, column 2") && err.contains("frequency") && err.contains("Utf8"),
+        "{err}"
+    );
+    let err = run(
+        "negative.parquet",
+        vec![
+            ("customer_id", ids()),
+            ("frequency", Arc::new(Int32Array::from(vec![1, 0, -2]))),
+            ("recency", floats(vec![1.0, 2.0, 3.0])),
+            ("T", floats(vec![5.0, 5.0, 5.0])),
+        ],
+        3,
+    );
+    assert!(
+        err.contains("line 4, column 2") && err.contains("row 3") && err.contains("-2"),
+        "{err}"
+    );
+    let err = run(
+        "null_id.parquet",
+        vec![
+            (
+                "customer_id",
+                Arc::new(StringArray::from(vec![Some("a"), None, Some("c")])),
+            ),
+            ("frequency", Arc::new(Int64Array::from(vec![1, 0, 2]))),
+            ("recency", floats(vec![1.0, 0.0, 3.0])),
+            ("T", floats(vec![5.0, 5.0, 5.0])),
+        ],
+        3,
+    );
+    assert!(
+        err.contains("line 3, column 1") && err.contains("customer_id") && err.contains("null"),
+        "{err}"
+    );
+    let err = run(
+        "no_t.parquet",
+        vec![
+            ("customer_id", ids()),
+            ("frequency", Arc::new(Int64Array::from(vec![1, 0, 2]))),
+            ("recency", floats(vec![1.0, 0.0, 3.0])),
+        ],
+        3,
+    );
+    assert!(err.contains("missing T column \"T\""), "{err}");
+    // Logs: a null date, an amount that is text.
+    let dates = |v: Vec<Option<i32>>| -> ArrayRef { Arc::new(Date32Array::from(v)) };
+    let err = run(
+        "null_date.parquet",
+        vec![
+            ("customer_id", ids()),
+            ("date", dates(vec![Some(19_800), Some(19_801), None])),
+            ("amount", floats(vec![1.0, 2.0, 3.0])),
+        ],
+        3,
+    );
+    assert!(
+        err.contains("line 4, column 2") && err.contains("date") && err.contains("null"),
+        "{err}"
+    );
+    let err = run(
+        "text_amount.parquet",
+        vec![
+            ("customer_id", ids()),
+            (
+                "date",
+                dates(vec![Some(19_800), Some(19_801), Some(19_802)]),
+            ),
+            ("amount", Arc::new(StringArray::from(vec!["1", "2", "3"]))),
+        ],
+        3,
+    );
+    assert!(err.contains("column 3") && err.contains("amount"), "{err}");
+    // Not Parquet at all, by its name.
+    let fake = p(d, "fake.parquet");
+    std::fs::write(&fake, "customer_id,frequency,recency,T\na,1,2,3\n").unwrap();
+    let err = fails(server.run(&["fit", "--input", &fake, "--name", "x"]), 3);
+    assert!(
+        err.contains(&fake) && err.contains("not a readable Parquet file"),
         "{err}"
     );
 }
