@@ -58,13 +58,13 @@ enum Customers {
     /// Summarized locally from a transaction log; the next row to send.
     Table(Arc<custval_model::CustomerTable>, usize),
     /// A summary file; customers still to skip (a resumed stream).
-    File(Box<files::SummaryReader>, u64),
+    File(files::SummaryReader, u64),
 }
 
 /// Where the customers came from, to read them again from some row on.
 enum Source {
     Table(Arc<custval_model::CustomerTable>),
-    File(InputOptions),
+    File(Box<InputOptions>),
 }
 
 impl Source {
@@ -72,7 +72,7 @@ impl Source {
     fn open_at(&self, skip: u64) -> Result<Customers, ClientError> {
         Ok(match self {
             Source::Table(t) => Customers::Table(t.clone(), skip as usize),
-            Source::File(input) => Customers::File(Box::new(input.summaries(CHUNK)?), skip),
+            Source::File(input) => Customers::File(input.summaries(CHUNK)?, skip),
         })
     }
 }
@@ -91,7 +91,7 @@ impl Customers {
                         "--holdout-end needs a transaction log, not summaries".into(),
                     ));
                 }
-                Ok(Customers::File(Box::new(input.summaries(CHUNK)?), 0))
+                Ok(Customers::File(input.summaries(CHUNK)?, 0))
             }
             _ => {
                 let end = observation_end.ok_or_else(|| {
@@ -159,7 +159,7 @@ impl Customers {
     fn source(&self, input: &InputOptions) -> Source {
         match self {
             Customers::Table(t, _) => Source::Table(t.clone()),
-            Customers::File(..) => Source::File(input.clone()),
+            Customers::File(..) => Source::File(Box::new(input.clone())),
         }
     }
 }
@@ -421,7 +421,13 @@ pub struct ScoreArgs {
     /// Output file (`-` for standard output).
     #[arg(long)]
     pub output: PathBuf,
-    #[arg(long, value_enum, default_value = "auto")]
+    /// Format of --output (auto: from its name).
+    #[arg(
+        long = "output-format",
+        visible_alias = "format",
+        value_enum,
+        default_value = "auto"
+    )]
     pub format: OutputFormat,
     /// No progress bar (there is none anyway when standard error is not a terminal).
     #[arg(long)]
@@ -688,7 +694,7 @@ pub async fn segment(connect: &ConnectOptions, a: &SegmentArgs) -> Result<(), Cl
                 files::csv_field(&c.rfm_segment)
             ));
         }
-        std::fs::write(path, text).map_err(|e| ClientError::file(path, e))?;
+        files::write_text(path, &text)?;
     }
     if a.json {
         let segments: Vec<_> = r
@@ -796,7 +802,7 @@ pub async fn recommend(connect: &ConnectOptions, a: &RecommendArgs) -> Result<()
                 c.funded_action
             ));
         }
-        std::fs::write(path, text).map_err(|e| ClientError::file(path, e))?;
+        files::write_text(path, &text)?;
     }
     let actions: Vec<_> = r
         .by_action
@@ -949,8 +955,11 @@ pub struct SummarizeArgs {
     pub calibration_end: Option<String>,
     #[arg(long, default_value = "week")]
     pub time_unit: String,
+    /// CSV, JSON Lines or Parquet (by --output-format or the name; `.gz` compresses text).
     #[arg(long)]
     pub output: PathBuf,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub output_format: OutputFormat,
 }
 
 /// `custval summarize`: a transaction log to lifetimes-style summaries, locally.
@@ -964,7 +973,7 @@ pub fn summarize(a: &SummarizeArgs) -> Result<(), ClientError> {
         .transpose()?;
     let started = Instant::now();
     let out = a.input.summarize(unit, end, cal)?;
-    files::write_summaries(&a.output, &out.table)?;
+    files::write_summaries(&a.output, a.output_format, &out.table)?;
     eprintln!(
         "summarized {} rows into {} customers in {:.2} s ({} skipped) -> {}",
         out.stats.rows_read,
@@ -998,8 +1007,7 @@ pub fn simulate(a: &SimulateArgs) -> Result<(), ClientError> {
     let spec = SimulationSpec::cdnow_like(a.customers, a.seed, a.weeks);
     if a.transactions {
         use std::io::Write;
-        let file = std::fs::File::create(&a.output).map_err(|e| ClientError::file(&a.output, e))?;
-        let mut out = std::io::BufWriter::new(file);
+        let mut out = crate::gzip::Sink::create(&a.output)?;
         let start = Day::from_ymd(2024, 1, 1).unwrap_or(Day(19_723));
         let mut failed = None;
         writeln!(out, "customer_id,date,amount").map_err(|e| ClientError::file(&a.output, e))?;
@@ -1014,7 +1022,7 @@ pub fn simulate(a: &SimulateArgs) -> Result<(), ClientError> {
         if let Some(e) = failed {
             return Err(ClientError::file(&a.output, e));
         }
-        out.flush().map_err(|e| ClientError::file(&a.output, e))?;
+        out.finish().map_err(|e| ClientError::file(&a.output, e))?;
         eprintln!(
             "simulated {} customers' transactions -> {} (observation end {})",
             a.customers,
@@ -1023,7 +1031,7 @@ pub fn simulate(a: &SimulateArgs) -> Result<(), ClientError> {
         );
     } else {
         let t = simulate_summaries(&spec)?.table;
-        files::write_summaries(&a.output, &t)?;
+        files::write_summaries(&a.output, OutputFormat::Auto, &t)?;
         eprintln!(
             "simulated {} customers (weeks) -> {}",
             a.customers,
@@ -1047,6 +1055,9 @@ pub struct ReportArgs {
     /// concentration and the budget plan; without it those sections say so.
     #[arg(long)]
     pub input: Option<PathBuf>,
+    /// How to read --input.
+    #[command(flatten)]
+    pub read: files::ReadOptions,
     /// Calibration end of a transaction log, YYYY-MM-DD.
     #[arg(long)]
     pub observation_end: Option<String>,
@@ -1083,7 +1094,10 @@ pub async fn report(connect: &ConnectOptions, a: &ReportArgs) -> Result<(), Clie
     data.recommendations = Err(why_no_input);
     let mut age = TimeUnit::Week.convert(52.0, unit);
     if let Some(path) = &a.input {
-        let input = InputOptions::for_file(path.clone());
+        let input = InputOptions {
+            input: path.clone(),
+            read: a.read.clone(),
+        };
         let scoring = ScoringArgs {
             input: input.clone(),
             model: a.model.clone(),

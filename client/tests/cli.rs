@@ -2,99 +2,10 @@
 //! files, unknown models and a server that is down.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-use clap::Parser;
+use common::{Server, custval, ok, p};
 use serde_json::Value;
-
-/// A server on its own runtime thread, stopped when dropped.
-struct Server {
-    url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let config = custval_server::Config::parse_from([
-            "custval-server",
-            "--data-dir",
-            &dir.path().display().to_string(),
-            "--drain-seconds",
-            "1",
-        ]);
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async {
-                let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(grpc.local_addr().unwrap()).unwrap();
-                custval_server::run(config, grpc, None, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let addr = addr_rx.recv().unwrap();
-        let server = Server {
-            url: format!("http://{addr}"),
-            stop: Some(stop),
-            thread: Some(thread),
-            _dir: dir,
-        };
-        for _ in 0..200 {
-            if server.run(&["health"]).status.success() {
-                return server;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        panic!("server did not become healthy");
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        custval(&self.url, args)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn custval(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_custval"))
-        .arg("--server")
-        .arg(url)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn p(dir: &Path, name: &str) -> String {
-    dir.join(name).display().to_string()
-}
 
 #[test]
 fn every_command_end_to_end() {

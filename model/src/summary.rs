@@ -55,6 +55,7 @@
 //!   [`SummaryBuilder::with_exact_history`] (with [`summarize_csv_with`]) keeps every
 //!   customer's distinct days instead (memory then grows with distinct customer-days).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::BuildHasher;
@@ -160,15 +161,195 @@ pub enum DateFormat {
     Iso,
     /// `YYYYMMDD`.
     Compact,
+    /// A strftime-like pattern such as `%m/%d/%Y` (see [`DatePattern`]).
+    Pattern(DatePattern),
 }
 
 impl DateFormat {
-    fn reason(self) -> &'static str {
+    /// Why a value does not parse, for error messages and the skip statistics.
+    pub fn reason(self) -> Cow<'static, str> {
         match self {
-            DateFormat::Auto => "invalid date (expected YYYY-MM-DD or YYYYMMDD)",
-            DateFormat::Iso => "invalid date (expected YYYY-MM-DD, optionally with a time)",
-            DateFormat::Compact => "invalid date (expected YYYYMMDD)",
+            DateFormat::Auto => R_DATE_AUTO.into(),
+            DateFormat::Iso => R_DATE_ISO.into(),
+            DateFormat::Compact => R_DATE_COMPACT.into(),
+            DateFormat::Pattern(p) => format!("invalid date (expected {p})").into(),
         }
+    }
+}
+
+const R_DATE_AUTO: &str = "invalid date (expected YYYY-MM-DD or YYYYMMDD)";
+const R_DATE_ISO: &str = "invalid date (expected YYYY-MM-DD, optionally with a time)";
+const R_DATE_COMPACT: &str = "invalid date (expected YYYYMMDD)";
+
+/// `auto`, `iso`, `compact`, or a pattern with `%` directives ([`DatePattern::new`]).
+impl std::str::FromStr for DateFormat {
+    type Err = ModelError;
+
+    fn from_str(s: &str) -> Result<Self, ModelError> {
+        match s {
+            "auto" => Ok(DateFormat::Auto),
+            "iso" => Ok(DateFormat::Iso),
+            "compact" => Ok(DateFormat::Compact),
+            p if p.contains('%') => DatePattern::new(p).map(DateFormat::Pattern),
+            other => Err(ModelError::invalid(
+                "date_format",
+                format!(
+                    "{other:?}: use auto, iso, compact or a pattern such as %m/%d/%Y or %d.%m.%Y"
+                ),
+            )),
+        }
+    }
+}
+
+/// One piece of a [`DatePattern`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum DateToken {
+    /// Unused slot.
+    #[default]
+    End,
+    /// `%Y`: four digits.
+    Year,
+    /// `%m`: one or two digits.
+    Month,
+    /// `%d`: one or two digits.
+    Day,
+    /// A byte that must be there as written (`%%` is a literal `%`).
+    Literal(u8),
+}
+
+/// A date pattern: `%Y` (four-digit year), `%m` (month, one or two digits), `%d` (day of
+/// the month, one or two digits), `%%` (a `%`) and any other character as a literal
+/// separator that must match exactly, e.g. `%m/%d/%Y` or `%d.%m.%Y`. Each of `%Y`, `%m`,
+/// `%d` appears exactly once; the whole value must match (no trailing time). Parsed once
+/// into a small fixed array of tokens, so that [`DateFormat`] stays `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DatePattern {
+    tokens: [DateToken; DatePattern::MAX_TOKENS],
+}
+
+impl DatePattern {
+    /// At most this many directives and literal bytes.
+    pub const MAX_TOKENS: usize = 24;
+
+    /// Parses `pattern`; the error names it and says what is wrong.
+    pub fn new(pattern: &str) -> Result<DatePattern, ModelError> {
+        let bad =
+            |why: String| ModelError::invalid("date_format", format!("pattern {pattern:?}: {why}"));
+        let mut tokens = [DateToken::End; Self::MAX_TOKENS];
+        let mut n = 0;
+        let mut bytes = pattern.bytes();
+        while let Some(b) = bytes.next() {
+            let token = if b == b'%' {
+                match bytes.next() {
+                    Some(b'Y') => DateToken::Year,
+                    Some(b'm') => DateToken::Month,
+                    Some(b'd') => DateToken::Day,
+                    Some(b'%') => DateToken::Literal(b'%'),
+                    Some(other) => {
+                        let directive: String = pattern
+                            .get(pattern.len() - bytes.len() - 1..)
+                            .and_then(|s| s.chars().next())
+                            .map_or_else(|| char::from(other).to_string(), String::from);
+                        return Err(bad(format!(
+                            "unsupported directive %{directive} (use %Y, %m, %d or %%)"
+                        )));
+                    }
+                    None => return Err(bad("ends with a lone %".into())),
+                }
+            } else {
+                DateToken::Literal(b)
+            };
+            let Some(slot) = tokens.get_mut(n) else {
+                return Err(bad(format!(
+                    "too long (at most {} directives and characters)",
+                    Self::MAX_TOKENS
+                )));
+            };
+            *slot = token;
+            n += 1;
+        }
+        for (token, name) in [
+            (DateToken::Year, "%Y"),
+            (DateToken::Month, "%m"),
+            (DateToken::Day, "%d"),
+        ] {
+            match tokens.iter().filter(|&&t| t == token).count() {
+                1 => {}
+                0 => return Err(bad(format!("has no {name}"))),
+                _ => return Err(bad(format!("has {name} more than once"))),
+            }
+        }
+        Ok(DatePattern { tokens })
+    }
+
+    fn tokens(&self) -> impl Iterator<Item = DateToken> + '_ {
+        self.tokens
+            .iter()
+            .copied()
+            .take_while(|&t| t != DateToken::End)
+    }
+
+    /// The day `text` denotes, if it matches the pattern and is a calendar date.
+    pub fn parse(&self, text: &[u8]) -> Option<Day> {
+        let (mut year, mut month, mut day) = (0, 0, 0);
+        let mut i = 0;
+        for token in self.tokens() {
+            match token {
+                DateToken::End => break,
+                DateToken::Literal(b) => {
+                    if text.get(i) != Some(&b) {
+                        return None;
+                    }
+                    i += 1;
+                }
+                DateToken::Year => {
+                    year = two_at(text, i)? * 100 + two_at(text, i + 2)?;
+                    i += 4;
+                }
+                DateToken::Month | DateToken::Day => {
+                    let mut v = digit(*text.get(i)?)?;
+                    i += 1;
+                    if let Some(d) = text.get(i).and_then(|&b| digit(b)) {
+                        v = v * 10 + d;
+                        i += 1;
+                    }
+                    if token == DateToken::Month {
+                        month = v;
+                    } else {
+                        day = v;
+                    }
+                }
+            }
+        }
+        if i != text.len() {
+            return None;
+        }
+        // year <= 9999 always fits in i32.
+        Day::from_ymd(year as i32, month, day)
+    }
+}
+
+/// The pattern as written (`%%` for a literal `%`).
+impl fmt::Display for DatePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut bytes = Vec::with_capacity(Self::MAX_TOKENS * 2);
+        for token in self.tokens() {
+            match token {
+                DateToken::End => break,
+                DateToken::Year => bytes.extend_from_slice(b"%Y"),
+                DateToken::Month => bytes.extend_from_slice(b"%m"),
+                DateToken::Day => bytes.extend_from_slice(b"%d"),
+                DateToken::Literal(b'%') => bytes.extend_from_slice(b"%%"),
+                DateToken::Literal(b) => bytes.push(b),
+            }
+        }
+        f.write_str(&String::from_utf8_lossy(&bytes))
+    }
+}
+
+impl fmt::Debug for DatePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatePattern({:?})", self.to_string())
     }
 }
 
@@ -265,6 +446,7 @@ pub fn parse_day(text: &[u8], format: DateFormat) -> Option<Day> {
     match format {
         DateFormat::Iso => parse_iso(text),
         DateFormat::Compact => parse_compact(text),
+        DateFormat::Pattern(p) => p.parse(text),
         DateFormat::Auto => {
             if text.get(4) == Some(&b'-') {
                 parse_iso(text)
@@ -1221,19 +1403,9 @@ pub fn summarize_csv_with<R: Read>(
     options: &CsvOptions,
     mut builder: SummaryBuilder,
 ) -> Result<SummaryOutput, SummaryError> {
-    if let Delimiter::Byte(b) = options.delimiter
-        && (matches!(b, b'\n' | b'\r' | b'"') || !b.is_ascii())
-    {
-        return Err(SummaryError::Config(ModelError::invalid(
-            "delimiter",
-            format!("{:?} cannot be used as a field delimiter", char::from(b)),
-        )));
-    }
-    let mut input = BufReader::with_capacity(1 << 16, reader);
-    skip_bom(&mut input)?;
-    match options.delimiter {
-        Delimiter::Byte(b) => read_delimited(input, b, options, &mut builder)?,
-        Delimiter::Whitespace => read_whitespace(input, options, &mut builder)?,
+    match TextRecords::new(reader, options.delimiter)?.0 {
+        Source::Csv(mut records) => read_records(&mut records, options, &mut builder)?,
+        Source::Whitespace(mut records) => read_records(&mut records, options, &mut builder)?,
     }
     Ok(builder.finish())
 }
@@ -1292,7 +1464,14 @@ fn header_names<'a>(fields: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
         .collect()
 }
 
-fn resolve(role: &str, col: &ColumnRef, header: Option<&[String]>) -> Result<usize, SummaryError> {
+/// The 0-based column of `col` (the `role` it plays, e.g. `date`, is for messages): an
+/// index is checked against the header if there is one; a name is looked up in the header,
+/// exactly and then ignoring ASCII case.
+pub fn resolve_column(
+    role: &str,
+    col: &ColumnRef,
+    header: Option<&[String]>,
+) -> Result<usize, SummaryError> {
     match (col, header) {
         (ColumnRef::Index(i), None) => Ok(*i),
         (ColumnRef::Index(i), Some(h)) => {
@@ -1332,9 +1511,9 @@ impl Layout {
     ) -> Result<Self, SummaryError> {
         let h = header.as_deref();
         let cols = [
-            resolve(F_CUSTOMER, &options.customer_id, h)?,
-            resolve(F_DATE, &options.date, h)?,
-            resolve(F_AMOUNT, &options.amount, h)?,
+            resolve_column(F_CUSTOMER, &options.customer_id, h)?,
+            resolve_column(F_DATE, &options.date, h)?,
+            resolve_column(F_AMOUNT, &options.amount, h)?,
         ];
         let required = cols.iter().max().map_or(1, |m| m.saturating_add(1));
         b.set_source_columns(
@@ -1411,7 +1590,7 @@ impl Layout {
         }
         let Some(day) = parse_day(trim(get(di).unwrap_or_default()), self.date_format) else {
             let reason = self.date_format.reason();
-            return self.bad(b, line, Some(di + 1), F_DATE, || text(di), reason);
+            return self.bad(b, line, Some(di + 1), F_DATE, || text(di), &reason);
         };
         if day.0 > b.obs_end {
             return self.bad(b, line, Some(di + 1), F_DATE, || text(di), R_AFTER_END);
@@ -1533,82 +1712,95 @@ impl<R: Read> Read for Tracked<R> {
     }
 }
 
+/// Where records come from; implemented by both text readers so that the summarizer's
+/// loop is compiled once for each.
+trait RecordSource {
+    /// Separator shown between fields when a whole record is quoted in an error.
+    fn sep(&self) -> char;
+    /// Reads the next non-blank record; its 1-based start line, or `None` at the end.
+    fn next_record(&mut self) -> Result<Option<u64>, SummaryError>;
+    /// Fields of the current record.
+    fn len(&self) -> usize;
+    /// Field `i` of the current record.
+    fn get(&self, i: usize) -> Option<&[u8]>;
+}
+
 /// Byte-delimited input through the `csv` crate. Records end at `\n`; a `\r` before it is
 /// dropped from the last field (CRLF files). The `csv` crate reports a record's position
 /// before the blank lines it skips, so the 1-based start line is recomputed from the
 /// position after the record: end line − newlines inside the record − 1 for its
 /// terminator (none for a final line without one).
-fn read_delimited<R: Read>(
-    input: R,
+struct CsvRecords<R> {
+    rdr: csv::Reader<Tracked<R>>,
+    rec: csv::ByteRecord,
     delimiter: u8,
-    options: &CsvOptions,
-    b: &mut SummaryBuilder,
-) -> Result<(), SummaryError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .terminator(csv::Terminator::Any(b'\n'))
-        .buffer_capacity(1 << 16)
-        .from_reader(Tracked {
-            inner: input,
-            total: 0,
-            last: None,
-            eof: false,
-        });
-    let mut rec = csv::ByteRecord::new();
-    let mut layout: Option<Layout> = None;
-    if !options.has_header {
-        layout = Some(Layout::new(options, None, char::from(delimiter), b)?);
-    }
-    loop {
-        match rdr.read_byte_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(io_error(e)),
-        }
-        let len = rec.len();
-        let get = |i: usize| {
-            let f = rec.get(i)?;
-            if i + 1 == len {
-                Some(f.strip_suffix(b"\r").unwrap_or(f))
-            } else {
-                Some(f)
-            }
-        };
-        if len == 1 && get(0).is_none_or(|f| trim(f).is_empty()) {
-            continue;
-        }
-        let end = rdr.position();
-        let t = rdr.get_ref();
-        let unterminated = t.eof && end.byte() == t.total && t.last != Some(b'\n');
-        let inner_newlines = rec.as_slice().iter().filter(|&&c| c == b'\n').count() as u64;
-        let line = end
-            .line()
-            .saturating_sub(inner_newlines)
-            .saturating_sub(u64::from(!unterminated))
-            .max(1);
-        match layout.as_mut() {
-            Some(l) => l.row(b, line, len, get)?,
-            None => {
-                let names = header_names((0..len).filter_map(get));
-                layout = Some(Layout::new(options, Some(names), char::from(delimiter), b)?);
-            }
-        }
-    }
-    if let Some(l) = layout.as_mut() {
-        l.flush(b)?;
-    }
-    finish_layout(layout.is_some(), options)
 }
 
-fn finish_layout(have_layout: bool, options: &CsvOptions) -> Result<(), SummaryError> {
-    if !have_layout && options.has_header {
-        return Err(SummaryError::Header(
-            "the input is empty: no header line found".to_owned(),
-        ));
+impl<R: Read> CsvRecords<R> {
+    fn new(input: R, delimiter: u8) -> Self {
+        let rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .buffer_capacity(1 << 16)
+            .from_reader(Tracked {
+                inner: input,
+                total: 0,
+                last: None,
+                eof: false,
+            });
+        CsvRecords {
+            rdr,
+            rec: csv::ByteRecord::new(),
+            delimiter,
+        }
     }
-    Ok(())
+}
+
+impl<R: Read> RecordSource for CsvRecords<R> {
+    fn sep(&self) -> char {
+        char::from(self.delimiter)
+    }
+
+    #[inline]
+    fn next_record(&mut self) -> Result<Option<u64>, SummaryError> {
+        loop {
+            match self.rdr.read_byte_record(&mut self.rec) {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(e) => return Err(io_error(e)),
+            }
+            if self.rec.len() == 1 && self.get(0).is_none_or(|f| trim(f).is_empty()) {
+                continue;
+            }
+            let end = self.rdr.position();
+            let t = self.rdr.get_ref();
+            let unterminated = t.eof && end.byte() == t.total && t.last != Some(b'\n');
+            let inner_newlines = self.rec.as_slice().iter().filter(|&&c| c == b'\n').count() as u64;
+            let line = end
+                .line()
+                .saturating_sub(inner_newlines)
+                .saturating_sub(u64::from(!unterminated))
+                .max(1);
+            return Ok(Some(line));
+        }
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.rec.len()
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        let f = self.rec.get(i)?;
+        if i + 1 == self.rec.len() {
+            Some(f.strip_suffix(b"\r").unwrap_or(f))
+        } else {
+            Some(f)
+        }
+    }
 }
 
 /// Splits on runs of ASCII whitespace; pushes (start, end) ranges.
@@ -1632,43 +1824,161 @@ fn split_whitespace(line: &[u8], out: &mut Vec<(usize, usize)>) {
     }
 }
 
-fn read_whitespace<R: Read>(
-    mut input: BufReader<R>,
+/// Whitespace-separated input, one record per physical line.
+struct WhitespaceRecords<R> {
+    input: BufReader<R>,
+    buf: Vec<u8>,
+    ranges: Vec<(usize, usize)>,
+    line: u64,
+}
+
+impl<R: Read> RecordSource for WhitespaceRecords<R> {
+    fn sep(&self) -> char {
+        ' '
+    }
+
+    #[inline]
+    fn next_record(&mut self) -> Result<Option<u64>, SummaryError> {
+        loop {
+            self.buf.clear();
+            let n = self
+                .input
+                .read_until(b'\n', &mut self.buf)
+                .map_err(io_error)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            split_whitespace(&self.buf, &mut self.ranges);
+            if !self.ranges.is_empty() {
+                return Ok(Some(self.line));
+            }
+        }
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        self.ranges.get(i).and_then(|&(s, e)| self.buf.get(s..e))
+    }
+}
+
+enum Source<R> {
+    Csv(CsvRecords<BufReader<R>>),
+    Whitespace(WhitespaceRecords<R>),
+}
+
+/// The non-blank records of a delimited or whitespace-separated text file, each with the
+/// 1-based line it starts on: the reader [`summarize_csv`] uses, for other readers of the
+/// same files (e.g. summary tables) so that they split fields and count lines alike. A
+/// UTF-8 byte order mark is skipped; with [`Delimiter::Byte`], a `\r` before a record's
+/// `\n` is dropped and quoted fields may span lines.
+pub struct TextRecords<R>(Source<R>);
+
+impl<R> fmt::Debug for TextRecords<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.0 {
+            Source::Csv(_) => "delimited",
+            Source::Whitespace(_) => "whitespace",
+        };
+        f.debug_tuple("TextRecords").field(&kind).finish()
+    }
+}
+
+impl<R: Read> TextRecords<R> {
+    /// Fails only on an unusable delimiter (a quote, CR, LF or non-ASCII byte) or an I/O
+    /// error reading the first bytes.
+    pub fn new(reader: R, delimiter: Delimiter) -> Result<Self, SummaryError> {
+        if let Delimiter::Byte(b) = delimiter
+            && (matches!(b, b'\n' | b'\r' | b'"') || !b.is_ascii())
+        {
+            return Err(SummaryError::Config(ModelError::invalid(
+                "delimiter",
+                format!("{:?} cannot be used as a field delimiter", char::from(b)),
+            )));
+        }
+        let mut input = BufReader::with_capacity(1 << 16, reader);
+        skip_bom(&mut input)?;
+        Ok(TextRecords(match delimiter {
+            Delimiter::Byte(b) => Source::Csv(CsvRecords::new(input, b)),
+            Delimiter::Whitespace => Source::Whitespace(WhitespaceRecords {
+                input,
+                buf: Vec::with_capacity(256),
+                ranges: Vec::with_capacity(8),
+                line: 0,
+            }),
+        }))
+    }
+
+    /// Moves to the next non-blank record: its 1-based start line, or `None` at the end.
+    /// An I/O error is [`SummaryError::Io`].
+    pub fn next_record(&mut self) -> Result<Option<u64>, SummaryError> {
+        match &mut self.0 {
+            Source::Csv(r) => r.next_record(),
+            Source::Whitespace(r) => r.next_record(),
+        }
+    }
+
+    /// Number of fields of the current record.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Source::Csv(r) => r.len(),
+            Source::Whitespace(r) => r.len(),
+        }
+    }
+
+    /// Whether the current record has no fields (before the first record).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Field `i` (0-based) of the current record, as in the file (not trimmed).
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        match &self.0 {
+            Source::Csv(r) => r.get(i),
+            Source::Whitespace(r) => r.get(i),
+        }
+    }
+
+    /// The current record's fields trimmed, as text: column names when it is a header.
+    pub fn names(&self) -> Vec<String> {
+        header_names((0..self.len()).filter_map(|i| self.get(i)))
+    }
+}
+
+/// The summarizer's loop over records: the first one is the header when there is one.
+fn read_records<S: RecordSource>(
+    src: &mut S,
     options: &CsvOptions,
     b: &mut SummaryBuilder,
 ) -> Result<(), SummaryError> {
-    let mut buf: Vec<u8> = Vec::with_capacity(256);
-    let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(8);
-    let mut line_no: u64 = 0;
     let mut layout: Option<Layout> = None;
     if !options.has_header {
-        layout = Some(Layout::new(options, None, ' ', b)?);
+        layout = Some(Layout::new(options, None, src.sep(), b)?);
     }
-    loop {
-        buf.clear();
-        let n = input.read_until(b'\n', &mut buf).map_err(io_error)?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        split_whitespace(&buf, &mut ranges);
-        if ranges.is_empty() {
-            continue;
-        }
-        let line = buf.as_slice();
-        let get = |i: usize| ranges.get(i).and_then(|&(s, e)| line.get(s..e));
+    while let Some(line) = src.next_record()? {
+        let len = src.len();
         match layout.as_mut() {
-            Some(l) => l.row(b, line_no, ranges.len(), get)?,
+            Some(l) => l.row(b, line, len, |i| src.get(i))?,
             None => {
-                let names = header_names((0..ranges.len()).filter_map(get));
-                layout = Some(Layout::new(options, Some(names), ' ', b)?);
+                let names = header_names((0..len).filter_map(|i| src.get(i)));
+                layout = Some(Layout::new(options, Some(names), src.sep(), b)?);
             }
         }
     }
     if let Some(l) = layout.as_mut() {
         l.flush(b)?;
     }
-    finish_layout(layout.is_some(), options)
+    if layout.is_none() && options.has_header {
+        return Err(SummaryError::Header(
+            "the input is empty: no header line found".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -2092,20 +2402,8 @@ mod tests {
             ("a,2020-01-05,-5", 3, "amount", "-5", R_AMOUNT_NEG),
             ("a,2020-01-05,abc", 3, "amount", "abc", R_AMOUNT_NAN),
             (",2020-01-05,5", 1, "customer_id", "", R_EMPTY_ID),
-            (
-                "a,2020-13-05,5",
-                2,
-                "date",
-                "2020-13-05",
-                DateFormat::Auto.reason(),
-            ),
-            (
-                "a,2021-02-30,5",
-                2,
-                "date",
-                "2021-02-30",
-                DateFormat::Auto.reason(),
-            ),
+            ("a,2020-13-05,5", 2, "date", "2020-13-05", R_DATE_AUTO),
+            ("a,2021-02-30,5", 2, "date", "2021-02-30", R_DATE_AUTO),
             ("a,2021-01-01,5", 2, "date", "2021-01-01", R_AFTER_END),
             ("a,2020-01-05", 3, "amount", "a,2020-01-05", R_MISSING),
             (
@@ -2250,7 +2548,7 @@ mod tests {
         assert_eq!(s.skipped_by_reason[R_AMOUNT_INF], 1);
         assert_eq!(s.skipped_by_reason[R_AMOUNT_NEG], 1);
         assert_eq!(s.skipped_by_reason[R_EMPTY_ID], 1);
-        assert_eq!(s.skipped_by_reason[DateFormat::Auto.reason()], 2);
+        assert_eq!(s.skipped_by_reason[R_DATE_AUTO], 2);
         assert_eq!(s.skipped_by_reason[R_AFTER_END], 1);
         assert_eq!(s.skipped_by_reason[R_MISSING], 1);
         assert_eq!(s.examples.len(), 8);
@@ -2420,6 +2718,111 @@ mod tests {
         ] {
             assert_eq!(parse_day(bad.as_bytes(), Auto), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn date_patterns() {
+        let f = |p: &str| p.parse::<DateFormat>().unwrap();
+        let us = f("%m/%d/%Y");
+        assert!(matches!(us, DateFormat::Pattern(_)));
+        assert_eq!(parse_day(b"03/25/1997", us), Some(d(1997, 3, 25)));
+        assert_eq!(parse_day(b"3/5/1997", us), Some(d(1997, 3, 5)));
+        assert_eq!(parse_day(b"12/31/1999", us), Some(d(1999, 12, 31)));
+        assert_eq!(parse_day(b"02/29/2000", us), Some(d(2000, 2, 29)));
+        for bad in [
+            "02/30/2020",  // no Feb 30
+            "02/29/2019",  // not a leap year
+            "13/01/2020",  // month 13
+            "00/10/2020",  // month 0
+            "04/31/2020",  // April has 30 days
+            "03-25-1997",  // wrong separators
+            "03/25-1997",  // one wrong separator
+            "03/25/97",    // two-digit year
+            "03/25/1997 ", // trailing text
+            "03/25/19977", // year with five digits
+            "003/25/1997", // month with three digits
+            "/25/1997",
+            "",
+        ] {
+            assert_eq!(parse_day(bad.as_bytes(), us), None, "{bad}");
+        }
+        let de = f("%d.%m.%Y");
+        assert_eq!(parse_day(b"25.03.1997", de), Some(d(1997, 3, 25)));
+        assert_eq!(parse_day(b"1.2.2003", de), Some(d(2003, 2, 1)));
+        assert_eq!(parse_day(b"30.02.2020", de), None);
+        assert_eq!(parse_day(b"25/03/1997", de), None);
+        let compact = f("%Y%m%d");
+        assert_eq!(parse_day(b"19970325", compact), Some(d(1997, 3, 25)));
+        let pct = f("%Y%%%m%%%d");
+        assert_eq!(parse_day(b"1997%3%25", pct), Some(d(1997, 3, 25)));
+        let DateFormat::Pattern(pp) = pct else {
+            panic!()
+        };
+        assert_eq!(pp.to_string(), "%Y%%%m%%%d");
+        for (name, format) in [("auto", DateFormat::Auto), ("iso", DateFormat::Iso)] {
+            assert_eq!(f(name), format);
+        }
+        assert_eq!(f("compact"), DateFormat::Compact);
+        let DateFormat::Pattern(p) = us else { panic!() };
+        assert_eq!(p.to_string(), "%m/%d/%Y");
+        assert_eq!(format!("{p:?}"), "DatePattern(\"%m/%d/%Y\")");
+        assert!(us.reason().contains("%m/%d/%Y"), "{}", us.reason());
+    }
+
+    #[test]
+    fn bad_date_patterns_are_named() {
+        for (pattern, why) in [
+            ("%m/%d", "has no %Y"),
+            ("%Y-%m", "has no %d"),
+            ("%Y-%d", "has no %m"),
+            ("%Y-%m-%d-%d", "has %d more than once"),
+            ("%Y-%m-%q", "unsupported directive %q"),
+            ("%Y-%m-%d %H:%M", "unsupported directive %H"),
+            ("%Y-%m-%d%", "lone %"),
+            ("%Y-%m-%é", "unsupported directive %é"),
+            ("%Y-%m-%d and a very long tail", "too long"),
+            ("yyyy-mm-dd", "use auto, iso, compact or a pattern"),
+        ] {
+            let e = pattern.parse::<DateFormat>().unwrap_err().to_string();
+            assert!(e.contains(why), "{pattern}: {e}");
+            assert!(e.contains(&format!("{pattern:?}")), "{pattern}: {e}");
+        }
+    }
+
+    #[test]
+    fn patterns_in_a_log_name_line_and_column() {
+        let o = CsvOptions {
+            date_format: "%m/%d/%Y".parse().unwrap(),
+            ..CsvOptions::default()
+        };
+        let text = "customer_id,date,amount\na,1/5/2020,10\na,01/20/2020,5\nb,02/30/2020,1\n";
+        let err = csv(text, &o, config(RowPolicy::Strict)).unwrap_err();
+        let SummaryError::Row(e) = err else { panic!() };
+        assert_eq!((e.line, e.column, e.field.as_str()), (4, Some(2), "date"));
+        assert_eq!(e.reason, "invalid date (expected %m/%d/%Y)");
+        let out = csv(text, &o, config(RowPolicy::Lenient)).unwrap();
+        assert_eq!(out.table.ids, ["a"]);
+        assert_eq!(out.table.rfm[0].frequency, 1);
+    }
+
+    #[test]
+    fn text_records_split_and_count_lines_like_the_summarizer() {
+        let text = "\u{feff}id;n\r\n\r\n\"a\nb\";1\r\nc;2";
+        let mut r = TextRecords::new(text.as_bytes(), Delimiter::Byte(b';')).unwrap();
+        assert_eq!(r.next_record().unwrap(), Some(1));
+        assert_eq!(r.names(), ["id", "n"]);
+        assert_eq!(r.next_record().unwrap(), Some(3));
+        assert_eq!(r.get(0), Some(&b"a\nb"[..]));
+        assert_eq!(r.get(1), Some(&b"1"[..]));
+        assert_eq!(r.next_record().unwrap(), Some(5));
+        assert_eq!((r.len(), r.get(1)), (2, Some(&b"2"[..])));
+        assert_eq!(r.next_record().unwrap(), None);
+        let mut r = TextRecords::new(&b" 1  2\n\n\t3 4 5 \n"[..], Delimiter::Whitespace).unwrap();
+        assert_eq!(r.next_record().unwrap(), Some(1));
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.next_record().unwrap(), Some(3));
+        assert_eq!(r.names(), ["3", "4", "5"]);
+        assert!(TextRecords::new(&b""[..], Delimiter::Byte(b'"')).is_err());
     }
 
     #[test]
