@@ -10,91 +10,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use clap::Parser;
+use common::{Server, custval};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A server on its own runtime thread, listening on `addr`, stopped when dropped.
-struct Server {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+mod common;
 
-impl Server {
-    fn start(addr: &str, data_dir: &Path) -> Server {
-        let config = custval_server::Config::parse_from([
-            "custval-server",
-            "--data-dir",
-            &data_dir.display().to_string(),
-            "--drain-seconds",
-            "1",
-        ]);
-        let listener = std::net::TcpListener::bind(addr).unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async {
-                let grpc = tokio::net::TcpListener::from_std(listener).unwrap();
-                custval_server::run(config, grpc, None, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        Server {
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn custval(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_custval"))
-        .arg("--server")
-        .arg(url)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
+/// Exits 0; its standard error (where progress and summaries go).
 fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stderr).unwrap()
-}
-
-fn wait_healthy(url: &str) {
-    for _ in 0..200 {
-        if custval(url, &["health"]).status.success() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("server did not become healthy");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    common::ok(out);
+    err
 }
 
 /// A TCP proxy in front of `upstream` that cuts its first connection once `cut_after`
@@ -177,11 +102,10 @@ fn scores(path: &Path) -> Vec<(String, f64)> {
 #[test]
 fn a_stream_cut_midway_resumes_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start("127.0.0.1:0", &dir.path().join("data"));
-    wait_healthy(&server.url());
+    let server = Server::start();
     let path = |name: &str| dir.path().join(name).display().to_string();
     ok(custval(
-        &server.url(),
+        &server.url,
         &[
             "simulate",
             "--customers",
@@ -191,7 +115,7 @@ fn a_stream_cut_midway_resumes_where_it_stopped() {
         ],
     ));
     ok(custval(
-        &server.url(),
+        &server.url,
         &[
             "simulate",
             "--customers",
@@ -203,7 +127,7 @@ fn a_stream_cut_midway_resumes_where_it_stopped() {
         ],
     ));
     ok(custval(
-        &server.url(),
+        &server.url,
         &["fit", "--input", &path("fit.csv"), "--name", "m"],
     ));
     let score = |url: &str, out: &str| {
@@ -220,7 +144,7 @@ fn a_stream_cut_midway_resumes_where_it_stopped() {
             ],
         )
     };
-    ok(score(&server.url(), &path("direct.csv")));
+    ok(score(&server.url, &path("direct.csv")));
 
     // 50k customers per chunk come back as ~2.5 MB: cut inside the second chunk.
     let proxy = CuttingProxy::start(server.addr, 3 << 20);
@@ -261,7 +185,7 @@ fn a_server_that_comes_up_late_is_waited_for_and_one_that_stays_down_is_not() {
     let data = dir.path().join("data");
     let late = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(150));
-        Server::start(&addr.to_string(), &data)
+        Server::spawn(&addr.to_string(), &data)
     });
     let out = custval(
         &url,
@@ -296,15 +220,14 @@ fn a_server_that_comes_up_late_is_waited_for_and_one_that_stays_down_is_not() {
 #[test]
 fn a_deadline_stops_a_call_that_takes_longer() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start("127.0.0.1:0", &dir.path().join("data"));
-    wait_healthy(&server.url());
+    let server = Server::start();
     let input = dir.path().join("c.csv").display().to_string();
     ok(custval(
-        &server.url(),
+        &server.url,
         &["simulate", "--customers", "100000", "--output", &input],
     ));
     let out = custval(
-        &server.url(),
+        &server.url,
         &[
             "--deadline",
             "5ms",
@@ -319,11 +242,11 @@ fn a_deadline_stops_a_call_that_takes_longer() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("DEADLINE_EXCEEDED"), "{stderr}");
     // A fit that missed its deadline is not stored.
-    let list = custval(&server.url(), &["models", "list", "--json"]);
+    let list = custval(&server.url, &["models", "list", "--json"]);
     assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), "[]");
     // With time enough, the same call works.
     ok(custval(
-        &server.url(),
+        &server.url,
         &[
             "--deadline",
             "60s",
@@ -343,11 +266,10 @@ fn the_progress_bar_shows_on_a_terminal_only() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start("127.0.0.1:0", &dir.path().join("data"));
-    wait_healthy(&server.url());
+    let server = Server::start();
     let path = |name: &str| dir.path().join(name).display().to_string();
     ok(custval(
-        &server.url(),
+        &server.url,
         &[
             "simulate",
             "--customers",
@@ -357,7 +279,7 @@ fn the_progress_bar_shows_on_a_terminal_only() {
         ],
     ));
     ok(custval(
-        &server.url(),
+        &server.url,
         &["fit", "--input", &path("c.csv"), "--name", "m"],
     ));
     let args = [
@@ -370,14 +292,14 @@ fn the_progress_bar_shows_on_a_terminal_only() {
         &path("s.csv"),
     ];
     // Piped: only the closing summary.
-    let piped = ok(custval(&server.url(), &args));
+    let piped = ok(custval(&server.url, &args));
     assert!(piped.contains("scored 300000 customers"), "{piped}");
     assert!(!piped.contains("ETA"), "{piped}");
     // On a pseudo-terminal: the bar, with rate and ETA, then the same summary.
     let command = format!(
         "{} --server {} {}",
         env!("CARGO_BIN_EXE_custval"),
-        server.url(),
+        server.url,
         args.join(" ")
     );
     let tty = Command::new("script")

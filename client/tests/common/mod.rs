@@ -1,5 +1,5 @@
 //! Helpers shared by the tests that run the `custval` binary against a real server on
-//! 127.0.0.1:0 (cli.rs, formats.rs).
+//! 127.0.0.1:0 (cli.rs, formats.rs, resilience.rs).
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 #![allow(dead_code)] // each test binary uses a part
 
@@ -11,28 +11,39 @@ use clap::Parser;
 /// A server on its own runtime thread, stopped when dropped.
 pub struct Server {
     pub url: String,
+    pub addr: std::net::SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
+    /// A healthy server on a free port with a fresh store.
     pub fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::spawn("127.0.0.1:0", dir.path());
+        server._dir = Some(dir);
+        server.wait_healthy();
+        server
+    }
+
+    /// A server listening on `addr` with its store in `data_dir`, not yet waited for.
+    pub fn spawn(addr: &str, data_dir: &Path) -> Server {
         let config = custval_server::Config::parse_from([
             "custval-server",
             "--data-dir",
-            &dir.path().display().to_string(),
+            &data_dir.display().to_string(),
             "--drain-seconds",
             "1",
         ]);
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let listener = std::net::TcpListener::bind(addr).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async {
-                let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(grpc.local_addr().unwrap()).unwrap();
+                let grpc = tokio::net::TcpListener::from_std(listener).unwrap();
                 custval_server::run(config, grpc, None, async {
                     let _ = stopped.await;
                 })
@@ -40,16 +51,19 @@ impl Server {
                 .unwrap();
             });
         });
-        let addr = addr_rx.recv().unwrap();
-        let server = Server {
+        Server {
             url: format!("http://{addr}"),
+            addr,
             stop: Some(stop),
             thread: Some(thread),
-            _dir: dir,
-        };
+            _dir: None,
+        }
+    }
+
+    pub fn wait_healthy(&self) {
         for _ in 0..200 {
-            if server.run(&["health"]).status.success() {
-                return server;
+            if self.run(&["health"]).status.success() {
+                return;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
