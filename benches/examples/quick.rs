@@ -28,6 +28,33 @@ fn main() {
         }
         return;
     }
+    if std::env::args().nth(2).as_deref() == Some("kmeans") {
+        // k-means alone on a standardized N × 6 matrix (k = 6, one run, <= 100 iterations).
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let n = table.len();
+        let x = ndarray::Array2::from_shape_fn((n, 6), |(i, j)| {
+            let centre = ((i % 6) as f64 - 2.5) * if j == i % 6 { 1.5 } else { 0.2 };
+            centre + rng.r#gen::<f64>() - 0.5
+        });
+        let opts = segment::SegmentOptions {
+            k: 6,
+            runs: 1,
+            max_iterations: 100,
+            tolerance: 1e-4,
+            seed: 0,
+            ..Default::default()
+        };
+        let t = Instant::now();
+        let fit = segment::kmeans_fit(&x, 6, &opts).unwrap();
+        println!(
+            "kmeans: {:?}, {} iterations, inertia {:.6}",
+            t.elapsed(),
+            fit.iterations,
+            fit.inertia
+        );
+        return;
+    }
     if std::env::args().nth(2).as_deref() == Some("segment") {
         let model = CustomerModel {
             unit: TimeUnit::Week,
