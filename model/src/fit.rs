@@ -676,13 +676,17 @@ impl GroupedRfm {
                 .max(f64::MIN_POSITIVE);
         let pick = |v: &[f64]| v.iter().step_by(stride).copied().collect::<Vec<f64>>();
         let frequency: Vec<u32> = self.frequency.iter().step_by(stride).copied().collect();
+        // The parent's distinct times serve the subsample too (strided indices).
+        let distinct =
+            |d: Option<&DistinctTimes>| std::sync::OnceLock::from(d.map(|d| d.subsample(stride)));
         GroupedRfm {
             max_frequency: frequency.iter().copied().max().unwrap_or(0),
             frequency,
             recency: pick(&self.recency),
             age: pick(&self.age),
             weight: pick(&self.weight).into_iter().map(|w| w * scale).collect(),
-            ..GroupedRfm::default()
+            distinct_age: distinct(self.distinct_age()),
+            distinct_recency: distinct(self.distinct_recency()),
         }
     }
 
@@ -751,6 +755,12 @@ const HASH_SEEDS: [u64; 3] = [
 fn folded_multiply(a: u64, b: u64) -> u64 {
     let p = u128::from(a) * u128::from(b);
     (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// A strong hash of one 64-bit key.
+#[inline(always)]
+fn mix64(v: u64) -> u64 {
+    folded_multiply(v ^ HASH_SEEDS[0], HASH_SEEDS[1])
 }
 
 /// Most rows per partition [`GroupedRfm::build`] aims at: a partition's hash table (two
@@ -889,23 +899,61 @@ pub(crate) struct DistinctTimes {
 }
 
 impl DistinctTimes {
+    /// `None` once more than a quarter of the rows hold distinct values. An open-addressing
+    /// table of value indices, keyed by a strong hash of the bits: day-resolution times
+    /// (k/7 weeks) share long runs of mantissa bits.
     pub(crate) fn build(column: &[f64]) -> Option<Self> {
         let limit = column.len() / 4;
-        let mut seen: rustc_hash::FxHashMap<u64, u32> = rustc_hash::FxHashMap::default();
-        let mut values = Vec::new();
+        let mut values: Vec<f64> = Vec::new();
+        let mut table = vec![u32::MAX; 64];
         let mut index = Vec::with_capacity(column.len());
-        for v in column {
-            let next = values.len() as u32;
-            let k = *seen.entry(v.to_bits()).or_insert(next);
-            if k == next {
-                if values.len() >= limit {
-                    return None;
+        for &v in column {
+            let bits = v.to_bits();
+            let mask = table.len() - 1;
+            let mut slot = mix64(bits) as usize & mask;
+            let k = loop {
+                let k = table[slot];
+                if k == u32::MAX {
+                    if values.len() >= limit {
+                        return None;
+                    }
+                    let k = values.len() as u32;
+                    values.push(v);
+                    table[slot] = k;
+                    if 2 * values.len() > table.len() {
+                        table = Self::slots(&values, 2 * table.len());
+                    }
+                    break k;
                 }
-                values.push(*v);
-            }
+                if values[k as usize].to_bits() == bits {
+                    break k;
+                }
+                slot = (slot + 1) & mask;
+            };
             index.push(k);
         }
         Some(DistinctTimes { values, index })
+    }
+
+    /// A table of `len` slots (a power of two) holding the indices of `values`.
+    fn slots(values: &[f64], len: usize) -> Vec<u32> {
+        let mut table = vec![u32::MAX; len];
+        for (k, v) in values.iter().enumerate() {
+            let mut slot = mix64(v.to_bits()) as usize & (len - 1);
+            while table[slot] != u32::MAX {
+                slot = (slot + 1) & (len - 1);
+            }
+            table[slot] = k as u32;
+        }
+        table
+    }
+
+    /// The distinct times of every `stride`-th row: the same values, the index strided.
+    fn subsample(&self, stride: usize) -> Self {
+        DistinctTimes {
+            values: self.values.clone(),
+            index: self.index.iter().step_by(stride).copied().collect(),
+        }
     }
 }
 
