@@ -957,45 +957,52 @@ impl DistinctTimes {
     }
 }
 
-/// ln(α + t) and 1/(α + t) for every row of a time column, by distinct value when the
-/// column has few of them.
-pub(crate) enum LogTimes<'a> {
-    Distinct {
-        ln: Vec<f64>,
-        inv: Vec<f64>,
-        index: &'a [u32],
-    },
-    Direct {
-        column: &'a [f64],
-        alpha: f64,
-    },
+/// ln(α + t) and 1/(α + t) of the rows of a time column: a likelihood kernel is generic
+/// over how they are found, so that each combination compiles to straight-line code.
+pub(crate) trait LogTimes: Sync {
+    /// (ln(α + t_i), 1/(α + t_i)) of row i.
+    fn get(&self, i: usize) -> (f64, f64);
 }
 
-impl<'a> LogTimes<'a> {
-    pub(crate) fn new(column: &'a [f64], distinct: Option<&'a DistinctTimes>, alpha: f64) -> Self {
-        match distinct {
-            Some(d) => LogTimes::Distinct {
-                ln: d.values.iter().map(|t| (alpha + t).ln()).collect(),
-                inv: d.values.iter().map(|t| 1.0 / (alpha + t)).collect(),
-                index: &d.index,
-            },
-            None => LogTimes::Direct { column, alpha },
+/// [`LogTimes`] tabulated per distinct value (one logarithm per distinct t).
+pub(crate) struct DistinctLogTimes<'a> {
+    /// (ln(α + t), 1/(α + t)) per distinct t.
+    terms: Vec<[f64; 2]>,
+    index: &'a [u32],
+}
+
+impl<'a> DistinctLogTimes<'a> {
+    pub(crate) fn new(distinct: &'a DistinctTimes, alpha: f64) -> Self {
+        DistinctLogTimes {
+            terms: distinct
+                .values
+                .iter()
+                .map(|t| [(alpha + t).ln(), 1.0 / (alpha + t)])
+                .collect(),
+            index: &distinct.index,
         }
     }
+}
 
-    /// (ln(α + t_i), 1/(α + t_i)) of row i.
+impl LogTimes for DistinctLogTimes<'_> {
     #[inline(always)]
-    pub(crate) fn get(&self, i: usize) -> (f64, f64) {
-        match self {
-            LogTimes::Distinct { ln, inv, index } => {
-                let k = index[i] as usize;
-                (ln[k], inv[k])
-            }
-            LogTimes::Direct { column, alpha } => {
-                let v = alpha + column[i];
-                (v.ln(), 1.0 / v)
-            }
-        }
+    fn get(&self, i: usize) -> (f64, f64) {
+        let [ln, inv] = self.terms[self.index[i] as usize];
+        (ln, inv)
+    }
+}
+
+/// [`LogTimes`] computed row by row (continuous times).
+pub(crate) struct DirectLogTimes<'a> {
+    pub column: &'a [f64],
+    pub alpha: f64,
+}
+
+impl LogTimes for DirectLogTimes<'_> {
+    #[inline(always)]
+    fn get(&self, i: usize) -> (f64, f64) {
+        let v = self.alpha + self.column[i];
+        (v.ln(), 1.0 / v)
     }
 }
 
