@@ -1256,9 +1256,9 @@ impl LogTimes for DirectLogTimes<'_> {
     }
 }
 
-/// Sums `f(start)` over chunk starts in parallel, adding the partial results in chunk order
-/// so that the total does not depend on thread scheduling (the optimizer must see a
-/// deterministic objective).
+/// Sums `f(start, end)` over chunks in parallel, adding the partial results in chunk order
+/// so that the total depends neither on thread scheduling nor on the thread count (the
+/// optimizer must see a deterministic objective).
 pub(crate) fn chunked_sum<const K: usize>(
     n: usize,
     f: impl Fn(usize, usize) -> [f64; K] + Sync,
@@ -1279,13 +1279,11 @@ pub(crate) fn chunked_sum<const K: usize>(
 }
 
 /// Splits `0..n` into chunks for parallel reductions; small inputs stay on one thread.
+/// A function of n only (at most 64 chunks), so that sums, and the fits built on them, are
+/// the same bit for bit whatever the number of threads.
 pub(crate) fn chunk_len(n: usize) -> usize {
     const MIN: usize = 16 * 1024;
-    if n <= MIN {
-        n.max(1)
-    } else {
-        (n / (4 * rayon::current_num_threads())).max(MIN)
-    }
+    n.div_ceil(64).max(MIN)
 }
 
 /// Test support: the analytic gradient of `ll` at `p` equals central differences.
@@ -1403,6 +1401,46 @@ mod tests {
             GroupedRfm::build(&reversed, None).unwrap(),
         );
         assert_eq!(a, b);
+    }
+
+    /// Grouping and fitting give the same bits on one thread as on three.
+    #[test]
+    fn fits_do_not_depend_on_the_thread_count() {
+        use crate::simulate::{SimulationSpec, simulate_summaries};
+        let sim = simulate_summaries(&SimulationSpec::cdnow_like(150_000, 7, 52.0)).unwrap();
+        let days: Vec<Rfm> = sim
+            .table
+            .rfm
+            .iter()
+            .map(|c| {
+                let age = (c.age * 7.0).floor() / 7.0;
+                Rfm {
+                    frequency: c.frequency,
+                    recency: ((c.recency * 7.0).floor() / 7.0).min(age),
+                    age,
+                }
+            })
+            .collect();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let g = GroupedRfm::build(&days, None).unwrap();
+                let fit = crate::bgnbd::fit(&g, &FitOptions::default()).unwrap();
+                (g, fit)
+            })
+        };
+        let (g1, f1) = run(1);
+        let (g3, f3) = run(3);
+        assert!(
+            g1.len() > 2 * 16 * 1024,
+            "{} groups: one chunk only",
+            g1.len()
+        );
+        assert_eq!(g1, g3);
+        assert_eq!(f1, f3);
     }
 
     #[test]
