@@ -1046,6 +1046,9 @@ pub async fn run(
     opts: &BenchOptions,
 ) -> Result<BenchReport, ClientError> {
     opts.check()?;
+    // From the start: a Ctrl-C during the set-up ends the bench with an empty report.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let ctrl_c = stop_on_ctrl_c(interrupted.clone(), opts);
     let connections = connect.connect_many(opts.connections).await?;
     let first = connections
         .first()
@@ -1062,8 +1065,6 @@ pub async fn run(
         .map_err(|e| ClientError::Internal(format!("building requests: {e}")))??;
     let workload = Arc::new(workload);
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let ctrl_c = stop_on_ctrl_c(interrupted.clone(), opts);
     let mut levels = Vec::new();
     for (rate, concurrency) in opts.sweep() {
         let what = match opts.requests {

@@ -435,15 +435,22 @@ async fn ctrl_c_ends_the_sweep_with_a_report_of_what_was_measured() {
     let (server, _) = ready_server(&[]).await;
     let url = server.url();
     let out = tokio::task::spawn_blocking(move || {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_custval"))
-            .args(["--server", &url, "bench", "--json", "-q", "--warmup", "0s"])
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_custval"))
+            .args(["--server", &url, "bench", "--json", "--warmup", "0s"])
             .args(["--duration", "60s", "--concurrency", "1,2"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        // Past the set-up (fitting the bench model) and into the first level.
-        std::thread::sleep(Duration::from_secs(3));
+        // Past the set-up (fitting the bench model): the first level has started.
+        let mut notes = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let started = notes
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("concurrency 1:"));
+        assert!(started, "the first level never started");
+        std::thread::sleep(Duration::from_secs(1));
         let killed = std::process::Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status()
