@@ -995,20 +995,12 @@ fn stop_on_ctrl_c(
 
 /// Makes sure `--model` exists (fitting it on simulated customers if not); its version.
 async fn ensure_model(conn: &Connection, opts: &BenchOptions) -> Result<u64, ClientError> {
-    let mut models = conn.models();
-    let lookup = models
-        .get_model(pb::GetModelRequest {
-            name: opts.model.clone(),
-            version: 0,
-        })
-        .await;
-    match lookup {
-        Ok(r) => r
-            .into_inner()
-            .model
-            .map(|m| m.version)
-            .ok_or_else(|| ClientError::Invalid("GetModel returned no model".into())),
-        Err(s) if s.code() == tonic::Code::NotFound => {
+    match conn.get_model(&opts.model, 0).await {
+        Ok(m) => Ok(m.version),
+        Err(ClientError::Rpc {
+            code: tonic::Code::NotFound,
+            ..
+        }) => {
             opts.note(format_args!(
                 "model {:?} not found: fitting BG/NBD + Gamma-Gamma on {SETUP_FIT_CUSTOMERS} simulated customers",
                 opts.model
@@ -1023,7 +1015,8 @@ async fn ensure_model(conn: &Connection, opts: &BenchOptions) -> Result<u64, Cli
                 customers: Vec::new(),
                 summary_columns: Some(crate::files::table_columns(&table, 0..table.ids.len())),
             };
-            let fitted = models
+            let fitted = conn
+                .models()
                 .fit_model(request)
                 .await
                 .map_err(|s| ClientError::rpc(format!("fitting model {:?}", opts.model), &s))?;
@@ -1033,10 +1026,7 @@ async fn ensure_model(conn: &Connection, opts: &BenchOptions) -> Result<u64, Cli
                 .map(|m| m.version)
                 .ok_or_else(|| ClientError::Invalid("FitModel returned no model".into()))
         }
-        Err(s) => Err(ClientError::rpc(
-            format!("looking up model {:?}", opts.model),
-            &s,
-        )),
+        Err(e) => Err(e),
     }
 }
 
@@ -1140,16 +1130,9 @@ pub async fn run(
 }
 
 async fn delete_versions(conn: &Connection, name: &str, versions: &[u64], opts: &BenchOptions) {
-    let mut models = conn.models();
     let mut failed = 0usize;
     for &version in versions {
-        let r = models
-            .delete_model(pb::DeleteModelRequest {
-                name: name.to_owned(),
-                version,
-            })
-            .await;
-        if r.is_err() {
+        if conn.delete_model(name, version).await.is_err() {
             failed += 1;
         }
     }

@@ -392,12 +392,7 @@ impl ScoringArgs {
             parse_unit(&self.time_unit)?
         } else {
             let m = conn.get_model(&self.model, self.version).await?;
-            match pb::TimeUnit::try_from(m.time_unit) {
-                Ok(pb::TimeUnit::Day) => TimeUnit::Day,
-                Ok(pb::TimeUnit::Month) => TimeUnit::Month,
-                Ok(pb::TimeUnit::Year) => TimeUnit::Year,
-                _ => TimeUnit::Week,
-            }
+            crate::report::time_unit_from_proto(m.time_unit).unwrap_or(TimeUnit::Week)
         };
         let obs = self
             .observation_end
