@@ -231,6 +231,13 @@ fn timed<T>(mut f: impl FnMut() -> T) -> (f64, T) {
     }
 }
 
+/// [`timed`], then the heap peak of one more run: (seconds, result, peak bytes).
+fn measured<T>(mut f: impl FnMut() -> T) -> (f64, T, f64) {
+    let (s, out) = timed(&mut f);
+    let mem = heap_peak(f);
+    (s, out, mem)
+}
+
 /// One task's result, serialized by hand (no serde in this crate).
 struct Entry {
     task: String,
@@ -348,34 +355,31 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
         // 1. BG/NBD on continuous-time summaries (grouping is part of custval's fit).
         let (rfm, money) = read_customers(&dir.join(format!("customers_{n}.csv")));
         let opts = FitOptions::default();
-        let (s, (g, f)) = timed(|| {
+        let (s, (g, f), mem) = measured(|| {
             let g = GroupedRfm::build(&rfm, None).unwrap();
             let f = bgnbd::fit(&g, &opts).unwrap();
             (g, f)
         });
-        let mem = heap_peak(|| bgnbd::fit(&GroupedRfm::build(&rfm, None).unwrap(), &opts));
         out.push(bg_entry("fit_bgnbd", n, s, &g, &f, Some(bg("bg"))).num("peak_bytes", mem));
         eprintln!("custval {n}: fit continuous {s:.4} s");
 
         // 2. BG/NBD on day-resolution summaries.
         let (days, _) = read_customers(&dir.join(format!("customers_day_{n}.csv")));
-        let (s, (g, f)) = timed(|| {
+        let (s, (g, f), mem) = measured(|| {
             let g = GroupedRfm::build(&days, None).unwrap();
             let f = bgnbd::fit(&g, &opts).unwrap();
             (g, f)
         });
-        let mem = heap_peak(|| bgnbd::fit(&GroupedRfm::build(&days, None).unwrap(), &opts));
         out.push(bg_entry("fit_bgnbd_day", n, s, &g, &f, Some(bg("day"))).num("peak_bytes", mem));
         eprintln!("custval {n}: fit day-resolution {s:.4} s");
 
         // Gamma-Gamma on the continuous customers (x >= 1 only, as lifetimes is given).
         let freq: Vec<u32> = rfm.iter().map(|c| c.frequency).collect();
-        let (s, (data, f)) = timed(|| {
+        let (s, (data, f), mem) = measured(|| {
             let data = SpendData::build(&freq, &money).unwrap();
             let f = gamma_gamma::fit(&data, &opts).unwrap();
             (data, f)
         });
-        let mem = heap_peak(|| gamma_gamma::fit(&SpendData::build(&freq, &money).unwrap(), &opts));
         out.push(
             Entry::new("fit_gamma_gamma", n, s)
                 .num("peak_bytes", mem)
@@ -397,7 +401,8 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
             spend: Some(gg),
         };
         let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
-        let (s, scores) = timed(|| model.score(&rfm, &money, TimeUnit::Week, &spec).unwrap());
+        let (s, scores, mem) =
+            measured(|| model.score(&rfm, &money, TimeUnit::Week, &spec).unwrap());
         let clv: Vec<f64> = scores.clv.iter().map(|c| c.unwrap_or(f64::NAN)).collect();
         write_f64(
             &dir.join(format!("custval_expected_{n}.f64")),
@@ -408,7 +413,6 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
             &scores.p_alive,
         );
         write_f64(&dir.join(format!("custval_clv_{n}.f64")), &clv);
-        let mem = heap_peak(|| model.score(&rfm, &money, TimeUnit::Week, &spec));
         out.push(
             Entry::new("score", n, s)
                 .num("horizon", scores.horizon)
@@ -431,8 +435,7 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
         };
         let d = scale.len();
         let x = ndarray::Array2::from_shape_vec((n, d), features).unwrap();
-        let (s, km) = timed(|| segment::kmeans_fit(&x, 6, &sopts).unwrap());
-        let mem = heap_peak(|| segment::kmeans_fit(&x, 6, &sopts));
+        let (s, km, mem) = measured(|| segment::kmeans_fit(&x, 6, &sopts).unwrap());
         out.push(
             Entry::new("kmeans", n, s)
                 .num("peak_bytes", mem)
@@ -447,8 +450,8 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
 
         // segment() also builds and standardizes the features, orders and names the
         // segments, and computes tiers and RFM quintiles; all of that is inside this one.
-        let (s, seg) =
-            timed(|| segment::segment(&rfm, &money, &fscores, 1.0, spec, &sopts).unwrap());
+        let (s, seg, mem) =
+            measured(|| segment::segment(&rfm, &money, &fscores, 1.0, spec, &sopts).unwrap());
         // The matrix given to scikit-learn must be the one segment() clustered.
         let scaler = &seg.model.scaler;
         let scale_diff = scale
@@ -456,7 +459,6 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
             .zip(scaler.mean.iter().zip(&scaler.std))
             .map(|((m1, s1), (m2, s2))| rel(*m1, *m2).max(rel(*s1, *s2)))
             .fold(0.0, f64::max);
-        let mem = heap_peak(|| segment::segment(&rfm, &money, &fscores, 1.0, spec, &sopts));
         out.push(
             Entry::new("segment", n, s)
                 .num("peak_bytes", mem)
@@ -476,13 +478,9 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
             calibration_end: None,
             policy: RowPolicy::Strict,
         };
-        let (s, summary) = timed(|| {
+        let (s, summary, mem) = measured(|| {
             let file = std::fs::File::open(&path).unwrap();
             summarize_csv(file, &CsvOptions::default(), config).unwrap()
-        });
-        let mem = heap_peak(|| {
-            let file = std::fs::File::open(&path).unwrap();
-            summarize_csv(file, &CsvOptions::default(), config)
         });
         let t = &summary.table;
         let mut w = BufWriter::with_capacity(
