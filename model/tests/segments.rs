@@ -6,7 +6,7 @@ mod common;
 
 use custval_model::recommend::{self, Action, ActionOption, CustomerView, Economics};
 use custval_model::segment::{self, Feature, SegmentOptions, Tier};
-use custval_model::simulate::{SimulationSpec, TransactionProcess, simulate_summaries};
+use custval_model::simulate::{SimulationSpec, simulate_summaries};
 use custval_model::*;
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
@@ -213,22 +213,8 @@ fn bad_segment_options_name_the_field() {
 #[test]
 fn allocation_beats_random_plans_of_equal_cost_on_known_futures() {
     let spec = SimulationSpec {
-        customers: 20_000,
-        seed: 11,
-        process: TransactionProcess::BgNbd(BetaGeoParams {
-            r: 0.243,
-            alpha: 4.414,
-            a: 0.793,
-            b: 2.426,
-        }),
-        spend: Some(GammaGammaParams {
-            p: 6.25,
-            q: 3.74,
-            v: 15.44,
-        }),
-        calibration_length: 52.0,
-        birth_window: 26.0,
         holdout_length: 52.0,
+        ..SimulationSpec::cdnow_like(20_000, 11, 52.0)
     };
     let sim = simulate_summaries(&spec).unwrap();
     let t = &sim.table;
