@@ -10,6 +10,28 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    if std::env::args().nth(2).as_deref() == Some("summarize") {
+        // Summarizing the transaction CSV of `n` rows, as the comparison harness does.
+        use custval_model::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
+        let path = custval_benches::transaction_csv(n);
+        let config = SummaryConfig {
+            unit: TimeUnit::Week,
+            observation_end: Day::from_ymd(2026, 1, 1).unwrap(),
+            calibration_end: None,
+            policy: RowPolicy::Strict,
+        };
+        for _ in 0..5 {
+            let t = Instant::now();
+            let file = std::fs::File::open(&path).unwrap();
+            let out = summarize_csv(file, &CsvOptions::default(), config).unwrap();
+            println!(
+                "summarize: {:?} ({} customers)",
+                t.elapsed(),
+                out.table.len()
+            );
+        }
+        return;
+    }
     let t = Instant::now();
     let table = simulated_customers(n, 1);
     println!("simulate {n}: {:?}", t.elapsed());

@@ -27,8 +27,9 @@
 //! else on the heap) and a fixed state (first / last / last-calibration day, distinct-day
 //! counts, spends, a recent-days bitmap). About 140–280 bytes per customer, so memory
 //! grows with the number of customers, not of rows (1M customers: ~185 MB, plus the
-//! output table). [`summarize_csv`] parses a few dozen rows ahead and looks their
-//! customers up together, so that the table's cache misses overlap.
+//! output table). [`summarize_csv`] parses on one thread and builds on another (when there
+//! are two cores), handing rows over in batches, in order; the builder looks up the
+//! customers of a few dozen rows together, so that the table's cache misses overlap.
 //!
 //! Rows normally arrive in time order per customer (files sorted by date, or by customer
 //! then date); then the state above is all that is needed. A row *earlier* than the
@@ -67,6 +68,8 @@ use thiserror::Error;
 use crate::error::ModelError;
 use crate::rfm::{CustomerTable, HoldoutColumns, Rfm};
 use crate::units::TimeUnit;
+
+mod pipe;
 
 /// How far back (in days before a customer's latest purchase) late rows are placed exactly
 /// without any side structure.
@@ -1088,32 +1091,30 @@ impl SummaryBuilder {
     }
 
     /// Applies validated rows in order. The customer table is much larger than the CPU
-    /// caches, so the home slots of the whole batch are touched first (their cache and
-    /// TLB misses overlap); the rows then find their entries in cache. Stops at the first
-    /// error (strict mode), leaving the batch empty.
+    /// caches, so the home slots of each window of [`BATCH_ROWS`] rows are touched first
+    /// (their cache and TLB misses overlap); the rows then find their entries in cache.
+    /// Stops at the first error (strict mode), leaving the batch empty.
     fn accept_batch(&mut self, batch: &mut Batch) -> Result<(), RowError> {
-        let mut hashes = [0u64; BATCH_ROWS];
-        let mut touched = 0u32;
-        let mut start = 0;
-        for (r, h) in batch.rows.iter().zip(hashes.iter_mut()) {
-            let id = batch.ids.get(start..r.id_end).unwrap_or_default();
-            *h = id_hash(id.as_bytes());
-            touched ^= self.customers.touch(*h);
-            start = r.id_end;
-        }
-        std::hint::black_box(touched);
         let mut result = Ok(());
         let mut start = 0;
-        for (i, r) in batch.rows.iter().enumerate() {
-            let id = batch.ids.get(start..r.id_end).unwrap_or_default();
-            start = r.id_end;
-            let hash = match hashes.get(i) {
-                Some(&h) => h,
-                None => id_hash(id.as_bytes()),
-            };
-            if let Err(e) = self.accept_hashed(r.line, id, hash, r.day, r.amount) {
-                result = Err(e);
-                break;
+        'windows: for window in batch.rows.chunks(BATCH_ROWS) {
+            let mut hashes = [0u64; BATCH_ROWS];
+            let mut touched = 0u32;
+            let mut id_start = start;
+            for (r, h) in window.iter().zip(hashes.iter_mut()) {
+                let id = batch.ids.get(id_start..r.id_end).unwrap_or_default();
+                *h = id_hash(id.as_bytes());
+                touched ^= self.customers.touch(*h);
+                id_start = r.id_end;
+            }
+            std::hint::black_box(touched);
+            for (r, &hash) in window.iter().zip(&hashes) {
+                let id = batch.ids.get(start..r.id_end).unwrap_or_default();
+                start = r.id_end;
+                if let Err(e) = self.accept_hashed(r.line, id, hash, r.day, r.amount) {
+                    result = Err(e);
+                    break 'windows;
+                }
             }
         }
         batch.ids.clear();
@@ -1401,9 +1402,27 @@ pub fn summarize_csv<R: Read>(
 pub fn summarize_csv_with<R: Read>(
     reader: R,
     options: &CsvOptions,
-    mut builder: SummaryBuilder,
+    builder: SummaryBuilder,
 ) -> Result<SummaryOutput, SummaryError> {
-    match TextRecords::new(reader, options.delimiter)?.0 {
+    summarize_text(reader, options, builder, pipe::worthwhile())
+}
+
+/// [`summarize_csv_with`], parsing on this thread and building on a second one when
+/// `two_threads` (see [`pipe`]); the result is the same either way.
+fn summarize_text<R: Read>(
+    reader: R,
+    options: &CsvOptions,
+    mut builder: SummaryBuilder,
+    two_threads: bool,
+) -> Result<SummaryOutput, SummaryError> {
+    let source = TextRecords::new(reader, options.delimiter)?.0;
+    if two_threads {
+        return pipe::run(builder, |sink| match source {
+            Source::Csv(mut records) => read_records(&mut records, options, sink),
+            Source::Whitespace(mut records) => read_records(&mut records, options, sink),
+        });
+    }
+    match source {
         Source::Csv(mut records) => read_records(&mut records, options, &mut builder)?,
         Source::Whitespace(mut records) => read_records(&mut records, options, &mut builder)?,
     }
@@ -1427,9 +1446,57 @@ fn trim(b: &[u8]) -> &[u8] {
     b.trim_ascii()
 }
 
-/// Field layout shared by both readers.
-/// Rows read ahead (see [`SummaryBuilder::accept_batch`]).
+/// Rows whose customers are looked up together (see [`SummaryBuilder::accept_batch`]).
 const BATCH_ROWS: usize = 32;
+
+/// Where a [`Layout`] sends what it parsed, in input order: straight to the builder, or to
+/// the builder on another thread ([`pipe`]).
+trait RowSink {
+    /// Rows gathered before they are handed over.
+    const BATCH_ROWS: usize;
+    /// The observation end (rows after it are bad).
+    fn obs_end(&self) -> i32;
+    /// The 1-based source columns of customer id, date and amount.
+    fn columns(&mut self, customer_id: usize, date: usize, amount: usize);
+    /// Hands over the rows of `batch`, leaving it empty.
+    fn rows(&mut self, batch: &mut Batch) -> Result<(), RowError>;
+    /// A row that failed validation; the rows before it have been handed over.
+    fn bad(
+        &mut self,
+        line: u64,
+        column: Option<usize>,
+        field: &str,
+        value: impl FnOnce() -> String,
+        reason: &str,
+    ) -> Result<(), RowError>;
+}
+
+impl RowSink for SummaryBuilder {
+    const BATCH_ROWS: usize = BATCH_ROWS;
+
+    fn obs_end(&self) -> i32 {
+        self.obs_end
+    }
+
+    fn columns(&mut self, customer_id: usize, date: usize, amount: usize) {
+        self.set_source_columns(customer_id, date, amount);
+    }
+
+    fn rows(&mut self, batch: &mut Batch) -> Result<(), RowError> {
+        self.accept_batch(batch)
+    }
+
+    fn bad(
+        &mut self,
+        line: u64,
+        column: Option<usize>,
+        field: &str,
+        value: impl FnOnce() -> String,
+        reason: &str,
+    ) -> Result<(), RowError> {
+        self.reject(line, column, field, value, reason)
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct BatchRow {
@@ -1446,9 +1513,11 @@ struct Batch {
     rows: Vec<BatchRow>,
 }
 
+/// Field layout shared by both readers.
 struct Layout {
     /// 0-based columns of customer id, date, amount.
     cols: [usize; 3],
+    obs_end: i32,
     /// Expected number of fields per row (header width, or the first row's width).
     expected: Option<usize>,
     required: usize,
@@ -1507,7 +1576,7 @@ impl Layout {
         options: &CsvOptions,
         header: Option<Vec<String>>,
         sep: char,
-        b: &mut SummaryBuilder,
+        b: &mut impl RowSink,
     ) -> Result<Self, SummaryError> {
         let h = header.as_deref();
         let cols = [
@@ -1516,13 +1585,14 @@ impl Layout {
             resolve_column(F_AMOUNT, &options.amount, h)?,
         ];
         let required = cols.iter().max().map_or(1, |m| m.saturating_add(1));
-        b.set_source_columns(
+        b.columns(
             cols[0].saturating_add(1),
             cols[1].saturating_add(1),
             cols[2].saturating_add(1),
         );
         Ok(Layout {
             cols,
+            obs_end: b.obs_end(),
             expected: header.as_ref().map(Vec::len),
             required,
             header,
@@ -1544,9 +1614,9 @@ impl Layout {
 
     /// Handles one non-blank record of `len` fields; `get(i)` returns field i.
     #[inline]
-    fn row<'a>(
+    fn row<'a, K: RowSink>(
         &mut self,
-        b: &mut SummaryBuilder,
+        b: &mut K,
         line: u64,
         len: usize,
         get: impl Fn(usize) -> Option<&'a [u8]>,
@@ -1592,7 +1662,7 @@ impl Layout {
             let reason = self.date_format.reason();
             return self.bad(b, line, Some(di + 1), F_DATE, || text(di), &reason);
         };
-        if day.0 > b.obs_end {
+        if day.0 > self.obs_end {
             return self.bad(b, line, Some(di + 1), F_DATE, || text(di), R_AFTER_END);
         }
         let amount_raw = trim(get(ai).unwrap_or_default());
@@ -1611,8 +1681,8 @@ impl Layout {
         if let Some(r) = self.batch.rows.last_mut() {
             r.id_end = end;
         }
-        if self.batch.rows.len() >= BATCH_ROWS {
-            b.accept_batch(&mut self.batch)?;
+        if self.batch.rows.len() >= K::BATCH_ROWS {
+            b.rows(&mut self.batch)?;
         }
         Ok(())
     }
@@ -1621,19 +1691,19 @@ impl Layout {
     /// depend on batching.
     fn bad(
         &mut self,
-        b: &mut SummaryBuilder,
+        b: &mut impl RowSink,
         line: u64,
         column: Option<usize>,
         field: &str,
         value: impl FnOnce() -> String,
         reason: &str,
     ) -> Result<(), RowError> {
-        b.accept_batch(&mut self.batch)?;
-        b.reject(line, column, field, value, reason)
+        b.rows(&mut self.batch)?;
+        b.bad(line, column, field, value, reason)
     }
 
-    fn flush(&mut self, b: &mut SummaryBuilder) -> Result<(), RowError> {
-        b.accept_batch(&mut self.batch)
+    fn flush(&mut self, b: &mut impl RowSink) -> Result<(), RowError> {
+        b.rows(&mut self.batch)
     }
 }
 
@@ -1954,7 +2024,7 @@ impl<R: Read> TextRecords<R> {
 fn read_records<S: RecordSource>(
     src: &mut S,
     options: &CsvOptions,
-    b: &mut SummaryBuilder,
+    b: &mut impl RowSink,
 ) -> Result<(), SummaryError> {
     let mut layout: Option<Layout> = None;
     if !options.has_header {
@@ -2523,6 +2593,89 @@ mod tests {
         assert_eq!(l.record_skip(skip.clone()), Ok(()));
         assert_eq!(l.stats().skipped_by_reason["r"], 1);
         assert_eq!(l.stats().examples, [skip]);
+    }
+
+    #[test]
+    fn two_threads_give_the_one_thread_result_rows_errors_and_examples() {
+        // Enough rows for several pipe batches, bad rows early, between batches and late,
+        // and rows too far out of order (rejected by the builder, not the parser).
+        let mut text = String::from("customer_id,date,amount\n");
+        let mut line = 1;
+        let mut bad_lines = Vec::new();
+        for i in 0..20_000 {
+            line += 1;
+            let day = 1 + (i / 100) % 300;
+            let date = Day(d(2020, 1, 1).0 + day).to_string();
+            match i {
+                7 | 4_095 | 4_096 | 12_000 => {
+                    text.push_str(&format!("c{},{date},oops\n", i % 500));
+                    bad_lines.push(line);
+                }
+                9_000 => text.push_str(&format!("c{},{date}\n", i % 500)),
+                _ if i % 997 == 0 && i > 10_000 => {
+                    // After the customer's first day, 90+ days before their latest.
+                    text.push_str(&format!("c{},2020-01-07,5\n", i % 500));
+                }
+                _ => text.push_str(&format!("c{},{date},{}.25\n", i % 500, i % 40)),
+            }
+        }
+        let run = |policy: RowPolicy, two: bool| {
+            let b = SummaryBuilder::new(config(policy)).unwrap();
+            summarize_text(text.as_bytes(), &CsvOptions::default(), b, two)
+        };
+        let one = run(RowPolicy::Lenient, false).unwrap();
+        assert_eq!(run(RowPolicy::Lenient, true).unwrap(), one);
+        assert!(
+            one.stats.rows_skipped > MAX_EXAMPLES as u64,
+            "{:?}",
+            one.stats
+        );
+        assert!(
+            one.stats
+                .skipped_by_reason
+                .contains_key(OUT_OF_ORDER_REASON)
+        );
+        assert_eq!(one.stats.examples.len(), MAX_EXAMPLES);
+        assert_eq!(one.stats.examples[0].line, bad_lines[0]);
+        // Strict: the same first error, whether the parser or the builder finds it.
+        let e1 = run(RowPolicy::Strict, false).unwrap_err().to_string();
+        assert_eq!(run(RowPolicy::Strict, true).unwrap_err().to_string(), e1);
+        assert!(e1.contains(&format!("line {}", bad_lines[0])), "{e1}");
+        let no_bad_amounts = text.replace(",oops", ",1");
+        let strict = |two: bool| {
+            let b = SummaryBuilder::new(config(RowPolicy::Strict)).unwrap();
+            summarize_text(no_bad_amounts.as_bytes(), &CsvOptions::default(), b, two)
+        };
+        let e1 = strict(false).unwrap_err().to_string();
+        assert_eq!(strict(true).unwrap_err().to_string(), e1);
+        assert!(e1.contains("line 9002"), "{e1}");
+        // The builder's error (out of order) comes before the parser's (line 12002).
+        let late: String = text
+            .lines()
+            .enumerate()
+            .filter(|(i, _)| ![9, 4097, 4098, 9002].contains(&(i + 1)))
+            .map(|(_, l)| format!("{l}\n"))
+            .collect();
+        let strict = |two: bool| {
+            let b = SummaryBuilder::new(config(RowPolicy::Strict)).unwrap();
+            summarize_text(late.as_bytes(), &CsvOptions::default(), b, two)
+        };
+        let e1 = strict(false).unwrap_err().to_string();
+        assert_eq!(strict(true).unwrap_err().to_string(), e1);
+        assert!(e1.contains("out of order"), "{e1}");
+        // Only good rows: the same table.
+        let clean: String = no_bad_amounts
+            .lines()
+            .filter(|l| l.split(',').count() == 3 && !l.contains("2020-01-07,5"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let table = |two: bool| {
+            let b = SummaryBuilder::new(config(RowPolicy::Strict)).unwrap();
+            summarize_text(clean.as_bytes(), &CsvOptions::default(), b, two).unwrap()
+        };
+        let one = table(false);
+        assert_eq!(one.table.len(), 500);
+        assert_eq!(table(true), one);
     }
 
     #[test]
