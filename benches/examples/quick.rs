@@ -131,7 +131,8 @@ fn main() {
             spend: Some(CDNOW_SPEND),
         };
         let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
-        for _ in 0..5 {
+        let reps = std::env::var("REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+        for _ in 0..reps {
             let t = Instant::now();
             let s = model
                 .score(&table.rfm, &table.monetary_value, TimeUnit::Week, &spec)
