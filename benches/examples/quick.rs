@@ -124,6 +124,26 @@ fn main() {
         }
         return;
     }
+    if std::env::args().nth(2).as_deref() == Some("gg") {
+        // Gamma-Gamma: grouping the spend data, then the fit.
+        use custval_model::gamma_gamma::{self, SpendData};
+        let freq: Vec<u32> = table.rfm.iter().map(|c| c.frequency).collect();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let data = SpendData::build(&freq, &table.monetary_value).unwrap();
+            let built = t.elapsed();
+            let f = gamma_gamma::fit(&data, &FitOptions::default()).unwrap();
+            println!(
+                "gamma-gamma: {:?} (build {built:?}, {} groups, {} evaluations, {} iterations) {:?}",
+                t.elapsed(),
+                data.len(),
+                f.diagnostics.evaluations,
+                f.diagnostics.iterations,
+                f.params
+            );
+        }
+        return;
+    }
     if std::env::args().nth(2).as_deref() == Some("score") {
         let model = CustomerModel {
             unit: TimeUnit::Week,
@@ -131,7 +151,10 @@ fn main() {
             spend: Some(CDNOW_SPEND),
         };
         let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
-        let reps = std::env::var("REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+        let reps = std::env::var("REPS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5);
         for _ in 0..reps {
             let t = Instant::now();
             let s = model
