@@ -1,74 +1,16 @@
 //! `custval bench` against a real custval-server started in-process on 127.0.0.1:0.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
+use common::AsyncServer;
 use custval_client::bench::{self, BenchOptions, BenchReport, Rpc};
 use custval_client::{ClientError, ConnectOptions};
 use custval_proto::v1 as pb;
-use custval_server::Config;
-use custval_server::app::BoxError;
 use serde_json::Value;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
-/// A server on 127.0.0.1:0, stopped when dropped (the pattern of server/tests/common).
-struct TestServer {
-    addr: std::net::SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<Result<(), BoxError>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestServer {
-    async fn start(extra: &[&str]) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let mut args: Vec<String> = vec![
-            "custval-server".into(),
-            "--data-dir".into(),
-            dir.path().display().to_string(),
-            "--drain-seconds".into(),
-            "2".into(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let config = Config::parse_from(args);
-        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = grpc.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(custval_server::run(config, grpc, None, async {
-            let _ = stopped.await;
-        }));
-        TestServer {
-            addr,
-            stop: Some(stop),
-            handle: Some(handle),
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(h) = self.handle.take() {
-            h.await.unwrap().unwrap();
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
 
 /// Waits until the server answers custval.v1 calls (the registry is loaded).
 async fn wait_ready(connect: &ConnectOptions) {
@@ -89,8 +31,8 @@ async fn wait_ready(connect: &ConnectOptions) {
     panic!("server never became ready");
 }
 
-async fn ready_server(extra: &[&str]) -> (TestServer, ConnectOptions) {
-    let server = TestServer::start(extra).await;
+async fn ready_server(extra: &[&str]) -> (AsyncServer, ConnectOptions) {
+    let server = AsyncServer::start(extra).await;
     let connect = ConnectOptions::new(server.url());
     wait_ready(&connect).await;
     (server, connect)
@@ -284,7 +226,7 @@ async fn a_down_server_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_token_is_sent_when_given() {
-    let server = TestServer::start(&["--auth-token", "t0ken"]).await;
+    let server = AsyncServer::start(&["--auth-token", "t0ken"]).await;
     let mut connect = ConnectOptions::new(server.url());
     connect.token = Some("t0ken".into());
     wait_ready(&connect).await;
@@ -320,7 +262,7 @@ async fn tls_with_a_ca_file() {
     let tls = tls_fixtures();
     let cert = tls.join("server.pem").display().to_string();
     let key = tls.join("server.key").display().to_string();
-    let server = TestServer::start(&["--tls-cert", &cert, "--tls-key", &key]).await;
+    let server = AsyncServer::start(&["--tls-cert", &cert, "--tls-key", &key]).await;
     let mut connect = ConnectOptions::new(format!("https://localhost:{}", server.addr.port()));
     connect.tls_ca = Some(tls.join("ca.pem"));
     wait_ready(&connect).await;

@@ -6,11 +6,13 @@
 //! missing). `CUSTVAL_SKIP_BROWSER=1` skips the browser half with a notice.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use common::AsyncServer;
 use custval_client::ConnectOptions;
 use custval_client::report::{self, PAliveMatrix, ReportData};
 use custval_model::summary::{
@@ -20,10 +22,6 @@ use custval_model::summary::{
 use custval_model::tracking::{Calendar, track_transactions};
 use custval_model::{CustomerTable, TimeUnit};
 use custval_proto::v1 as pb;
-use custval_server::Config;
-use custval_server::app::BoxError;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 fn cdnow_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/cdnow")
@@ -69,56 +67,6 @@ fn cdnow_transactions() -> Vec<(String, Day)> {
         .collect()
 }
 
-/// A server on 127.0.0.1:0, stopped when dropped.
-struct TestServer {
-    addr: std::net::SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<Result<(), BoxError>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestServer {
-    async fn start() -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config::parse_from([
-            "custval-server",
-            "--data-dir",
-            &dir.path().display().to_string(),
-            "--drain-seconds",
-            "2",
-        ]);
-        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = grpc.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(custval_server::run(config, grpc, None, async {
-            let _ = stopped.await;
-        }));
-        TestServer {
-            addr,
-            stop: Some(stop),
-            handle: Some(handle),
-            _dir: dir,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(h) = self.handle.take() {
-            h.await.unwrap().unwrap();
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
 fn columns(t: &CustomerTable, holdout: bool) -> pb::SummaryColumns {
     let h = t.holdout.as_ref().unwrap();
     pb::SummaryColumns {
@@ -143,7 +91,7 @@ fn weeks(value: f64) -> pb::Duration {
 /// server, tracking from the transaction log, the P(alive) matrix at the calibration age.
 async fn report_data() -> ReportData {
     let table = cdnow_table();
-    let server = TestServer::start().await;
+    let server = AsyncServer::start(&[]).await;
     let connect = ConnectOptions::new(format!("http://{}", server.addr));
     let mut conn = None;
     for _ in 0..500 {

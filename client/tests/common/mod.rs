@@ -1,5 +1,6 @@
-//! Helpers shared by the tests that run the `custval` binary against a real server on
-//! 127.0.0.1:0 (cli.rs, formats.rs, resilience.rs).
+//! Helpers shared by the tests that run against a real server on 127.0.0.1:0: [`Server`]
+//! on its own runtime thread for the `custval` binary (cli.rs, formats.rs, resilience.rs),
+//! [`AsyncServer`] on the test's runtime for in-process clients (bench.rs, report.rs).
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 #![allow(dead_code)] // each test binary uses a part
 
@@ -125,4 +126,63 @@ pub fn cdnow(name: &str) -> String {
     )
     .to_owned()
         + name
+}
+
+/// A server task on the calling test's tokio runtime, on 127.0.0.1:0 with a fresh store,
+/// stopped when dropped (the pattern of server/tests/common).
+pub struct AsyncServer {
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<Result<(), custval_server::app::BoxError>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl AsyncServer {
+    /// Starts it with `extra` server flags; it may still be loading its registry.
+    pub async fn start(extra: &[&str]) -> AsyncServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args: Vec<String> = vec![
+            "custval-server".into(),
+            "--data-dir".into(),
+            dir.path().display().to_string(),
+            "--drain-seconds".into(),
+            "2".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let config = custval_server::Config::parse_from(args);
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = grpc.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(custval_server::run(config, grpc, None, async {
+            let _ = stopped.await;
+        }));
+        AsyncServer {
+            addr,
+            stop: Some(stop),
+            handle: Some(handle),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops it and waits for a clean shutdown.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for AsyncServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
 }
