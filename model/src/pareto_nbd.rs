@@ -257,6 +257,38 @@ fn any_purchase_if_alive(p: &ParetoNbdParams, x: u32, age: f64, t: f64) -> Resul
         .clamp(0.0, 1.0))
 }
 
+/// One customer's scores with P(alive) computed once (its two 2F1 series are the cost;
+/// every other quantity is P(alive) times a closed form): E[X(horizon)], P(alive),
+/// P(≥1 purchase in the horizon), and the discounted purchases of a CLV `schedule`
+/// (period ends and discount factors). Each equals its stand-alone function bit for bit.
+pub(crate) struct Scored {
+    pub expected_purchases: f64,
+    pub p_alive: f64,
+    pub propensity: f64,
+    pub discounted_purchases: f64,
+}
+
+pub(crate) fn score(
+    p: &ParetoNbdParams,
+    c: &Rfm,
+    horizon: f64,
+    schedule: &[(f64, f64)],
+) -> Result<Scored> {
+    let pa = p_alive(p, c)?;
+    let (mut prev, mut discounted) = (0.0, 0.0);
+    for &(t, factor) in schedule {
+        let e = pa * expected_if_alive(p, c.frequency, c.age, t);
+        discounted += (e - prev) * factor;
+        prev = e;
+    }
+    Ok(Scored {
+        expected_purchases: pa * expected_if_alive(p, c.frequency, c.age, horizon),
+        p_alive: pa,
+        propensity: pa * any_purchase_if_alive(p, c.frequency, c.age, horizon)?,
+        discounted_purchases: discounted,
+    })
+}
+
 /// P(at least one purchase in (T, T+t] | x, t_x, T).
 pub(crate) fn propensity(p: &ParetoNbdParams, c: &Rfm, t: f64) -> Result<f64> {
     Ok(p_alive(p, c)? * any_purchase_if_alive(p, c.frequency, c.age, t)?)
@@ -362,6 +394,41 @@ mod tests {
         let ll = ParetoLikelihood::new(&d);
         for p in [[0.553, 10.578, 0.606, 11.669], [0.553, 20.0, 0.606, 3.0]] {
             crate::fit::assert_gradient_matches(&ll, &p, "Pareto/NBD");
+        }
+    }
+
+    #[test]
+    fn shared_p_alive_scores_equal_the_stand_alone_functions() {
+        let p = ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).unwrap();
+        let schedule: Vec<(f64, f64)> = (1..=12)
+            .map(|m| (m as f64 * 4.345, 1.01f64.powi(-m)))
+            .collect();
+        for (x, recency, age) in [
+            (0, 0.0, 30.0),
+            (2, 10.5, 38.0),
+            (40, 37.9, 38.0),
+            (400, 70.0, 78.0),
+        ] {
+            let c = Rfm {
+                frequency: x,
+                recency,
+                age,
+            };
+            let s = score(&p, &c, 52.0, &schedule).unwrap();
+            assert_eq!(s.p_alive, p_alive(&p, &c).unwrap());
+            assert_eq!(
+                s.expected_purchases,
+                expected_purchases(&p, &c, 52.0).unwrap()
+            );
+            assert_eq!(s.propensity, propensity(&p, &c, 52.0).unwrap());
+            let (mut prev, mut want) = (0.0, 0.0);
+            for &(t, f) in &schedule {
+                let e = expected_purchases(&p, &c, t).unwrap();
+                want += (e - prev) * f;
+                prev = e;
+            }
+            assert_eq!(s.discounted_purchases, want);
+            assert!(want > 0.0);
         }
     }
 

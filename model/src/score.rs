@@ -9,7 +9,8 @@ use crate::bgnbd::{self, ExpectationTable, Variant};
 use crate::clv::{ClvSpec, CustomerModel};
 use crate::error::{ModelError, Result};
 use crate::lanes;
-use crate::params::BetaGeoParams;
+use crate::params::{BetaGeoParams, ParetoNbdParams};
+use crate::pareto_nbd;
 use crate::rfm::Rfm;
 use crate::transaction::TransactionModel;
 use crate::units::TimeUnit;
@@ -43,7 +44,7 @@ pub struct CustomerScore {
 /// coefficients of E[X(t)] (see [`crate::bgnbd`]).
 enum Prepared {
     BetaGeo(BetaGeoBatch),
-    Pareto,
+    Pareto(ParetoNbdParams),
 }
 
 struct BetaGeoBatch {
@@ -68,7 +69,7 @@ impl CustomerModel {
         let (p, variant) = match self.transaction {
             TransactionModel::BgNbd(p) => (p, Variant::Classic),
             TransactionModel::MbgNbd(p) => (p, Variant::Modified),
-            TransactionModel::ParetoNbd(_) => return Prepared::Pareto,
+            TransactionModel::ParetoNbd(p) => return Prepared::Pareto(p),
         };
         // Two scans of the batch, in parallel (max and min do not depend on the order).
         let max_x = rfm.par_iter().map(|c| c.frequency).max().unwrap_or(0);
@@ -178,6 +179,7 @@ impl CustomerModel {
     /// Scores one Pareto/NBD customer (summary in the model's unit).
     fn score_pareto(
         &self,
+        p: &ParetoNbdParams,
         c: &Rfm,
         monetary_value: f64,
         horizon: f64,
@@ -186,17 +188,13 @@ impl CustomerModel {
         let expected_spend = self
             .spend
             .and_then(|g| g.expected_spend(c.frequency, monetary_value));
-        let tm = &self.transaction;
-        let clv = match expected_spend {
-            Some(s) => Some(s * self.discounted_purchases(c, schedule)?),
-            None => None,
-        };
+        let s = pareto_nbd::score(p, c, horizon, schedule)?;
         Ok(CustomerScore {
-            expected_purchases: tm.expected_purchases(c, horizon)?,
-            p_alive: tm.p_alive(c)?,
-            propensity: tm.propensity(c, horizon)?,
+            expected_purchases: s.expected_purchases,
+            p_alive: s.p_alive,
+            propensity: s.propensity,
             expected_spend,
-            clv,
+            clv: expected_spend.map(|spend| spend * s.discounted_purchases),
         })
     }
 
@@ -227,7 +225,7 @@ impl CustomerModel {
                     clv: cl[0],
                 })
             }
-            Prepared::Pareto => self.score_pareto(c, monetary_value, horizon, &schedule),
+            Prepared::Pareto(p) => self.score_pareto(&p, c, monetary_value, horizon, &schedule),
         }
     }
 
@@ -280,18 +278,22 @@ impl CustomerModel {
             .try_for_each(|(chunk, ((((e, pa), pr), sp), cl))| {
                 let start = chunk * CHUNK;
                 let end = start + e.len();
-                if let Prepared::BetaGeo(bg) = &prepared {
-                    let cols = ColumnsMut {
-                        expected_purchases: e,
-                        p_alive: pa,
-                        propensity: pr,
-                        expected_spend: sp,
-                        clv: cl,
-                    };
-                    let (rfm, money) = (&rfm[start..end], &monetary_value[start..end]);
-                    return self
-                        .score_beta_geo(bg, rfm, money, factor, horizon, &schedule, cols, start);
-                }
+                let pareto = match &prepared {
+                    Prepared::Pareto(p) => p,
+                    Prepared::BetaGeo(bg) => {
+                        let cols = ColumnsMut {
+                            expected_purchases: e,
+                            p_alive: pa,
+                            propensity: pr,
+                            expected_spend: sp,
+                            clv: cl,
+                        };
+                        let (rfm, money) = (&rfm[start..end], &monetary_value[start..end]);
+                        return self.score_beta_geo(
+                            bg, rfm, money, factor, horizon, &schedule, cols, start,
+                        );
+                    }
+                };
                 for k in 0..e.len() {
                     let i = start + k;
                     let within = |err: ModelError| err.within(&format!("customers[{i}]"));
@@ -307,7 +309,7 @@ impl CustomerModel {
                         }
                     };
                     let s = self
-                        .score_pareto(&c, monetary_value[i], horizon, &schedule)
+                        .score_pareto(pareto, &c, monetary_value[i], horizon, &schedule)
                         .map_err(within)?;
                     e[k] = s.expected_purchases;
                     pa[k] = s.p_alive;
