@@ -144,6 +144,21 @@ fn main() {
         }
         return;
     }
+    if std::env::args().nth(2).as_deref() == Some("pareto") {
+        // Pareto/NBD fit on continuous-time summaries.
+        let g = GroupedRfm::build(&table.rfm, None).unwrap();
+        let t = Instant::now();
+        let f = pareto_nbd::fit(&g, &FitOptions::default()).unwrap();
+        println!(
+            "pareto fit: {:?} ({} groups, {} evaluations, {} iterations) {:?}",
+            t.elapsed(),
+            g.len(),
+            f.diagnostics.evaluations,
+            f.diagnostics.iterations,
+            f.params
+        );
+        return;
+    }
     if std::env::args().nth(2).as_deref() == Some("score") {
         let model = CustomerModel {
             unit: TimeUnit::Week,
