@@ -714,37 +714,54 @@ impl CentroidLanes {
             return;
         }
         let mut quads = rows.chunks_exact(4 * d);
-        let mut x = [f64x4::ZERO; LANE_FEATURES];
         for quad in &mut quads {
-            for (j, lane) in x[..d].iter_mut().enumerate() {
-                *lane = f64x4::from([quad[j], quad[d + j], quad[2 * d + j], quad[3 * d + j]]);
-            }
-            let mut best = f64x4::splat(f64::INFINITY);
-            let mut best_c = f64x4::ZERO;
-            let mut label = f64x4::ZERO;
-            for centroid in self.splat.chunks_exact(d) {
-                let mut acc = f64x4::ZERO;
-                for (xj, cj) in x[..d].iter().zip(centroid) {
-                    let diff = *xj - *cj;
-                    acc = diff.mul_add(diff, acc);
-                }
-                let closer = acc.simd_lt(best);
-                best = closer.bitselect(acc, best);
-                best_c = closer.bitselect(label, best_c);
-                label += f64x4::ONE;
-            }
-            let (dist, c) = (best.to_array(), best_c.to_array());
+            let (c, dist) = self.nearest_quad(quad, d);
             for (lane, row) in quad.chunks_exact(d).enumerate() {
-                each(row, c[lane] as usize, dist[lane]);
+                each(row, c[lane], dist[lane]);
             }
         }
-        for row in quads.remainder().chunks_exact(d) {
-            let (c, dist) = self.nearest_scalar(row);
-            each(row, c, dist);
+        // The last rows go through the lanes too (padded with copies of the last one), so
+        // every row gets the same arithmetic: `wide`'s mul_add is not fused on CPUs
+        // without FMA, `f64::mul_add` always is, and near-ties could go either way.
+        let rest = quads.remainder();
+        if let Some(last) = rest.len().checked_sub(d) {
+            let mut padded = [0.0; 4 * LANE_FEATURES];
+            for (i, v) in padded[..4 * d].iter_mut().enumerate() {
+                *v = rest.get(i).copied().unwrap_or(rest[last + i % d]);
+            }
+            let (c, dist) = self.nearest_quad(&padded[..4 * d], d);
+            for (lane, row) in rest.chunks_exact(d).enumerate() {
+                each(row, c[lane], dist[lane]);
+            }
         }
     }
 
-    /// One row's nearest centroid, in the same arithmetic as the lanes.
+    /// The nearest centroids of four rows of `d ≤ LANE_FEATURES` features and their squared
+    /// distances.
+    #[inline(always)]
+    fn nearest_quad(&self, quad: &[f64], d: usize) -> ([usize; 4], [f64; 4]) {
+        let mut x = [f64x4::ZERO; LANE_FEATURES];
+        for (j, lane) in x[..d].iter_mut().enumerate() {
+            *lane = f64x4::from([quad[j], quad[d + j], quad[2 * d + j], quad[3 * d + j]]);
+        }
+        let mut best = f64x4::splat(f64::INFINITY);
+        let mut best_c = f64x4::ZERO;
+        let mut label = f64x4::ZERO;
+        for centroid in self.splat.chunks_exact(d) {
+            let mut acc = f64x4::ZERO;
+            for (xj, cj) in x[..d].iter().zip(centroid) {
+                let diff = *xj - *cj;
+                acc = diff.mul_add(diff, acc);
+            }
+            let closer = acc.simd_lt(best);
+            best = closer.bitselect(acc, best);
+            best_c = closer.bitselect(label, best_c);
+            label += f64x4::ONE;
+        }
+        (best_c.to_array().map(|c| c as usize), best.to_array())
+    }
+
+    /// One row's nearest centroid (features beyond [`LANE_FEATURES`]).
     fn nearest_scalar(&self, row: &[f64]) -> (usize, f64) {
         let mut best = (0, f64::INFINITY);
         for (c, centroid) in self.centroids.chunks_exact(self.d.max(1)).enumerate() {
