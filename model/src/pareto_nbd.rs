@@ -31,15 +31,9 @@ const MAX_TERMS: usize = 200_000;
 ///
 /// With A ≥ B the larger of α, β (exponent e_A) and the smaller (exponent e_B):
 /// G(y) = (A+y)^−e_A (B+y)^−(e_B−1) · S / (m+k−1), S = Σ_n Π_{j<n} (e_A+j)/(m+k+j) · z^n,
-/// z = (A−B)/(A+y) ∈ [0, 1). `ratios[n]`, where given, is (e_A+n)/(m+k+n) computed ahead
-/// (see [`series_ratios`]). Returns `None` if the series does not converge.
-#[cfg(test)]
-fn ln_tail_integral<T: Real>(alpha: T, m: T, beta: T, k: T, y: f64) -> Option<T> {
-    ln_tail_integrals(alpha, m, beta, k, [y], adaptive_sums).map(|[g]| g)
-}
-
-/// [`ln_tail_integral`] at several lower limits at once; `sums(e_A, m + k, z)` sums the
-/// series S at each z.
+/// z = (A−B)/(A+y) ∈ [0, 1). Here at each lower limit y in `ys`; `sums(e_A, m + k, z)`
+/// sums the series S at each z ([`adaptive_sums`], or a [`SeriesTable`]'s polynomial).
+/// Returns `None` if a series does not converge.
 pub(crate) fn ln_tail_integrals<T: Real, const N: usize>(
     alpha: T,
     m: T,
@@ -93,11 +87,17 @@ fn adaptive_sums<T: Real, const N: usize>(e_big: T, mk: T, z: [T; N]) -> Option<
     Some(sum)
 }
 
+/// [`ln_tail_integrals`] at one lower limit.
+#[cfg(test)]
+fn ln_tail_integral<T: Real>(alpha: T, m: T, beta: T, k: T, y: f64) -> Option<T> {
+    ln_tail_integrals(alpha, m, beta, k, [y], adaptive_sums).map(|[g]| g)
+}
+
 /// Most coefficients tabulated per evaluation over all frequencies (32 bytes each); rows
 /// that would need more sum their series term by term.
 const MAX_TABULATED_TERMS: usize = 1 << 17;
 
-/// The series of [`ln_tail_integral`] for m = r + x, k = s + 1 as a polynomial in z whose
+/// The series of [`ln_tail_integrals`] for m = r + x, k = s + 1 as a polynomial in z whose
 /// coefficients c_n = Π_{j<n} (e_A+j)/(m+k+j) depend on the parameters and x only: the
 /// likelihood tabulates them once per frequency per evaluation, with their derivatives, and
 /// a row's series and its gradient are then one Horner pass of vector multiply-adds
@@ -199,15 +199,22 @@ fn ln_core<T: Real>(
 struct ParetoLikelihood<'a> {
     data: &'a GroupedRfm,
     weight_by_x: Vec<f64>,
+    /// The frequencies that occur, ascending (one series table each per evaluation).
+    frequencies: Vec<u32>,
     total_weight: f64,
 }
 
 impl<'a> ParetoLikelihood<'a> {
     fn new(data: &'a GroupedRfm) -> Self {
         let weight_by_x = data.weight_by_frequency();
+        let frequencies = (0..weight_by_x.len())
+            .filter(|&x| weight_by_x[x] > 0.0)
+            .map(|x| x as u32)
+            .collect();
         Self {
             data,
             weight_by_x,
+            frequencies,
             total_weight: data.total_weight(),
         }
     }
@@ -241,22 +248,23 @@ impl LogLikelihood for ParetoLikelihood<'_> {
         );
         let d = self.data;
         let n = d.len();
-        let present = self.weight_by_x.iter().filter(|&&w| w > 0.0).count().max(1);
-        let cap = MAX_TABULATED_TERMS / present;
-        let tables: Vec<SeriesTable> = (0..self.weight_by_x.len())
-            .map(|x| {
-                let cap = if self.weight_by_x[x] > 0.0 { cap } else { 0 };
-                SeriesTable::new(dr, da, ds, db, x as u32, cap)
-            })
+        let cap = MAX_TABULATED_TERMS / self.frequencies.len().max(1);
+        let tables: Vec<SeriesTable> = self
+            .frequencies
+            .iter()
+            .map(|&x| SeriesTable::new(dr, da, ds, db, x, cap))
             .collect();
         let core = fit::chunked_sum(n, |start, end| {
             let mut acc = Dual::cst(0.0);
             for i in start..end {
                 let x = d.frequency[i];
+                let t = self
+                    .frequencies
+                    .binary_search(&x)
+                    .ok()
+                    .and_then(|k| tables.get(k));
                 let sums = |e_big, mk, z| {
-                    tables
-                        .get(x as usize)
-                        .and_then(|t| t.sums(z))
+                    t.and_then(|t| t.sums(z))
                         .or_else(|| adaptive_sums(e_big, mk, z))
                 };
                 match ln_core(dr, da, ds, db, x, d.recency[i], d.age[i], sums) {
