@@ -520,10 +520,10 @@ const MAX_TABLE_TERMS: usize = 4096;
 /// about 0.85 (a 52-week horizon at T + α > 9 weeks for the CDNOW fit).
 const MAX_DIRECT_TERMS: usize = 256;
 
-/// Rows per frequency (0..=max_x) from which a batch builds the direct series: ~10 µs per
-/// frequency to build at z_max ≈ 0.6 (≤ 100 µs at the longest), for some 50 ns saved per
-/// row. Small batches and single customers keep the Euler-form lanes.
-const DIRECT_MIN_ROWS_PER_FREQUENCY: usize = 1024;
+/// Rows of one frequency from which a batch builds its direct series: ~10 µs to build at
+/// z_max ≈ 0.6 (≤ 100 µs at the longest), for some 50 ns saved per row. Rarer
+/// frequencies, small batches and single customers keep the Euler-form lanes.
+const DIRECT_MIN_ROWS: usize = 256;
 
 /// Largest loss of digits accepted in a [`direct_series`] coefficient: the ratio of the
 /// magnitudes summed to the result (≤ 30 for the CDNOW fits; ≤ 64 keeps errors near
@@ -604,12 +604,23 @@ fn direct_series(big_a: f64, a: f64, c: f64, z_max: f64) -> Vec<f64> {
 }
 
 impl ExpectationTable {
-    /// Coefficients for frequencies 0..=max_x, accurate for every z ≤ z_max; the
-    /// [`direct_series`] too if `direct`.
-    pub(crate) fn new(r: f64, a: f64, b_offset: f64, max_x: u32, z_max: f64, direct: bool) -> Self {
+    /// Coefficients accurate for every z ≤ z_max, for the frequencies x ≤ max_x with
+    /// `wanted(x).0`, and the [`direct_series`] too where `wanted(x).1`. Frequencies
+    /// without them are evaluated from scratch.
+    pub(crate) fn new(
+        r: f64,
+        a: f64,
+        b_offset: f64,
+        max_x: u32,
+        z_max: f64,
+        wanted: impl Fn(u32) -> (bool, bool),
+    ) -> Self {
         let z_max = z_max.clamp(0.0, 1.0 - 1e-12);
         let coefs: Vec<Vec<f64>> = (0..=max_x)
             .map(|x| {
+                if !wanted(x).0 {
+                    return Vec::new();
+                }
                 let (big_a, c) = Self::shape(r, a, b_offset, x);
                 let mut q = Vec::new();
                 let mut term = big_a / c; // q_1
@@ -630,16 +641,15 @@ impl ExpectationTable {
             })
             .collect();
         let terms = coefs.iter().map(|q| term_grid(q, z_max, 1e-17)).collect();
-        let direct: Vec<Vec<f64>> = if direct {
-            (0..=max_x)
-                .map(|x| {
-                    let (big_a, c) = Self::shape(r, a, b_offset, x);
-                    direct_series(big_a, a, c, z_max)
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let direct: Vec<Vec<f64>> = (0..=max_x)
+            .map(|x| {
+                if !wanted(x).1 {
+                    return Vec::new();
+                }
+                let (big_a, c) = Self::shape(r, a, b_offset, x);
+                direct_series(big_a, a, c, z_max)
+            })
+            .collect();
         let direct_terms = direct
             .iter()
             .map(|d| term_grid(d, z_max, 1e-17 * d.first().map_or(0.0, |d1| d1.abs())))
@@ -884,17 +894,20 @@ pub(crate) fn expected_purchases(p: &BetaGeoParams, variant: Variant, c: &Rfm, t
 }
 
 /// A batch table for `variant` with parameters `p`, valid up to frequency `max_x` and z_max.
+/// The table for a batch whose frequency x occurs `rows_by_x[x]` times (x ≤ max_x).
 pub(crate) fn expectation_table(
     p: &BetaGeoParams,
     variant: Variant,
     max_x: u32,
     z_max: f64,
-    rows: usize,
+    rows_by_x: &[usize],
 ) -> ExpectationTable {
-    // A direct series costs O(K²) per frequency to build and saves some 50 ns per row
-    // evaluated with it: worth it only for batches with many rows per frequency.
-    let direct = rows >= DIRECT_MIN_ROWS_PER_FREQUENCY * (max_x as usize + 1);
-    ExpectationTable::new(p.r, p.a, b_offset(p, variant), max_x, z_max, direct)
+    // A direct series costs O(K²) to build and saves some 50 ns per row evaluated with
+    // it: worth it for the frequencies with many rows.
+    let rows = |x: u32| rows_by_x.get(x as usize).copied().unwrap_or(0);
+    ExpectationTable::new(p.r, p.a, b_offset(p, variant), max_x, z_max, |x| {
+        (rows(x) > 0, rows(x) >= DIRECT_MIN_ROWS)
+    })
 }
 
 /// P(no purchase in (T, T+t] | alive at T) = ((α+T)/(α+T+t))^(r+x); the propensity is
@@ -1089,7 +1102,7 @@ mod tests {
             for variant in [Variant::Classic, Variant::Modified] {
                 let min_age = 20.0;
                 let z_max = 52.14 / (alpha + min_age + 52.14);
-                let table = expectation_table(&p, variant, 40, z_max, usize::MAX);
+                let table = expectation_table(&p, variant, 40, z_max, &[usize::MAX; 41]);
                 if a == 10.0 {
                     assert!(
                         table.direct.iter().all(Vec::is_empty),

@@ -42,6 +42,9 @@ pub struct CustomerScore {
 
 /// Per-batch precomputation: for the beta-geometric models, the per-frequency series
 /// coefficients of E[X(t)] (see [`crate::bgnbd`]).
+/// Largest frequency with per-frequency tables in a batch.
+const TABLE_MAX_FREQUENCY: u32 = 1 << 14;
+
 enum Prepared {
     BetaGeo(BetaGeoBatch),
     Pareto(ParetoNbdParams),
@@ -51,8 +54,9 @@ struct BetaGeoBatch {
     p: BetaGeoParams,
     variant: Variant,
     table: ExpectationTable,
-    /// ln(a / (b + k − 1)) per frequency.
-    log_drop: Vec<f64>,
+    /// ln(a / (b + k − 1)) per frequency that occurs in the batch (up to
+    /// [`TABLE_MAX_FREQUENCY`]).
+    log_drop: Vec<Option<f64>>,
 }
 
 /// One chunk's slices of the output columns.
@@ -71,13 +75,43 @@ impl CustomerModel {
             TransactionModel::MbgNbd(p) => (p, Variant::Modified),
             TransactionModel::ParetoNbd(p) => return Prepared::Pareto(p),
         };
-        // Two scans of the batch, in parallel (max and min do not depend on the order).
-        let max_x = rfm.par_iter().map(|c| c.frequency).max().unwrap_or(0);
+        // Scans of the batch, in parallel (max, min and counts do not depend on the order).
+        // Frequencies up to max_x get tables (dense, indexed by x); larger ones are computed
+        // row by row, so one customer with x = 4e9 costs one row, not 4e9 tables. The
+        // dense arrays cost ~100 ns per frequency: bounded by the batch size too.
+        let table_cap =
+            TABLE_MAX_FREQUENCY.min(u32::try_from(rfm.len().max(1024)).unwrap_or(u32::MAX));
+        let max_x = rfm
+            .par_iter()
+            .map(|c| c.frequency)
+            .max()
+            .unwrap_or(0)
+            .min(table_cap);
         let min_age = rfm
             .par_iter()
             .map(|c| c.age * factor)
             .reduce(|| f64::INFINITY, f64::min)
             .max(0.0);
+        // Customers per frequency (each frequency's tables are worth building only for
+        // enough of them).
+        let rows_by_x = rfm
+            .par_chunks(64 * 1024)
+            .map(|chunk| {
+                let mut n = vec![0usize; max_x as usize + 1];
+                for c in chunk {
+                    if let Some(n) = n.get_mut(c.frequency as usize) {
+                        *n += 1;
+                    }
+                }
+                n
+            })
+            .reduce(
+                || vec![0usize; max_x as usize + 1],
+                |mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                    a
+                },
+            );
         let t_max = horizons.iter().copied().fold(0.0, f64::max);
         let z_max = if min_age.is_finite() {
             t_max / (p.alpha + min_age + t_max)
@@ -87,9 +121,9 @@ impl CustomerModel {
         Prepared::BetaGeo(BetaGeoBatch {
             p,
             variant,
-            table: bgnbd::expectation_table(&p, variant, max_x, z_max, rfm.len()),
+            table: bgnbd::expectation_table(&p, variant, max_x, z_max, &rows_by_x),
             log_drop: (0..=max_x)
-                .map(|x| bgnbd::log_drop_odds(&p, variant, x))
+                .map(|x| (rows_by_x[x as usize] > 0).then(|| bgnbd::log_drop_odds(&p, variant, x)))
                 .collect(),
         })
     }
@@ -131,7 +165,11 @@ impl CustomerModel {
             let expected_spend = self
                 .spend
                 .and_then(|g| g.expected_spend(x, monetary_value[k]));
-            let p_alive = bgnbd::p_alive_with(p, bg.variant, &c, bg.log_drop[x as usize]);
+            let log_drop = match bg.log_drop.get(x as usize) {
+                Some(&Some(d)) => d,
+                _ => bgnbd::log_drop_odds(p, bg.variant, x),
+            };
+            let p_alive = bgnbd::p_alive_with(p, bg.variant, &c, log_drop);
             let alpha_t = p.alpha + c.age;
             bg.table.expected_many(x, alpha_t, &ts, &mut e);
             let e_h = match (horizon_in_schedule, e.last()) {
