@@ -41,7 +41,7 @@ pub use error::{ModelError, Result};
 pub use evaluate::{HoldoutReport, holdout_report};
 pub use fit::{FitDiagnostics, FitOptions, Fitted, GroupedRfm};
 pub use params::{BetaGeoParams, GammaGammaParams, ParetoNbdParams};
-pub use rfm::{CustomerTable, HoldoutColumns, Rfm};
+pub use rfm::{CustomerTable, HoldoutColumns, MAX_FREQUENCY, Rfm};
 pub use score::{CustomerScore, Scores};
 pub use transaction::{TransactionModel, TransactionModelKind};
 pub use units::{Duration, TimeUnit};

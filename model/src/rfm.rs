@@ -5,6 +5,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ModelError, Result};
 use crate::units::TimeUnit;
 
+/// Largest repeat-purchase count accepted. The fits tabulate terms for every frequency up
+/// to the largest in the data, so an absurd count (a corrupted row with x = 4e9) would
+/// otherwise mean gigabytes of tables rather than an error; a million repeat purchases
+/// in one observation window is beyond any customer base these models describe.
+pub const MAX_FREQUENCY: u32 = 1_000_000;
+
 /// One customer's calibration-period summary, in some [`TimeUnit`] kept alongside it.
 ///
 /// * `frequency` (x): repeat purchases, i.e. distinct purchase periods after the first.
@@ -40,6 +46,7 @@ impl Rfm {
             & (self.recency >= 0.0)
             & (self.recency <= self.age * (1.0 + 1e-9) + 1e-9)
             & ((self.frequency != 0) | (self.recency == 0.0))
+            & (self.frequency <= MAX_FREQUENCY)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -60,6 +67,15 @@ impl Rfm {
             return Err(ModelError::invalid(
                 "recency",
                 format!("recency {} exceeds age T {}", self.recency, self.age),
+            ));
+        }
+        if self.frequency > MAX_FREQUENCY {
+            return Err(ModelError::invalid(
+                "frequency",
+                format!(
+                    "must be at most {MAX_FREQUENCY} repeat purchases, got {}",
+                    self.frequency
+                ),
             ));
         }
         if self.frequency == 0 && self.recency != 0.0 {

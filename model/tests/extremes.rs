@@ -6,8 +6,8 @@ use common::assert_rel;
 use custval_model::gamma_gamma::{self, SpendData};
 use custval_model::simulate::{SimulationSpec, TransactionProcess, simulate_summaries};
 use custval_model::{
-    BetaGeoParams, ClvSpec, CustomerModel, FitOptions, GammaGammaParams, GroupedRfm, ModelError,
-    ParetoNbdParams, Rfm, TimeUnit, TransactionModel, TransactionModelKind,
+    BetaGeoParams, ClvSpec, CustomerModel, FitOptions, GammaGammaParams, GroupedRfm, MAX_FREQUENCY,
+    ModelError, ParetoNbdParams, Rfm, TimeUnit, TransactionModel, TransactionModelKind,
 };
 
 fn models_in_days() -> Vec<TransactionModel> {
@@ -214,6 +214,35 @@ fn bad_inputs_name_the_field() {
         ),
         Err(ModelError::InvalidInput { .. })
     ));
+    // An absurd frequency is an error naming the customer, not gigabytes of tables.
+    let absurd = [
+        Rfm::new(2, 1.0, 3.0).unwrap(),
+        Rfm {
+            frequency: u32::MAX,
+            recency: 2.0,
+            age: 3.0,
+        },
+    ];
+    match GroupedRfm::build(&absurd, None) {
+        Err(ModelError::InvalidInput { field, reason }) => {
+            assert_eq!(field, "customers[1].frequency");
+            assert!(reason.contains("at most 1000000"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
+    let model = CustomerModel {
+        unit: TimeUnit::Week,
+        transaction: m,
+        spend: None,
+    };
+    match model.score(&absurd, &[10.0, 10.0], TimeUnit::Week, &spec) {
+        Err(ModelError::InvalidInput { field, .. }) => assert_eq!(field, "customers[1].frequency"),
+        other => panic!("{other:?}"),
+    }
+    // The largest accepted one scores without building a table per frequency.
+    let big = [Rfm::new(MAX_FREQUENCY, 2.0, 3.0).unwrap()];
+    assert!(model.score(&big, &[10.0], TimeUnit::Week, &spec).is_ok());
     let empty = GroupedRfm::build(&[], None).unwrap();
     assert!(matches!(
         TransactionModel::fit(
