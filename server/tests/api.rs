@@ -712,6 +712,17 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
         .await
         .unwrap_err();
     assert_eq!(violation(&e), "summary_columns.recency[10]");
+    // An absurd frequency (tables per frequency would need gigabytes) is refused by name.
+    let mut cols = cdnow_columns();
+    cols.frequency[11] = u32::MAX;
+    let e = models
+        .fit_model(fit_request(
+            fit_spec("m", pb::TransactionModelKind::BgNbd, false),
+            cols,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violation(&e), "summary_columns.frequency[11]");
 
     // Nothing stored was lost along the way, and the server still serves.
     let list = models
