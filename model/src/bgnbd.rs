@@ -893,8 +893,8 @@ pub(crate) fn expected_purchases(p: &BetaGeoParams, variant: Variant, c: &Rfm, t
     p_alive(p, variant, c) * table.expected(c.frequency, p.alpha + c.age, t)
 }
 
-/// A batch table for `variant` with parameters `p`, valid up to frequency `max_x` and z_max.
-/// The table for a batch whose frequency x occurs `rows_by_x[x]` times (x ≤ max_x).
+/// A batch table for `variant` with parameters `p`, valid up to z_max, for a batch in which
+/// frequency x (≤ `max_x`) occurs `rows_by_x[x]` times.
 pub(crate) fn expectation_table(
     p: &BetaGeoParams,
     variant: Variant,

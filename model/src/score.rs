@@ -40,11 +40,11 @@ pub struct CustomerScore {
     pub clv: Option<f64>,
 }
 
-/// Per-batch precomputation: for the beta-geometric models, the per-frequency series
-/// coefficients of E[X(t)] (see [`crate::bgnbd`]).
 /// Largest frequency with per-frequency tables in a batch.
 const TABLE_MAX_FREQUENCY: u32 = 1 << 14;
 
+/// Per-batch precomputation: for the beta-geometric models, the per-frequency series
+/// coefficients of E[X(t)] (see [`crate::bgnbd`]).
 enum Prepared {
     BetaGeo(BetaGeoBatch),
     Pareto(ParetoNbdParams),
