@@ -129,7 +129,7 @@ pub struct CustomerModel {
 
 impl CustomerModel {
     /// Discounted expected value of the purchases in the horizon:
-    /// Σ_i E[Z] · (E[X(t_i)] − E[X(t_{i−1})]) / (1+d)^i.
+    /// Σ_i E(Z) · (E[X(t_i)] − E[X(t_{i−1})]) / (1+d)^i.
     /// `Ok(None)` when there is no spend model or the expected spend is undefined (q ≤ 1).
     pub fn clv(&self, c: &Rfm, monetary_value: f64, spec: &ClvSpec) -> Result<Option<f64>> {
         let Some(spend) = self

@@ -9,10 +9,10 @@
 //! after Euler's transformation is a series of positive terms (no cancellation), and
 //! everything is combined in log space: customers with x in the hundreds, where the
 //! textbook form overflows (α+T)^(r+x), stay finite. The gradient is exact: the same code
-//! runs on forward-mode dual numbers ([`crate::dual`]). The series' coefficients depend on
+//! runs on forward-mode dual numbers (`crate::dual`). The series' coefficients depend on
 //! the parameters and x only, so the fit tabulates them (with their derivatives) once per
 //! frequency per evaluation, and each row's two series are polynomials evaluated in vector
-//! lanes ([`SeriesTable`]).
+//! lanes (`SeriesTable`).
 
 use crate::dual::{Dual, Real, logaddexp, logsubexp};
 use crate::error::{ModelError, Result};
