@@ -11,7 +11,7 @@ use custval_model::summary::{
     ColumnRef, CsvOptions, DateFormat, Day, Delimiter, RowPolicy, SummaryBuilder, SummaryConfig,
     SummaryError, SummaryOutput, TextRecords, parse_day, resolve_column, summarize_csv_with,
 };
-use custval_model::{CustomerTable, TimeUnit};
+use custval_model::{CustomerTable, MAX_FREQUENCY, TimeUnit};
 use custval_proto::v1 as pb;
 
 use crate::error::ClientError;
@@ -483,15 +483,9 @@ impl TextSummaries {
                 })
             };
             c.customer_id.push(t.str(line, id, ID)?.to_owned());
-            let frequency = number(x, "frequency")?;
-            if !(frequency >= 0.0 && frequency.fract() == 0.0 && frequency <= f64::from(u32::MAX)) {
-                return Err(t.error(
-                    line,
-                    Some(x + 1),
-                    format!("frequency must be a whole number >= 0: {frequency}"),
-                ));
-            }
-            c.frequency.push(frequency as u32);
+            let frequency = whole_frequency(number(x, "frequency")?)
+                .map_err(|message| t.error(line, Some(x + 1), message))?;
+            c.frequency.push(frequency);
             c.recency.push(number(rec, "recency")?);
             c.age.push(number(age, "T")?);
             if let Some(m) = self.monetary {
@@ -499,6 +493,18 @@ impl TextSummaries {
             }
         }
         Ok((!c.customer_id.is_empty()).then_some(c))
+    }
+}
+
+/// A summary's frequency read as a number: a whole number from 0 to the models'
+/// [`MAX_FREQUENCY`]; otherwise the message.
+pub(crate) fn whole_frequency(f: f64) -> Result<u32, String> {
+    if f >= 0.0 && f.fract() == 0.0 && f <= f64::from(MAX_FREQUENCY) {
+        Ok(f as u32)
+    } else {
+        Err(format!(
+            "frequency must be a whole number from 0 to {MAX_FREQUENCY}: {f}"
+        ))
     }
 }
 

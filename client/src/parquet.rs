@@ -8,7 +8,7 @@
 //! * date: `Date32`, `Date64`, `Timestamp` (its UTC date; a time zone in the column type is
 //!   not applied), or strings parsed with `--date-format`;
 //! * amount, frequency, recency, T, monetary value: integers, floats or decimals
-//!   (frequency must hold whole numbers >= 0).
+//!   (frequency must hold whole numbers from 0 to 1,000,000).
 //!
 //! Positions in errors: `column` is the 1-based position of the column in the file's
 //! schema; `line` is the 1-based row number plus one, as if the column names were a header
@@ -502,15 +502,9 @@ impl ParquetSummaries {
         for i in 0..n {
             c.customer_id.push(id(i).ok_or_else(|| null(id_c, i))?);
             let f = x(i).ok_or_else(|| null(x_c, i))?;
-            if !(f >= 0.0 && f.fract() == 0.0 && f <= f64::from(u32::MAX)) {
-                return Err(value_error(
-                    path,
-                    x_c,
-                    b.row(i),
-                    &format!("{f}: frequency must be a whole number >= 0"),
-                ));
-            }
-            c.frequency.push(f as u32);
+            let f = crate::files::whole_frequency(f)
+                .map_err(|message| value_error(path, x_c, b.row(i), &message))?;
+            c.frequency.push(f);
             c.recency.push(rec(i).ok_or_else(|| null(rec_c, i))?);
             c.age.push(age(i).ok_or_else(|| null(age_c, i))?);
             if let Some((col, m)) = &monetary {

@@ -189,6 +189,30 @@ fn malformed_text_says_where() {
         assert!(err.contains("expected %m/%d/%Y"), "{err}");
     }
 
+    // A summary with an absurd frequency (beyond what the models tabulate).
+    let summaries = p(d, "absurd.csv");
+    std::fs::write(
+        &summaries,
+        "customer_id,frequency,recency,T,monetary_value\na,2,10,30,20\nb,2000000,10,30,20\n",
+    )
+    .unwrap();
+    let err = fails(
+        server.run(&[
+            "fit",
+            "--input",
+            &summaries,
+            "--name",
+            "x",
+            "--time-unit",
+            "weeks",
+        ]),
+        3,
+    );
+    assert!(
+        err.contains(&summaries) && err.contains("line 3, column 2") && err.contains("1000000"),
+        "{err}"
+    );
+
     // Usage errors (exit 2): a column name without a header, a bad pattern, a bad delimiter.
     let sample = cdnow("CDNOW_sample.txt");
     let err = fails(
