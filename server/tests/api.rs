@@ -702,27 +702,25 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
         .await
         .unwrap_err();
     assert_eq!(violation(&e), "spec.name");
-    let mut cols = cdnow_columns();
-    cols.recency[10] = f64::NAN;
-    let e = models
-        .fit_model(fit_request(
-            fit_spec("m", pb::TransactionModelKind::BgNbd, false),
-            cols,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(violation(&e), "summary_columns.recency[10]");
-    // An absurd frequency (tables per frequency would need gigabytes) is refused by name.
-    let mut cols = cdnow_columns();
-    cols.frequency[11] = u32::MAX;
-    let e = models
-        .fit_model(fit_request(
-            fit_spec("m", pb::TransactionModelKind::BgNbd, false),
-            cols,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(violation(&e), "summary_columns.frequency[11]");
+    // A bad summary value, and an absurd frequency (per-frequency tables would need
+    // gigabytes): refused by name.
+    let mut nan_recency = cdnow_columns();
+    nan_recency.recency[10] = f64::NAN;
+    let mut absurd_frequency = cdnow_columns();
+    absurd_frequency.frequency[11] = u32::MAX;
+    for (cols, field) in [
+        (nan_recency, "summary_columns.recency[10]"),
+        (absurd_frequency, "summary_columns.frequency[11]"),
+    ] {
+        let e = models
+            .fit_model(fit_request(
+                fit_spec("m", pb::TransactionModelKind::BgNbd, false),
+                cols,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(violation(&e), field);
+    }
 
     // Nothing stored was lost along the way, and the server still serves.
     let list = models
