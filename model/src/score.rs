@@ -75,43 +75,33 @@ impl CustomerModel {
             TransactionModel::MbgNbd(p) => (p, Variant::Modified),
             TransactionModel::ParetoNbd(p) => return Prepared::Pareto(p),
         };
-        // Scans of the batch, in parallel (max, min and counts do not depend on the order).
-        // Frequencies up to max_x get tables (dense, indexed by x); larger ones are computed
-        // row by row, so one customer with x = 4e9 costs one row, not 4e9 tables. The
-        // dense arrays cost ~100 ns per frequency: bounded by the batch size too.
+        // One parallel scan of the batch: customers per frequency (each frequency's tables
+        // are worth building only for enough of them) and the youngest age. Frequencies up
+        // to `table_cap` are counted and get tables (dense, indexed by x); larger ones are
+        // computed row by row, so one customer with x = 4e9 costs one row, not 4e9 tables.
+        // The dense arrays cost ~100 ns per frequency: bounded by the batch size too.
         let table_cap =
             TABLE_MAX_FREQUENCY.min(u32::try_from(rfm.len().max(1024)).unwrap_or(u32::MAX));
-        let max_x = rfm
-            .par_iter()
-            .map(|c| c.frequency)
-            .max()
-            .unwrap_or(0)
-            .min(table_cap);
-        let min_age = rfm
-            .par_iter()
-            .map(|c| c.age * factor)
-            .reduce(|| f64::INFINITY, f64::min)
-            .max(0.0);
-        // Customers per frequency (each frequency's tables are worth building only for
-        // enough of them).
-        let rows_by_x = rfm
+        let empty = || (vec![0usize; table_cap as usize + 1], f64::INFINITY);
+        let (mut rows_by_x, min_age) = rfm
             .par_chunks(64 * 1024)
             .map(|chunk| {
-                let mut n = vec![0usize; max_x as usize + 1];
+                let (mut n, mut min_age) = empty();
                 for c in chunk {
                     if let Some(n) = n.get_mut(c.frequency as usize) {
                         *n += 1;
                     }
+                    min_age = min_age.min(c.age * factor);
                 }
-                n
+                (n, min_age)
             })
-            .reduce(
-                || vec![0usize; max_x as usize + 1],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                    a
-                },
-            );
+            .reduce(empty, |(mut a, age_a), (b, age_b)| {
+                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                (a, age_a.min(age_b))
+            });
+        let max_x = rows_by_x.iter().rposition(|&n| n > 0).unwrap_or(0);
+        rows_by_x.truncate(max_x + 1);
+        let (max_x, min_age) = (max_x as u32, min_age.max(0.0));
         let t_max = horizons.iter().copied().fold(0.0, f64::max);
         let z_max = if min_age.is_finite() {
             t_max / (p.alpha + min_age + t_max)
