@@ -5,11 +5,12 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use custval_benches::{
-    CDNOW_BGNBD, CDNOW_PARETO, CDNOW_SPEND, day_resolution, simulated_customers,
+    cdnow_bgnbd, cdnow_pareto, cdnow_spend, day_resolution, simulated_customers,
 };
+use custval_model::models::beta_geo;
+use custval_model::models::{MBG_NBD, PARETO_NBD};
 use custval_model::{
-    ClvSpec, CustomerModel, FitOptions, GroupedRfm, TimeUnit, TransactionModel,
-    TransactionModelKind, bgnbd,
+    ClvSpec, CustomerModel, FitOptions, GroupedRfm, TimeUnit, TransactionFamily, TransactionModel,
 };
 use std::hint::black_box;
 use std::time::Duration;
@@ -24,7 +25,7 @@ fn fit_bgnbd(c: &mut Criterion) {
         // Grouping is part of the fit: a caller hands over raw summaries.
         g.bench_with_input(BenchmarkId::new("continuous", n), &table.rfm, |b, rfm| {
             b.iter(|| {
-                bgnbd::fit(
+                beta_geo::fit_bgnbd(
                     &GroupedRfm::build(black_box(rfm), None).unwrap(),
                     &FitOptions::default(),
                 )
@@ -34,7 +35,7 @@ fn fit_bgnbd(c: &mut Criterion) {
         let days = day_resolution(&table.rfm);
         g.bench_with_input(BenchmarkId::new("day_resolution", n), &days, |b, rfm| {
             b.iter(|| {
-                bgnbd::fit(
+                beta_geo::fit_bgnbd(
                     &GroupedRfm::build(black_box(rfm), None).unwrap(),
                     &FitOptions::default(),
                 )
@@ -51,13 +52,10 @@ fn fit_other_models(c: &mut Criterion) {
     for n in SIZES {
         let table = simulated_customers(n, 2);
         let grouped = GroupedRfm::build(&table.rfm, None).unwrap();
-        for kind in [
-            TransactionModelKind::MbgNbd,
-            TransactionModelKind::ParetoNbd,
-        ] {
-            g.bench_with_input(BenchmarkId::new(kind.as_str(), n), &grouped, |b, d| {
+        for family in [&MBG_NBD as &'static dyn TransactionFamily, &PARETO_NBD] {
+            g.bench_with_input(BenchmarkId::new(family.name(), n), &grouped, |b, d| {
                 b.iter(|| {
-                    TransactionModel::fit(kind, black_box(d), &FitOptions::default()).unwrap()
+                    TransactionModel::fit(family, black_box(d), &FitOptions::default()).unwrap()
                 })
             });
         }
@@ -83,13 +81,13 @@ fn score(c: &mut Criterion) {
     for n in SIZES {
         let table = simulated_customers(n, 3);
         for (name, tm) in [
-            ("bgnbd", TransactionModel::BgNbd(CDNOW_BGNBD)),
-            ("pareto-nbd", TransactionModel::ParetoNbd(CDNOW_PARETO)),
+            ("bgnbd", TransactionModel::bg_nbd(cdnow_bgnbd())),
+            ("pareto-nbd", TransactionModel::pareto_nbd(cdnow_pareto())),
         ] {
             let model = CustomerModel {
                 unit: TimeUnit::Week,
                 transaction: tm,
-                spend: Some(CDNOW_SPEND),
+                spend: Some(cdnow_spend()),
             };
             g.bench_with_input(BenchmarkId::new(name, n), &table, |b, t| {
                 b.iter(|| {
@@ -113,8 +111,8 @@ fn segment_and_recommend(c: &mut Criterion) {
     let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
     let model = CustomerModel {
         unit: TimeUnit::Week,
-        transaction: TransactionModel::BgNbd(CDNOW_BGNBD),
-        spend: Some(CDNOW_SPEND),
+        transaction: TransactionModel::bg_nbd(cdnow_bgnbd()),
+        spend: Some(cdnow_spend()),
     };
     let opts = SegmentOptions {
         k: 6,

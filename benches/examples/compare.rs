@@ -21,8 +21,9 @@
 //! the minimum filters out the noise of a shared machine.
 #![allow(clippy::unwrap_used)] // a benchmark harness that cannot set up should stop loudly
 
+use custval_model::models::beta_geo::{fit_bgnbd, log_likelihood_bgnbd};
 use custval_benches::{
-    CDNOW_BGNBD, CDNOW_SPEND, day_resolution, simulated_customers, transaction_csv,
+    cdnow_bgnbd, cdnow_spend, day_resolution, simulated_customers, transaction_csv,
 };
 use custval_model::fit::FitOptions;
 use custval_model::gamma_gamma::{self, SpendData};
@@ -166,8 +167,8 @@ fn feature_model() -> (CustomerModel, ClvSpec) {
     (
         CustomerModel {
             unit: TimeUnit::Week,
-            transaction: TransactionModel::BgNbd(CDNOW_BGNBD),
-            spend: Some(CDNOW_SPEND),
+            transaction: TransactionModel::bg_nbd(cdnow_bgnbd()),
+            spend: Some(cdnow_spend()),
         },
         ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week),
     )
@@ -318,10 +319,10 @@ fn bg_entry(
 ) -> Entry {
     let p = f.params;
     let mut e = Entry::new(task, n, seconds)
-        .num("r", p.r)
-        .num("alpha", p.alpha)
-        .num("a", p.a)
-        .num("b", p.b)
+        .num("r", p.r())
+        .num("alpha", p.alpha())
+        .num("a", p.a())
+        .num("b", p.b())
         .num("groups", g.len() as f64)
         .num("log_likelihood", f.diagnostics.log_likelihood)
         .num("gradient_norm", f.diagnostics.gradient_norm)
@@ -329,7 +330,7 @@ fn bg_entry(
         .txt("method", f.diagnostics.method.clone());
     if let Some(lt) = lt {
         // The same likelihood at lifetimes' estimate: which of the two is the better MLE.
-        e = e.num("log_likelihood_at_lifetimes", bgnbd::log_likelihood(g, &lt));
+        e = e.num("log_likelihood_at_lifetimes", log_likelihood_bgnbd(g, &lt));
     }
     e
 }
@@ -340,24 +341,23 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
     for &n in sizes {
         let lt = read_lifetimes_params(&dir.join(format!("lifetimes_params_{n}.txt")));
         let get = |k: &str| -> f64 { *lt.get(k).unwrap_or_else(|| panic!("no {k} in params")) };
-        let bg = |prefix: &str| BetaGeoParams {
-            r: get(&format!("{prefix}_r")),
-            alpha: get(&format!("{prefix}_alpha")),
-            a: get(&format!("{prefix}_a")),
-            b: get(&format!("{prefix}_b")),
+        let bg = |prefix: &str| {
+            BetaGeoParams::new(
+                get(&format!("{prefix}_r")),
+                get(&format!("{prefix}_alpha")),
+                get(&format!("{prefix}_a")),
+                get(&format!("{prefix}_b")),
+            )
+            .expect("lifetimes' parameters are in the domain")
         };
-        let gg = GammaGammaParams {
-            p: get("gg_p"),
-            q: get("gg_q"),
-            v: get("gg_v"),
-        };
+        let gg = GammaGammaParams::new(get("gg_p"), get("gg_q"), get("gg_v")).unwrap();
 
         // 1. BG/NBD on continuous-time summaries (grouping is part of custval's fit).
         let (rfm, money) = read_customers(&dir.join(format!("customers_{n}.csv")));
         let opts = FitOptions::default();
         let (s, (g, f), mem) = measured(|| {
             let g = GroupedRfm::build(&rfm, None).unwrap();
-            let f = bgnbd::fit(&g, &opts).unwrap();
+            let f = fit_bgnbd(&g, &opts).unwrap();
             (g, f)
         });
         out.push(bg_entry("fit_bgnbd", n, s, &g, &f, Some(bg("bg"))).num("peak_bytes", mem));
@@ -367,7 +367,7 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
         let (days, _) = read_customers(&dir.join(format!("customers_day_{n}.csv")));
         let (s, (g, f), mem) = measured(|| {
             let g = GroupedRfm::build(&days, None).unwrap();
-            let f = bgnbd::fit(&g, &opts).unwrap();
+            let f = fit_bgnbd(&g, &opts).unwrap();
             (g, f)
         });
         out.push(bg_entry("fit_bgnbd_day", n, s, &g, &f, Some(bg("day"))).num("peak_bytes", mem));
@@ -383,9 +383,9 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
         out.push(
             Entry::new("fit_gamma_gamma", n, s)
                 .num("peak_bytes", mem)
-                .num("p", f.params.p)
-                .num("q", f.params.q)
-                .num("v", f.params.v)
+                .num("p", f.params.p())
+                .num("q", f.params.q())
+                .num("v", f.params.v())
                 .num("log_likelihood", f.diagnostics.log_likelihood)
                 .num(
                     "log_likelihood_at_lifetimes",
@@ -397,7 +397,7 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
         // 3. Scoring with lifetimes' parameters (continuous BG/NBD fit + Gamma-Gamma fit).
         let model = CustomerModel {
             unit: TimeUnit::Week,
-            transaction: TransactionModel::BgNbd(bg("bg")),
+            transaction: TransactionModel::bg_nbd(bg("bg")),
             spend: Some(gg),
         };
         let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);

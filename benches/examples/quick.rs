@@ -1,7 +1,9 @@
 //! One-shot timings of the headline operations (criterion gives the real figures).
 #![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
 
-use custval_benches::{CDNOW_BGNBD, CDNOW_SPEND, day_resolution, simulated_customers};
+use custval_model::models::beta_geo::{fit_bgnbd, log_likelihood_bgnbd};
+use custval_model::models::pareto_nbd::fit_pareto_nbd;
+use custval_benches::{cdnow_bgnbd, cdnow_spend, day_resolution, simulated_customers};
 use custval_model::*;
 use std::time::Instant;
 
@@ -41,7 +43,7 @@ fn main() {
             let t = Instant::now();
             let g = GroupedRfm::build(&days, None).unwrap();
             let grouped = t.elapsed();
-            let f = bgnbd::fit(&g, &FitOptions::default()).unwrap();
+            let f = fit_bgnbd(&g, &FitOptions::default()).unwrap();
             println!(
                 "day fit: {:?} (grouping {grouped:?}, evals {})",
                 t.elapsed(),
@@ -80,8 +82,8 @@ fn main() {
     if std::env::args().nth(2).as_deref() == Some("segment") {
         let model = CustomerModel {
             unit: TimeUnit::Week,
-            transaction: TransactionModel::BgNbd(CDNOW_BGNBD),
-            spend: Some(CDNOW_SPEND),
+            transaction: TransactionModel::bg_nbd(cdnow_bgnbd()),
+            spend: Some(cdnow_spend()),
         };
         let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
         let s = model
@@ -148,7 +150,7 @@ fn main() {
         // Pareto/NBD fit on continuous-time summaries.
         let g = GroupedRfm::build(&table.rfm, None).unwrap();
         let t = Instant::now();
-        let f = pareto_nbd::fit(&g, &FitOptions::default()).unwrap();
+        let f = fit_pareto_nbd(&g, &FitOptions::default()).unwrap();
         println!(
             "pareto fit: {:?} ({} groups, {} evaluations, {} iterations) {:?}",
             t.elapsed(),
@@ -162,8 +164,8 @@ fn main() {
     if std::env::args().nth(2).as_deref() == Some("score") {
         let model = CustomerModel {
             unit: TimeUnit::Week,
-            transaction: TransactionModel::BgNbd(CDNOW_BGNBD),
-            spend: Some(CDNOW_SPEND),
+            transaction: TransactionModel::bg_nbd(cdnow_bgnbd()),
+            spend: Some(cdnow_spend()),
         };
         let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
         let reps = std::env::var("REPS")
@@ -184,7 +186,7 @@ fn main() {
     println!("group: {:?} ({} groups)", t.elapsed(), g.len());
     eval_cost(&g);
     let t = Instant::now();
-    let f = bgnbd::fit(&g, &FitOptions::default()).unwrap();
+    let f = fit_bgnbd(&g, &FitOptions::default()).unwrap();
     println!(
         "fit continuous: {:?} {:?} iters {} evals {}",
         t.elapsed(),
@@ -196,7 +198,7 @@ fn main() {
     eval_cost(&GroupedRfm::build(&days, None).unwrap());
     let t = Instant::now();
     let g = GroupedRfm::build(&days, None).unwrap();
-    let f = bgnbd::fit(&g, &FitOptions::default()).unwrap();
+    let f = fit_bgnbd(&g, &FitOptions::default()).unwrap();
     println!(
         "fit day-resolution: {:?} ({} groups) evals {} iters {} {} {:?}",
         t.elapsed(),
@@ -208,8 +210,8 @@ fn main() {
     );
     let model = CustomerModel {
         unit: TimeUnit::Week,
-        transaction: TransactionModel::BgNbd(f.params),
-        spend: Some(CDNOW_SPEND),
+        transaction: TransactionModel::bg_nbd(f.params),
+        spend: Some(cdnow_spend()),
     };
     let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
     let t = Instant::now();
@@ -225,11 +227,11 @@ fn main() {
 
 #[allow(dead_code)]
 fn eval_cost(g: &GroupedRfm) {
-    let p = CDNOW_BGNBD;
+    let p = cdnow_bgnbd();
     let t = Instant::now();
     let mut s = 0.0;
     for _ in 0..20 {
-        s += bgnbd::log_likelihood(g, &p);
+        s += log_likelihood_bgnbd(g, &p);
     }
     println!(
         "ll eval on {} groups: {:?} per eval ({s:.1})",

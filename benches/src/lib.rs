@@ -1,29 +1,25 @@
 //! Shared inputs of the benchmarks: seeded simulated customers at the sizes we report.
 #![forbid(unsafe_code)]
 
-use custval_model::simulate::{SimulationSpec, TransactionProcess, simulate_summaries};
-use custval_model::{BetaGeoParams, CustomerTable, GammaGammaParams, ParetoNbdParams, Rfm};
+use custval_model::simulate::{SimulationSpec, simulate_summaries};
+use custval_model::{
+    BetaGeoParams, CustomerTable, GammaGammaParams, ParetoNbdParams, Rfm, TransactionModel,
+};
 
 /// BG/NBD parameters near the CDNOW estimates (weeks): the benches' customers and models.
-pub const CDNOW_BGNBD: BetaGeoParams = BetaGeoParams {
-    r: 0.243,
-    alpha: 4.414,
-    a: 0.793,
-    b: 2.426,
-};
+pub fn cdnow_bgnbd() -> BetaGeoParams {
+    BetaGeoParams::published_cdnow()
+}
+
 /// Pareto/NBD parameters of the CDNOW estimates (weeks).
-pub const CDNOW_PARETO: ParetoNbdParams = ParetoNbdParams {
-    r: 0.553,
-    alpha: 10.578,
-    s: 0.606,
-    beta: 11.669,
-};
+pub fn cdnow_pareto() -> ParetoNbdParams {
+    ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).expect("published estimates")
+}
+
 /// Gamma-Gamma spend parameters published for CDNOW.
-pub const CDNOW_SPEND: GammaGammaParams = GammaGammaParams {
-    p: 6.25,
-    q: 3.74,
-    v: 15.44,
-};
+pub fn cdnow_spend() -> GammaGammaParams {
+    GammaGammaParams::published_cdnow()
+}
 
 /// CDNOW-like BG/NBD customers with Gamma-Gamma spend, in weeks: a 52-week window with
 /// births spread over the first 26 weeks. Times are continuous (every row distinct).
@@ -68,13 +64,8 @@ pub fn transaction_csv(rows: usize) -> std::path::PathBuf {
     let spec = SimulationSpec {
         customers,
         seed: 42,
-        process: TransactionProcess::BgNbd(BetaGeoParams {
-            r: 4.0,
-            alpha: 40.0,
-            a: 1.0,
-            b: 30.0,
-        }),
-        spend: Some(CDNOW_SPEND),
+        process: TransactionModel::bg_nbd(BetaGeoParams::new(4.0, 40.0, 1.0, 30.0).unwrap()),
+        spend: Some(cdnow_spend()),
         calibration_length: 104.0,
         birth_window: 52.0,
         holdout_length: 0.0,

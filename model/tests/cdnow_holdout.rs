@@ -4,10 +4,8 @@ mod common;
 
 use common::*;
 use custval_model::summary::{Day, RowPolicy, SummaryConfig, summarize_csv};
-use custval_model::{
-    BetaGeoParams, FitOptions, GroupedRfm, TimeUnit, TransactionModel, TransactionModelKind,
-    holdout_report,
-};
+use custval_model::models::{BG_NBD, families};
+use custval_model::{BetaGeoParams, FitOptions, GroupedRfm, TimeUnit, TransactionModel, holdout_report};
 
 fn cdnow_split() -> custval_model::CustomerTable {
     let file = std::fs::File::open(format!("{}/CDNOW_sample.txt", fixture_dir())).unwrap();
@@ -28,7 +26,7 @@ fn bgnbd_holdout_matches_fader_hardie_lee() {
     assert_eq!(table.len(), 2357);
     assert_eq!(holdout.duration, 39.0);
     let published =
-        TransactionModel::BgNbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap());
+        TransactionModel::bg_nbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap());
     let report =
         holdout_report(&published, &table.rfm, &holdout.frequency, holdout.duration).unwrap();
     // FHL (2005): 1,882 actual repeat transactions in weeks 40-78; the model predicts 1,654.
@@ -60,12 +58,9 @@ fn every_model_tracks_the_holdout_when_fitted_on_the_calibration_summary() {
     let table = cdnow_split();
     let holdout = table.holdout.as_ref().unwrap();
     let grouped = GroupedRfm::build(&table.rfm, None).unwrap();
-    for kind in [
-        TransactionModelKind::BgNbd,
-        TransactionModelKind::MbgNbd,
-        TransactionModelKind::ParetoNbd,
-    ] {
-        let fit = TransactionModel::fit(kind, &grouped, &FitOptions::default()).unwrap();
+    for family in families() {
+        let kind = family.name();
+        let fit = TransactionModel::fit(family, &grouped, &FitOptions::default()).unwrap();
         assert!(
             fit.diagnostics.converged,
             "{kind}: {}",
@@ -86,18 +81,13 @@ fn every_model_tracks_the_holdout_when_fitted_on_the_calibration_summary() {
         );
     }
     // The BG/NBD fit on the unrounded summary equals lifetimes' fit on the same data.
-    let fit = TransactionModel::fit(
-        TransactionModelKind::BgNbd,
-        &grouped,
-        &FitOptions::default(),
-    )
-    .unwrap();
+    let fit = TransactionModel::fit(&BG_NBD, &grouped, &FitOptions::default()).unwrap();
     let reference = reference();
     for (name, value) in fit.params.named_params() {
         let expected = num(
             &reference,
-            &["fits", "bgnbd_on_derived_summary", "params", name],
+            &["fits", "bgnbd_on_derived_summary", "params", &name],
         );
-        assert_rel(value, expected, 1e-4, name);
+        assert_rel(value, expected, 1e-4, &name);
     }
 }

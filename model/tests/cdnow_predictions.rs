@@ -16,7 +16,7 @@ fn models() -> [(&'static str, TransactionModel); 3] {
     [
         (
             "bgnbd",
-            TransactionModel::BgNbd(
+            TransactionModel::bg_nbd(
                 BetaGeoParams::new(
                     p("bgnbd", "r"),
                     p("bgnbd", "alpha"),
@@ -28,7 +28,7 @@ fn models() -> [(&'static str, TransactionModel); 3] {
         ),
         (
             "mbgnbd",
-            TransactionModel::MbgNbd(
+            TransactionModel::mbg_nbd(
                 BetaGeoParams::new(
                     p("mbgnbd", "r"),
                     p("mbgnbd", "alpha"),
@@ -40,7 +40,7 @@ fn models() -> [(&'static str, TransactionModel); 3] {
         ),
         (
             "pareto_nbd",
-            TransactionModel::ParetoNbd(
+            TransactionModel::pareto_nbd(
                 ParetoNbdParams::new(
                     p("pareto_nbd", "r"),
                     p("pareto_nbd", "alpha"),
@@ -150,7 +150,7 @@ fn batch_scores_equal_single_customer_predictions() {
     for (_, model) in models() {
         let cm = CustomerModel {
             unit: TimeUnit::Week,
-            transaction: model,
+            transaction: model.clone(),
             spend: Some(spend()),
         };
         let s = cm.score(&rfms, &money, TimeUnit::Week, &spec).unwrap();
@@ -207,7 +207,7 @@ fn btyd_point_checks() {
 
     let c = Rfm::new(26, 216.0 / 7.0, 31.0).unwrap();
     // BTYD's own BG/NBD estimate, as printed in its vignette.
-    let btyd_bg = TransactionModel::BgNbd(
+    let btyd_bg = TransactionModel::bg_nbd(
         BetaGeoParams::new(0.2425982, 4.4136842, 0.7929899, 2.4261667).unwrap(),
     );
     assert_rel(

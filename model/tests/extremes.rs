@@ -2,20 +2,22 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 mod common;
 
+use custval_model::models::{BG_NBD, PARETO_NBD};
+
 use common::assert_rel;
 use custval_model::gamma_gamma::{self, SpendData};
-use custval_model::simulate::{SimulationSpec, TransactionProcess, simulate_summaries};
+use custval_model::simulate::{SimulationSpec, simulate_summaries};
 use custval_model::{
     BetaGeoParams, ClvSpec, CustomerModel, FitOptions, GammaGammaParams, GroupedRfm, MAX_FREQUENCY,
-    ModelError, ParetoNbdParams, Rfm, TimeUnit, TransactionModel, TransactionModelKind,
+    ModelError, ParetoNbdParams, Rfm, TimeUnit, TransactionModel,
 };
 
 fn models_in_days() -> Vec<TransactionModel> {
     // CDNOW estimates converted from weeks to days (α, β scale with time).
     vec![
-        TransactionModel::BgNbd(BetaGeoParams::new(0.243, 4.414 * 7.0, 0.793, 2.426).unwrap()),
-        TransactionModel::MbgNbd(BetaGeoParams::new(0.525, 6.183 * 7.0, 0.891, 1.614).unwrap()),
-        TransactionModel::ParetoNbd(
+        TransactionModel::bg_nbd(BetaGeoParams::new(0.243, 4.414 * 7.0, 0.793, 2.426).unwrap()),
+        TransactionModel::mbg_nbd(BetaGeoParams::new(0.525, 6.183 * 7.0, 0.891, 1.614).unwrap()),
+        TransactionModel::pareto_nbd(
             ParetoNbdParams::new(0.553, 10.578 * 7.0, 0.606, 11.669 * 7.0).unwrap(),
         ),
     ]
@@ -35,7 +37,7 @@ fn high_frequency_and_long_histories_stay_finite() {
                 for &frac in &[0.0, 0.1, 0.5, 0.99, 1.0] {
                     let recency = if x == 0 { 0.0 } else { age * frac };
                     let c = Rfm::new(x, recency, age).unwrap();
-                    let what = format!("{:?} x={x} t_x={recency} T={age}", model.kind());
+                    let what = format!("{:?} x={x} t_x={recency} T={age}", model.family());
                     let pa = model.p_alive(&c).unwrap();
                     assert_probability(pa, &what);
                     for t in [30.0, 365.0, 3650.0] {
@@ -67,7 +69,7 @@ fn high_frequency_and_long_histories_stay_finite() {
 #[test]
 fn pareto_nbd_does_not_overflow_at_high_frequency() {
     let m =
-        TransactionModel::ParetoNbd(ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).unwrap());
+        TransactionModel::pareto_nbd(ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).unwrap());
     for x in 200..=250 {
         for (recency, age) in [(99.0, 100.0), (60.0, 100.0), (20.0, 104.0)] {
             let c = Rfm::new(x, recency, age).unwrap();
@@ -88,9 +90,9 @@ fn pareto_nbd_does_not_overflow_at_high_frequency() {
 fn one_time_buyers() {
     let c = Rfm::new(0, 0.0, 38.86).unwrap();
     let [bg, mbg, pnbd] = [
-        TransactionModel::BgNbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap()),
-        TransactionModel::MbgNbd(BetaGeoParams::new(0.525, 6.183, 0.891, 1.614).unwrap()),
-        TransactionModel::ParetoNbd(ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).unwrap()),
+        TransactionModel::bg_nbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap()),
+        TransactionModel::mbg_nbd(BetaGeoParams::new(0.525, 6.183, 0.891, 1.614).unwrap()),
+        TransactionModel::pareto_nbd(ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).unwrap()),
     ];
     assert_eq!(bg.p_alive(&c).unwrap(), 1.0);
     assert!(mbg.p_alive(&c).unwrap() < 0.5);
@@ -107,7 +109,7 @@ fn gamma_gamma_with_q_below_one_is_reported_not_negative() {
     let spec = SimulationSpec {
         customers: 20_000,
         seed: 7,
-        process: TransactionProcess::BgNbd(BetaGeoParams::new(1.5, 2.0, 0.5, 5.0).unwrap()),
+        process: TransactionModel::bg_nbd(BetaGeoParams::new(1.5, 2.0, 0.5, 5.0).unwrap()),
         spend: Some(GammaGammaParams::new(0.6, 0.7, 10.0).unwrap()),
         calibration_length: 52.0,
         birth_window: 0.0,
@@ -120,7 +122,7 @@ fn gamma_gamma_with_q_below_one_is_reported_not_negative() {
         &FitOptions::default(),
     )
     .unwrap();
-    assert!(fit.params.q <= 1.0, "q = {}", fit.params.q);
+    assert!(fit.params.q() <= 1.0, "q = {}", fit.params.q());
     assert!(
         fit.diagnostics.warnings.iter().any(|w| w.contains("q =")),
         "{:?}",
@@ -128,7 +130,7 @@ fn gamma_gamma_with_q_below_one_is_reported_not_negative() {
     );
     let model = CustomerModel {
         unit: TimeUnit::Week,
-        transaction: TransactionModel::BgNbd(BetaGeoParams::new(1.5, 2.0, 0.5, 5.0).unwrap()),
+        transaction: TransactionModel::bg_nbd(BetaGeoParams::new(1.5, 2.0, 0.5, 5.0).unwrap()),
         spend: Some(fit.params),
     };
     let scores = model
@@ -150,7 +152,7 @@ fn gamma_gamma_with_q_below_one_is_reported_not_negative() {
     assert_eq!(
         undefined,
         freq.iter()
-            .filter(|&&x| (fit.params.p * x as f64 + fit.params.q) <= 1.0)
+            .filter(|&&x| (fit.params.p() * x as f64 + fit.params.q()) <= 1.0)
             .count()
     );
     assert!(undefined > 0);
@@ -168,7 +170,7 @@ fn non_converged_fits_are_reported() {
         max_iterations: 1,
         ..FitOptions::default()
     };
-    let fit = TransactionModel::fit(TransactionModelKind::BgNbd, &g, &opts).unwrap();
+    let fit = TransactionModel::fit(&BG_NBD, &g, &opts).unwrap();
     assert!(!fit.diagnostics.converged);
     assert!(fit.diagnostics.message.starts_with("not converged"));
     assert!(
@@ -191,7 +193,7 @@ fn bad_inputs_name_the_field() {
         Err(ModelError::InvalidInput { field, .. }) => assert_eq!(field, "customers[0].recency"),
         other => panic!("{other:?}"),
     }
-    let m = TransactionModel::BgNbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap());
+    let m = TransactionModel::bg_nbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap());
     let c = Rfm::new(1, 1.0, 2.0).unwrap();
     assert!(matches!(
         m.expected_purchases(&c, -1.0),
@@ -208,7 +210,7 @@ fn bad_inputs_name_the_field() {
     };
     assert!(matches!(
         TransactionModel::fit(
-            TransactionModelKind::BgNbd,
+            &BG_NBD,
             &GroupedRfm::build(&[c], None).unwrap(),
             &opts
         ),
@@ -246,7 +248,7 @@ fn bad_inputs_name_the_field() {
     let empty = GroupedRfm::build(&[], None).unwrap();
     assert!(matches!(
         TransactionModel::fit(
-            TransactionModelKind::ParetoNbd,
+            &PARETO_NBD,
             &empty,
             &FitOptions::default()
         ),
@@ -259,7 +261,7 @@ fn bad_inputs_name_the_field() {
 fn bgnbd_expectation_is_continuous_through_a_equals_one() {
     let c = Rfm::new(3, 20.0, 30.0).unwrap();
     let at = |a: f64| {
-        TransactionModel::BgNbd(BetaGeoParams::new(0.5, 5.0, a, 2.0).unwrap())
+        TransactionModel::bg_nbd(BetaGeoParams::new(0.5, 5.0, a, 2.0).unwrap())
             .expected_purchases(&c, 26.0)
             .unwrap()
     };
@@ -282,7 +284,7 @@ fn bgnbd_expectation_is_continuous_through_a_equals_one() {
 fn extreme_predictions_agree_with_textbook_closed_forms() {
     use custval_model::special::ln_hyp2f1;
     let (r, alpha, a, b) = (0.243, 4.414 * 7.0, 0.793, 2.426);
-    let bg = TransactionModel::BgNbd(BetaGeoParams::new(r, alpha, a, b).unwrap());
+    let bg = TransactionModel::bg_nbd(BetaGeoParams::new(r, alpha, a, b).unwrap());
     for &(x, recency, age) in &[
         (1000u32, 9000.0, 10_000.0),
         (250, 3000.0, 3650.0),
@@ -310,7 +312,7 @@ fn extreme_predictions_agree_with_textbook_closed_forms() {
     }
     // Pareto/NBD P(alive), lifetimes' formula with A0 from 2F1 in logs.
     let (r, alpha, s, beta) = (0.553, 10.578, 0.606, 11.669);
-    let pnbd = TransactionModel::ParetoNbd(ParetoNbdParams::new(r, alpha, s, beta).unwrap());
+    let pnbd = TransactionModel::pareto_nbd(ParetoNbdParams::new(r, alpha, s, beta).unwrap());
     for &(x, recency, age) in &[
         (200u32, 60.0, 100.0),
         (250, 99.0, 100.0),

@@ -3,11 +3,11 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 mod common;
 
+use custval_model::TransactionFamily;
+use custval_model::models::{BG_NBD, MBG_NBD};
+
 use common::{assert_rel, cdnow_summary};
-use custval_model::{
-    BetaGeoParams, FitOptions, GroupedRfm, ParetoNbdParams, Rfm, TransactionModel,
-    TransactionModelKind,
-};
+use custval_model::{BetaGeoParams, FitOptions, GroupedRfm, ParetoNbdParams, Rfm, TransactionModel};
 
 /// ∫_0^∞ f(t) dt by 16-point Gauss-Legendre on many panels of [0, upper].
 fn integrate(upper: f64, panels: usize, f: impl Fn(f64) -> f64) -> f64 {
@@ -43,7 +43,7 @@ fn integrate(upper: f64, panels: usize, f: impl Fn(f64) -> f64) -> f64 {
 #[test]
 fn pareto_dert_equals_discounted_expected_purchases() {
     let m =
-        TransactionModel::ParetoNbd(ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).unwrap());
+        TransactionModel::pareto_nbd(ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).unwrap());
     // 15% a year, continuously compounded, per week (Fader, Hardie & Lee's RFM/CLV paper).
     let delta = 1.15f64.ln() / 52.0;
     for c in [
@@ -61,7 +61,7 @@ fn pareto_dert_equals_discounted_expected_purchases() {
         assert_rel(dert, by_parts, 1e-7, &format!("DERT x={}", c.frequency));
     }
     // Other models refuse instead of answering something else.
-    let bg = TransactionModel::BgNbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap());
+    let bg = TransactionModel::bg_nbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap());
     assert!(bg.dert(&Rfm::new(1, 1.0, 2.0).unwrap(), delta).is_err());
     assert!(m.dert(&Rfm::new(1, 1.0, 2.0).unwrap(), 0.0).is_err());
 }
@@ -72,9 +72,9 @@ fn pareto_dert_equals_discounted_expected_purchases() {
 #[test]
 fn new_customer_expectation_is_the_conditional_one_at_age_zero() {
     let models = [
-        TransactionModel::BgNbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap()),
-        TransactionModel::MbgNbd(BetaGeoParams::new(0.525, 6.183, 0.891, 1.614).unwrap()),
-        TransactionModel::ParetoNbd(ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).unwrap()),
+        TransactionModel::bg_nbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap()),
+        TransactionModel::mbg_nbd(BetaGeoParams::new(0.525, 6.183, 0.891, 1.614).unwrap()),
+        TransactionModel::pareto_nbd(ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).unwrap()),
     ];
     let newborn = Rfm::new(0, 0.0, 0.0).unwrap();
     for m in models {
@@ -83,7 +83,7 @@ fn new_customer_expectation_is_the_conditional_one_at_age_zero() {
             let e = m.expected_purchases_new_customer(t).unwrap();
             // MBG/NBD's conditional view at age 0 has already survived nothing; its
             // population expectation includes the dropout right after the first purchase.
-            if m.kind() != TransactionModelKind::MbgNbd {
+            if m.family().name() != MBG_NBD.name() {
                 assert_rel(
                     e,
                     m.expected_purchases(&newborn, t).unwrap(),
@@ -104,9 +104,9 @@ fn penalizer_shrinks_the_fit() {
     let rows: Vec<Rfm> = cdnow_summary().into_iter().map(|(_, r, _)| r).collect();
     let g = GroupedRfm::build(&rows, None).unwrap();
     let plain =
-        TransactionModel::fit(TransactionModelKind::BgNbd, &g, &FitOptions::default()).unwrap();
+        TransactionModel::fit(&BG_NBD, &g, &FitOptions::default()).unwrap();
     let pen = TransactionModel::fit(
-        TransactionModelKind::BgNbd,
+        &BG_NBD,
         &g,
         &FitOptions {
             penalizer: 0.01,

@@ -3,15 +3,15 @@
 //! standard errors are of the right size.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 use custval_model::gamma_gamma::{self, SpendData};
-use custval_model::simulate::{SimulationSpec, TransactionProcess, simulate_summaries};
+use custval_model::models::{BG_NBD, MBG_NBD, PARETO_NBD};
+use custval_model::simulate::{SimulationSpec, simulate_summaries};
 use custval_model::{
     BetaGeoParams, FitOptions, GammaGammaParams, GroupedRfm, ParetoNbdParams, TransactionModel,
-    TransactionModelKind,
 };
 
 const N: usize = 200_000;
 
-fn spec(process: TransactionProcess, seed: u64) -> SimulationSpec {
+fn spec(process: TransactionModel, seed: u64) -> SimulationSpec {
     SimulationSpec {
         customers: N,
         seed,
@@ -24,8 +24,8 @@ fn spec(process: TransactionProcess, seed: u64) -> SimulationSpec {
 }
 
 fn check(
-    kind: TransactionModelKind,
-    process: TransactionProcess,
+    kind: &'static dyn custval_model::TransactionFamily,
+    process: TransactionModel,
     truth: &[(&str, f64)],
     seed: u64,
 ) {
@@ -60,7 +60,7 @@ fn check(
     )
     .unwrap();
     assert!(gg.diagnostics.converged);
-    for ((name, value), (t, se)) in [("p", gg.params.p), ("q", gg.params.q), ("v", gg.params.v)]
+    for ((name, value), (t, se)) in [("p", gg.params.p()), ("q", gg.params.q()), ("v", gg.params.v())]
         .into_iter()
         .zip(
             [6.25, 3.74, 15.44]
@@ -80,8 +80,8 @@ fn check(
 fn bgnbd_recovers_its_parameters() {
     let p = BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap();
     check(
-        TransactionModelKind::BgNbd,
-        TransactionProcess::BgNbd(p),
+        &BG_NBD,
+        TransactionModel::bg_nbd(p),
         &[("r", 0.243), ("alpha", 4.414), ("a", 0.793), ("b", 2.426)],
         11,
     );
@@ -91,8 +91,8 @@ fn bgnbd_recovers_its_parameters() {
 fn mbgnbd_recovers_its_parameters() {
     let p = BetaGeoParams::new(0.525, 6.183, 0.891, 1.614).unwrap();
     check(
-        TransactionModelKind::MbgNbd,
-        TransactionProcess::MbgNbd(p),
+        &MBG_NBD,
+        TransactionModel::mbg_nbd(p),
         &[("r", 0.525), ("alpha", 6.183), ("a", 0.891), ("b", 1.614)],
         12,
     );
@@ -102,8 +102,8 @@ fn mbgnbd_recovers_its_parameters() {
 fn pareto_nbd_recovers_its_parameters() {
     let p = ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).unwrap();
     check(
-        TransactionModelKind::ParetoNbd,
-        TransactionProcess::ParetoNbd(p),
+        &PARETO_NBD,
+        TransactionModel::pareto_nbd(p),
         &[
             ("r", 0.553),
             ("alpha", 10.578),

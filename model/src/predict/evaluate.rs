@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
 use crate::rfm::Rfm;
-use crate::transaction::TransactionModel;
+use crate::models::TransactionModel;
 
 /// One row of Fader, Hardie & Lee's calibration table: customers grouped by calibration
 /// frequency (0..6, then 7+), mean actual vs predicted holdout purchases.

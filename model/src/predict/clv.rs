@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
+use crate::models::TransactionModel;
 use crate::params::GammaGammaParams;
 use crate::rfm::Rfm;
-use crate::transaction::TransactionModel;
 use crate::units::{Duration, TimeUnit};
 
 /// A discrete discount rate: value earned in the i-th period of length `period` is divided
@@ -120,7 +120,7 @@ impl ClvSpec {
 
 /// Everything needed to value customers: a transaction model, an optional spend model,
 /// and the time unit their rates are expressed in.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerModel {
     pub unit: TimeUnit,
     pub transaction: TransactionModel,

@@ -24,7 +24,7 @@ use std::hash::Hash;
 
 use crate::error::{ModelError, Result};
 use crate::summary::Day;
-use crate::transaction::TransactionModel;
+use crate::models::TransactionModel;
 use crate::units::TimeUnit;
 
 /// Distinct births per parallel chunk (partial sums are added in chunk order, so the
@@ -449,7 +449,7 @@ mod tests {
     use crate::summary::{DateFormat, parse_day};
 
     fn published_bgnbd() -> TransactionModel {
-        TransactionModel::BgNbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap())
+        TransactionModel::bg_nbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap())
     }
 
     fn day(y: i32, m: u32, d: u32) -> Day {
