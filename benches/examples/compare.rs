@@ -21,12 +21,12 @@
 //! the minimum filters out the noise of a shared machine.
 #![allow(clippy::unwrap_used)] // a benchmark harness that cannot set up should stop loudly
 
-use custval_model::models::beta_geo::{fit_bgnbd, log_likelihood_bgnbd};
 use custval_benches::{
     cdnow_bgnbd, cdnow_spend, day_resolution, simulated_customers, transaction_csv,
 };
 use custval_model::fit::FitOptions;
 use custval_model::gamma_gamma::{self, SpendData};
+use custval_model::models::beta_geo::{fit_bgnbd, log_likelihood_bgnbd};
 use custval_model::segment::{self, Feature, FeatureTable, SegmentOptions};
 use custval_model::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
 use custval_model::*;

@@ -1,9 +1,9 @@
 //! One-shot timings of the headline operations (criterion gives the real figures).
 #![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
 
+use custval_benches::{cdnow_bgnbd, cdnow_spend, day_resolution, simulated_customers};
 use custval_model::models::beta_geo::{fit_bgnbd, log_likelihood_bgnbd};
 use custval_model::models::pareto_nbd::fit_pareto_nbd;
-use custval_benches::{cdnow_bgnbd, cdnow_spend, day_resolution, simulated_customers};
 use custval_model::*;
 use std::time::Instant;
 

@@ -31,7 +31,12 @@ fn bgnbd_reproduces_reference_and_published() {
     println!("{:?}\n{:#?}", p, fit.diagnostics);
     assert!(fit.diagnostics.converged, "{}", fit.diagnostics.message);
     check(
-        &[("r", p.r()), ("alpha", p.alpha()), ("a", p.a()), ("b", p.b())],
+        &[
+            ("r", p.r()),
+            ("alpha", p.alpha()),
+            ("a", p.a()),
+            ("b", p.b()),
+        ],
         fit.diagnostics.log_likelihood,
         "bgnbd",
     );
@@ -49,7 +54,12 @@ fn mbgnbd_reproduces_reference_and_published() {
     let p = fit.params;
     assert!(fit.diagnostics.converged, "{}", fit.diagnostics.message);
     check(
-        &[("r", p.r()), ("alpha", p.alpha()), ("a", p.a()), ("b", p.b())],
+        &[
+            ("r", p.r()),
+            ("alpha", p.alpha()),
+            ("a", p.a()),
+            ("b", p.b()),
+        ],
         fit.diagnostics.log_likelihood,
         "mbgnbd",
     );
@@ -90,7 +100,12 @@ fn pareto_nbd_reproduces_reference_and_published() {
     let p = fit.params;
     assert!(fit.diagnostics.converged, "{}", fit.diagnostics.message);
     check(
-        &[("r", p.r()), ("alpha", p.alpha()), ("s", p.s()), ("beta", p.beta())],
+        &[
+            ("r", p.r()),
+            ("alpha", p.alpha()),
+            ("s", p.s()),
+            ("beta", p.beta()),
+        ],
         fit.diagnostics.log_likelihood,
         "pareto_nbd",
     );

@@ -3,9 +3,11 @@
 mod common;
 
 use common::*;
-use custval_model::summary::{Day, RowPolicy, SummaryConfig, summarize_csv};
 use custval_model::models::{BG_NBD, families};
-use custval_model::{BetaGeoParams, FitOptions, GroupedRfm, TimeUnit, TransactionModel, holdout_report};
+use custval_model::summary::{Day, RowPolicy, SummaryConfig, summarize_csv};
+use custval_model::{
+    BetaGeoParams, FitOptions, GroupedRfm, TimeUnit, TransactionModel, holdout_report,
+};
 
 fn cdnow_split() -> custval_model::CustomerTable {
     let file = std::fs::File::open(format!("{}/CDNOW_sample.txt", fixture_dir())).unwrap();

@@ -209,11 +209,7 @@ fn bad_inputs_name_the_field() {
         ..FitOptions::default()
     };
     assert!(matches!(
-        TransactionModel::fit(
-            &BG_NBD,
-            &GroupedRfm::build(&[c], None).unwrap(),
-            &opts
-        ),
+        TransactionModel::fit(&BG_NBD, &GroupedRfm::build(&[c], None).unwrap(), &opts),
         Err(ModelError::InvalidInput { .. })
     ));
     // An absurd frequency is an error naming the customer, not gigabytes of tables.
@@ -247,11 +243,7 @@ fn bad_inputs_name_the_field() {
     assert!(model.score(&big, &[10.0], TimeUnit::Week, &spec).is_ok());
     let empty = GroupedRfm::build(&[], None).unwrap();
     assert!(matches!(
-        TransactionModel::fit(
-            &PARETO_NBD,
-            &empty,
-            &FitOptions::default()
-        ),
+        TransactionModel::fit(&PARETO_NBD, &empty, &FitOptions::default()),
         Err(ModelError::InsufficientData { .. })
     ));
 }

@@ -7,7 +7,9 @@ use custval_model::TransactionFamily;
 use custval_model::models::{BG_NBD, MBG_NBD};
 
 use common::{assert_rel, cdnow_summary};
-use custval_model::{BetaGeoParams, FitOptions, GroupedRfm, ParetoNbdParams, Rfm, TransactionModel};
+use custval_model::{
+    BetaGeoParams, FitOptions, GroupedRfm, ParetoNbdParams, Rfm, TransactionModel,
+};
 
 /// ∫_0^∞ f(t) dt by 16-point Gauss-Legendre on many panels of [0, upper].
 fn integrate(upper: f64, panels: usize, f: impl Fn(f64) -> f64) -> f64 {
@@ -103,8 +105,7 @@ fn new_customer_expectation_is_the_conditional_one_at_age_zero() {
 fn penalizer_shrinks_the_fit() {
     let rows: Vec<Rfm> = cdnow_summary().into_iter().map(|(_, r, _)| r).collect();
     let g = GroupedRfm::build(&rows, None).unwrap();
-    let plain =
-        TransactionModel::fit(&BG_NBD, &g, &FitOptions::default()).unwrap();
+    let plain = TransactionModel::fit(&BG_NBD, &g, &FitOptions::default()).unwrap();
     let pen = TransactionModel::fit(
         &BG_NBD,
         &g,

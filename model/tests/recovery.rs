@@ -60,14 +60,17 @@ fn check(
     )
     .unwrap();
     assert!(gg.diagnostics.converged);
-    for ((name, value), (t, se)) in [("p", gg.params.p()), ("q", gg.params.q()), ("v", gg.params.v())]
-        .into_iter()
-        .zip(
-            [6.25, 3.74, 15.44]
-                .iter()
-                .zip(&gg.diagnostics.standard_errors),
-        )
-    {
+    for ((name, value), (t, se)) in [
+        ("p", gg.params.p()),
+        ("q", gg.params.q()),
+        ("v", gg.params.v()),
+    ]
+    .into_iter()
+    .zip(
+        [6.25, 3.74, 15.44]
+            .iter()
+            .zip(&gg.diagnostics.standard_errors),
+    ) {
         let se = se.unwrap();
         assert!(
             (value - t).abs() < 4.0 * se,

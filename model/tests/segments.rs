@@ -17,7 +17,9 @@ fn cdnow() -> (Vec<Rfm>, Vec<f64>, Scores, ClvSpec) {
     let monetary: Vec<f64> = rows.iter().map(|r| r.2).collect();
     let model = CustomerModel {
         unit: TimeUnit::Week,
-        transaction: TransactionModel::bg_nbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap()),
+        transaction: TransactionModel::bg_nbd(
+            BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap(),
+        ),
         spend: Some(GammaGammaParams::new(6.25, 3.74, 15.44).unwrap()),
     };
     let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
@@ -212,7 +214,9 @@ fn allocation_beats_random_plans_of_equal_cost_on_known_futures() {
     let truth = &t.holdout.as_ref().unwrap().spend;
     let model = CustomerModel {
         unit: TimeUnit::Week,
-        transaction: TransactionModel::bg_nbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap()),
+        transaction: TransactionModel::bg_nbd(
+            BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap(),
+        ),
         spend: Some(GammaGammaParams::new(6.25, 3.74, 15.44).unwrap()),
     };
     let clv_spec = ClvSpec {

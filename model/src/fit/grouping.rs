@@ -2,7 +2,6 @@
 //! distinct rows: rows are filed into hash partitions and each partition merged in a
 //! cache-sized table, in an order that depends on the data only.
 
-
 use super::times::DistinctTimes;
 use crate::error::{ModelError, Result};
 
@@ -341,8 +340,8 @@ impl PartitionGroups {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fit::FitOptions;
     use crate::Rfm;
+    use crate::fit::FitOptions;
 
     /// 100k rows (several chunks and partitions) with heavy repetition, x = 0 rows and
     /// recency a hair above T.
@@ -470,4 +469,3 @@ mod tests {
         assert_eq!(field(GroupedRfm::build(&rows, None)), "customers[90000].T");
     }
 }
-

@@ -143,8 +143,6 @@ pub struct Fitted<P> {
     pub diagnostics: FitDiagnostics,
 }
 
-
-
 /// Above this many distinct rows, a fit first runs on a subsample to find its start.
 const WARM_START_MIN_GROUPS: usize = 100_000;
 const WARM_START_GROUPS: usize = 50_000;

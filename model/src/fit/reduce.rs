@@ -1,7 +1,6 @@
 //! Deterministic parallel sums: chunks that depend only on the row count, added in
 //! chunk order, so a fit is the same bit for bit on any thread count.
 
-
 /// Sums `f(start, end)` over chunks in parallel, adding the partial results in chunk order
 /// so that the total depends neither on thread scheduling nor on the thread count (the
 /// optimizer must see a deterministic objective).

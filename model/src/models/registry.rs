@@ -21,7 +21,11 @@ fn added() -> &'static RwLock<Vec<&'static dyn TransactionFamily>> {
 /// Every registered family: the built-in ones, then those added by [`register`].
 pub fn families() -> Vec<&'static dyn TransactionFamily> {
     let added = added().read().unwrap_or_else(|e| e.into_inner());
-    BUILT_IN.iter().copied().chain(added.iter().copied()).collect()
+    BUILT_IN
+        .iter()
+        .copied()
+        .chain(added.iter().copied())
+        .collect()
 }
 
 /// The canonical spelling of a family name: trimmed, lower case, `/` and `_` as `-`.
@@ -104,7 +108,10 @@ mod tests {
 
     #[test]
     fn a_taken_name_is_refused() {
-        assert!(register(&BG_NBD).is_ok(), "the same family again is a no-op");
+        assert!(
+            register(&BG_NBD).is_ok(),
+            "the same family again is a no-op"
+        );
         #[derive(Debug)]
         struct Impostor;
         impl TransactionFamily for Impostor {

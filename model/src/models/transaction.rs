@@ -345,7 +345,8 @@ mod tests {
         // As records were written before families were plug-ins.
         let old = r#"{"kind":"bg-nbd","params":{"r":0.243,"alpha":4.414,"a":0.793,"b":2.426}}"#;
         assert_eq!(serde_json::from_str::<TransactionModel>(old).unwrap(), m);
-        let old = r#"{"kind":"pareto-nbd","params":{"r":0.55,"alpha":10.58,"s":0.61,"beta":11.67}}"#;
+        let old =
+            r#"{"kind":"pareto-nbd","params":{"r":0.55,"alpha":10.58,"s":0.61,"beta":11.67}}"#;
         let p = serde_json::from_str::<TransactionModel>(old).unwrap();
         assert_eq!(p.family().name(), "pareto-nbd");
         assert_eq!(p.param("beta"), Some(11.67));
@@ -366,8 +367,7 @@ mod tests {
         assert!(TransactionModel::new(family, vec![1.0, 1.0, 1.0]).is_err());
         assert!(TransactionModel::new(family, vec![1.0, f64::NAN, 1.0, 1.0]).is_err());
         assert!(
-            TransactionModel::with_covariates(family, vec![1.0; 4], vec!["income".into()])
-                .is_err()
+            TransactionModel::with_covariates(family, vec![1.0; 4], vec!["income".into()]).is_err()
         );
     }
 }

@@ -42,12 +42,7 @@ impl CustomerModel {
     /// Scores one customer whose summary is already in the model's unit.
     pub fn score_one(&self, c: &Rfm, monetary_value: f64, spec: &ClvSpec) -> Result<CustomerScore> {
         c.validate()?;
-        let scores = self.score(
-            std::slice::from_ref(c),
-            &[monetary_value],
-            self.unit,
-            spec,
-        )?;
+        let scores = self.score(std::slice::from_ref(c), &[monetary_value], self.unit, spec)?;
         Ok(CustomerScore {
             expected_purchases: scores.expected_purchases[0],
             p_alive: scores.p_alive[0],

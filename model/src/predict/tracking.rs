@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use std::hash::Hash;
 
 use crate::error::{ModelError, Result};
-use crate::summary::Day;
 use crate::models::TransactionModel;
+use crate::summary::Day;
 use crate::units::TimeUnit;
 
 /// Distinct births per parallel chunk (partial sums are added in chunk order, so the

@@ -372,14 +372,16 @@ impl Sampler {
             lambda,
             dropout,
         };
-        let alive = self.process.run(&mut rng, latent, cal, end, &mut |rng, t| {
-            purchases += 1;
-            if purchases > MAX_PURCHASES_PER_CUSTOMER {
-                return Err(too_many(t));
-            }
-            emit(t, amount(rng));
-            Ok(())
-        })?;
+        let alive = self
+            .process
+            .run(&mut rng, latent, cal, end, &mut |rng, t| {
+                purchases += 1;
+                if purchases > MAX_PURCHASES_PER_CUSTOMER {
+                    return Err(too_many(t));
+                }
+                emit(t, amount(rng));
+                Ok(())
+            })?;
         Ok(LatentCustomer {
             birth,
             lambda,

@@ -71,4 +71,3 @@ impl RngCore for SimRng {
         Ok(())
     }
 }
-

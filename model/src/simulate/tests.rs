@@ -178,8 +178,7 @@ fn summaries_match_transaction_stream() {
                 let c = t.customer as usize;
                 if let Some(p) = prev {
                     assert!(
-                        p.customer < t.customer
-                            || (p.customer == t.customer && p.time < t.time)
+                        p.customer < t.customer || (p.customer == t.customer && p.time < t.time)
                     );
                 }
                 prev = Some(*t);

@@ -7,7 +7,6 @@ use super::Variant;
 use crate::lanes;
 use crate::params::BetaGeoParams;
 
-
 /// Coefficients of E[N(t)] for customers alive at time 0 with λ ~ Gamma(r + x, α') and
 /// p ~ Beta(a, b_post), per frequency x (FHL 2005 eq. 9 with posterior parameters).
 ///
@@ -389,7 +388,6 @@ fn series_s1(big_a: f64, a: f64, c: f64, z: f64) -> f64 {
     sum
 }
 
-
 impl ExpectationTable {
     /// A table with no tabulated frequencies: every evaluation sums its series on the fly
     /// (single customers).
@@ -440,7 +438,6 @@ pub(crate) fn expectation_table(
 mod tests {
     use super::*;
 
-
     /// The batch path (direct series where it is safe, Euler form with vector lanes
     /// elsewhere) agrees with the scalar E[N(t)] across parameter regimes, including
     /// a = 1 (ε = 0) and a ≫ 1 (where the direct series is refused).
@@ -489,5 +486,4 @@ mod tests {
             }
         }
     }
-
 }

@@ -22,8 +22,6 @@ mod likelihood;
 mod predict;
 mod simulate;
 
-
-
 use crate::error::Result;
 use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood};
 use crate::models::family::{BatchScorer, BatchShape, TransactionFamily};
@@ -141,7 +139,11 @@ impl TransactionFamily for BetaGeo {
         log_likelihood_variant(data, self.0, params)
     }
     fn p_alive(&self, params: &[f64], c: &Rfm) -> Result<f64> {
-        Ok(predict::p_alive(&BetaGeoParams::from_slice(params), self.0, c))
+        Ok(predict::p_alive(
+            &BetaGeoParams::from_slice(params),
+            self.0,
+            c,
+        ))
     }
     fn p_alive_at(&self, params: &[f64], c: &Rfm, t: f64) -> Result<f64> {
         let p = BetaGeoParams::from_slice(params);

@@ -19,8 +19,7 @@ struct BetaGeoProcess {
 }
 
 pub(super) fn process(p: BetaGeoParams, variant: Variant) -> Result<Box<dyn PurchaseProcess>> {
-    let beta =
-        Beta::new(p.a, p.b).map_err(|e| ModelError::invalid("process.a", format!("{e}")))?;
+    let beta = Beta::new(p.a, p.b).map_err(|e| ModelError::invalid("process.a", format!("{e}")))?;
     Ok(Box::new(BetaGeoProcess {
         gamma_r: unit_gamma("process.r", p.r)?,
         alpha: p.alpha,

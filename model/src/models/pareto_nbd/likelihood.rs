@@ -6,7 +6,6 @@ use crate::error::Result;
 use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood};
 use wide::f64x4;
 
-
 /// Longest series we accept; reached only when |α−β| ≈ max(α, β), i.e. one rate scale
 /// thousands of times the other.
 const MAX_TERMS: usize = 200_000;
@@ -309,7 +308,6 @@ mod tests {
     use crate::quadrature;
     use crate::rfm::Rfm;
 
-
     /// The tail integral equals direct quadrature of its definition, for α ≥ β and α < β.
     #[test]
     fn tail_integral_matches_quadrature() {
@@ -386,5 +384,4 @@ mod tests {
             }
         }
     }
-
 }

@@ -180,7 +180,6 @@ pub(crate) fn dert(p: &ParetoNbdParams, c: &Rfm, delta: f64) -> Result<f64> {
     Ok(p_alive(p, c)? * (p.r + c.frequency as f64) / (p.alpha + c.age) * integral)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,4 +234,3 @@ mod tests {
         assert!((propensity(&p, &c, 39.0).unwrap() - (1.0 - probs[0])).abs() < 1e-12);
     }
 }
-
