@@ -11,6 +11,7 @@
 //! * [`metrics`], [`auth`], [`config`].
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod config;

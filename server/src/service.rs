@@ -4,29 +4,27 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use custval_proto::v1 as pb;
 use pb::models_server::Models;
 use pb::scoring_server::Scoring;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 
+use crate::admission::{
+    Admission, Worker, blocking, deadline, join, past, sized, spawn_blocking, within_deadline,
+};
 use crate::error::ApiError;
 use crate::fitting::{self, FitSpec};
 use crate::input::TableBuilder;
-use crate::metrics::{InFlight, Metrics};
+use crate::metrics::Metrics;
 use crate::record::ModelRecord;
 use crate::registry::Registry;
 use crate::scoring::ScoreSetup;
 use crate::segmenting;
 use crate::wire;
-
-/// Below this many customers a score runs on the request's own task: handing it to the
-/// blocking pool would cost more than the scoring.
-const INLINE_SCORE_CUSTOMERS: usize = 2048;
 
 /// Limits applied to request content.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +40,7 @@ pub struct AppState {
     /// Set once the store is loaded; until then custval.v1 calls are UNAVAILABLE.
     registry: OnceLock<Arc<Registry>>,
     limits: Limits,
-    admission: Arc<Semaphore>,
+    admission: Admission,
     metrics: Arc<Metrics>,
 }
 
@@ -50,7 +48,7 @@ impl AppState {
     pub fn new(limits: Limits, metrics: Arc<Metrics>) -> AppState {
         AppState {
             registry: OnceLock::new(),
-            admission: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
+            admission: Admission::new(limits.max_concurrent_requests, metrics.clone()),
             limits,
             metrics,
         }
@@ -64,125 +62,12 @@ impl AppState {
     fn registry(&self) -> Result<Arc<Registry>, ApiError> {
         self.registry.get().cloned().ok_or(ApiError::Unavailable)
     }
-
-    fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.admission.clone().try_acquire_owned().map_err(|_| {
-            ApiError::Overloaded(format!(
-                "{} requests in flight; retry with backoff",
-                self.limits.max_concurrent_requests
-            ))
-        })
-    }
-
-    fn start(self: &Arc<Self>, method: &'static str) -> Call {
-        Call {
-            method,
-            started: Instant::now(),
-            metrics: self.metrics.clone(),
-            _in_flight: self.metrics.in_flight(),
-            finished: false,
-        }
-    }
-
-    /// Admits, runs and accounts one unary call, bounded by the client's deadline.
-    async fn unary<T>(
-        self: &Arc<Self>,
-        method: &'static str,
-        deadline: Option<Instant>,
-        work: impl Future<Output = Result<T, ApiError>>,
-    ) -> Result<Response<T>, Status> {
-        let call = self.start(method);
-        let result = match self.admit() {
-            Ok(permit) => {
-                let r = within_deadline(deadline, work).await;
-                drop(permit);
-                r
-            }
-            Err(e) => Err(e),
-        };
-        let result = result.map_err(Status::from);
-        call.finish(result.as_ref().err().map_or(Code::Ok, Status::code));
-        result.map(Response::new)
-    }
-}
-
-/// One call's accounting. Dropped unfinished (deadline passed, client went away), it
-/// counts as CANCELLED.
-struct Call {
-    method: &'static str,
-    started: Instant,
-    metrics: Arc<Metrics>,
-    _in_flight: InFlight,
-    finished: bool,
-}
-
-impl Call {
-    fn finish(mut self, code: Code) {
-        self.finished = true;
-        self.metrics
-            .observe(self.method, code, self.started.elapsed());
-        match code {
-            Code::Ok => tracing::debug!(method = self.method, "ok"),
-            code => tracing::info!(method = self.method, code = ?code, "request failed"),
-        }
-    }
-}
-
-impl Drop for Call {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.metrics
-                .observe(self.method, Code::Cancelled, self.started.elapsed());
-        }
-    }
-}
-
-/// The client's deadline, from the `grpc-timeout` header.
-fn deadline<T>(request: &Request<T>) -> Option<Instant> {
-    let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
-    let n: u64 = digits.parse().ok()?;
-    let timeout = match unit {
-        "H" => Duration::from_secs(n.saturating_mul(3600)),
-        "M" => Duration::from_secs(n.saturating_mul(60)),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    };
-    Instant::now().checked_add(timeout)
-}
-
-/// Runs `work` until the deadline. tonic's own timeout answers CANCELLED; ending a hair
-/// earlier lets the client see DEADLINE_EXCEEDED, as the gRPC spec asks.
-async fn within_deadline<T>(
-    deadline: Option<Instant>,
-    work: impl Future<Output = Result<T, ApiError>>,
-) -> Result<T, ApiError> {
-    match deadline {
-        None => work.await,
-        Some(d) => {
-            let early = d.checked_sub(Duration::from_millis(2)).unwrap_or(d);
-            tokio::time::timeout_at(early.into(), work)
-                .await
-                .unwrap_or(Err(ApiError::DeadlineExceeded("the request completed")))
-        }
-    }
 }
 
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
 }
 
 // ---------------------------------------------------------------------------------------
@@ -205,7 +90,7 @@ impl ModelsService {
         let stored: Arc<ModelRecord> = blocking(move || {
             let decoded = builder.finish()?;
             let record = fitting::fit(&spec, decoded, now_ms())?;
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if past(deadline) {
                 return Err(ApiError::DeadlineExceeded("the model was stored"));
             }
             let customers = record.training.customers as usize;
@@ -231,6 +116,7 @@ impl Models for ModelsService {
         let deadline = deadline(&request);
         let max = self.0.limits.max_batch_customers;
         self.0
+            .admission
             .unary("FitModel", deadline, async move {
                 self.0.registry()?;
                 let req = request.into_inner();
@@ -254,6 +140,7 @@ impl Models for ModelsService {
         let deadline = deadline(&request);
         let max = self.0.limits.max_fit_customers;
         self.0
+            .admission
             .unary("FitModelStream", deadline, async move {
                 self.0.registry()?;
                 let mut inbound = request.into_inner();
@@ -300,6 +187,7 @@ impl Models for ModelsService {
     ) -> Result<Response<pb::GetModelResponse>, Status> {
         let deadline = deadline(&request);
         self.0
+            .admission
             .unary("GetModel", deadline, async {
                 let req = request.into_inner();
                 wire::model_name(&req.name, "name")?;
@@ -317,6 +205,7 @@ impl Models for ModelsService {
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
         let deadline = deadline(&request);
         self.0
+            .admission
             .unary("ListModels", deadline, async {
                 let req = request.into_inner();
                 let name = (!req.name.is_empty()).then_some(req.name.as_str());
@@ -341,6 +230,7 @@ impl Models for ModelsService {
     ) -> Result<Response<pb::DeleteModelResponse>, Status> {
         let deadline = deadline(&request);
         self.0
+            .admission
             .unary("DeleteModel", deadline, async {
                 let req = request.into_inner();
                 wire::model_name(&req.name, "name")?;
@@ -359,6 +249,7 @@ impl Models for ModelsService {
     ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
         let deadline = deadline(&request);
         self.0
+            .admission
             .unary("ModelMetadata", deadline, async {
                 let req = request.into_inner();
                 wire::model_name(&req.name, "name")?;
@@ -396,6 +287,7 @@ impl Scoring for ScoringService {
         let max = self.0.limits.max_batch_customers;
         let deadline = deadline(&request);
         self.0
+            .admission
             .unary("Score", deadline, async {
                 let registry = self.0.registry()?;
                 let req = request.into_inner();
@@ -406,11 +298,8 @@ impl Scoring for ScoringService {
                         .as_ref()
                         .map_or(0, |c| c.customer_id.len());
                 let context = setup.context.clone();
-                let scores = if n <= INLINE_SCORE_CUSTOMERS {
-                    setup.rows(req.customers, req.summary_columns, max)?
-                } else {
-                    blocking(move || setup.rows(req.customers, req.summary_columns, max)).await?
-                };
+                let scores =
+                    sized(n, move || setup.rows(req.customers, req.summary_columns, max)).await?;
                 self.0.metrics.scored(scores.len());
                 Ok(pb::ScoreResponse {
                     context: Some(context),
@@ -427,6 +316,7 @@ impl Scoring for ScoringService {
         let max = self.0.limits.max_batch_customers;
         let deadline = deadline(&request);
         self.0
+            .admission
             .unary("Segment", deadline, async {
                 let registry = self.0.registry()?;
                 let req = request.into_inner();
@@ -441,7 +331,7 @@ impl Scoring for ScoringService {
                     let mut updated = (*record).clone();
                     updated.segments = Some(segments);
                     blocking(move || {
-                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                        if past(deadline) {
                             return Err(ApiError::DeadlineExceeded("the segmentation was stored"));
                         }
                         registry.replace(updated)
@@ -462,6 +352,7 @@ impl Scoring for ScoringService {
         let max = self.0.limits.max_batch_customers;
         let deadline = deadline(&request);
         self.0
+            .admission
             .unary("Recommend", deadline, async {
                 let registry = self.0.registry()?;
                 let req = request.into_inner();
@@ -480,8 +371,9 @@ impl Scoring for ScoringService {
         request: Request<Streaming<pb::ScoreStreamRequest>>,
     ) -> Result<Response<Self::ScoreStreamStream>, Status> {
         let state = self.0.clone();
-        let call = state.start("ScoreStream");
+        let call = state.admission.start("ScoreStream");
         let admitted = state
+            .admission
             .admit()
             .and_then(|permit| Ok((permit, state.registry()?)));
         let (permit, registry) = match admitted {
@@ -513,7 +405,7 @@ impl Scoring for ScoringService {
     }
 }
 
-type PendingChunk = JoinHandle<Result<(usize, pb::ScoreStreamResponse), ApiError>>;
+type PendingChunk = Worker<(usize, pb::ScoreStreamResponse)>;
 
 /// Reads chunks, scores each on the blocking pool while the next one is read, and sends
 /// the results in order. Returns when the client's stream ends or the client goes away.
@@ -551,7 +443,7 @@ async fn stream_scores(
             Some(s) => s.clone(),
         };
         let index = chunk;
-        pending.push_back(tokio::task::spawn_blocking(move || {
+        pending.push_back(spawn_blocking(move || {
             let scores = s
                 .columns(msg.customers, msg.summary_columns, max)
                 .map_err(|e| e.within(&prefix))?;
@@ -588,42 +480,7 @@ async fn send_next(
     let Some(handle) = pending.pop_front() else {
         return Ok(true);
     };
-    let (n, response) = handle
-        .await
-        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))??;
+    let (n, response) = join(handle).await?;
     state.metrics.scored(n);
     Ok(tx.send(Ok(response)).await.is_ok())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn work_past_the_deadline_is_deadline_exceeded() {
-        let soon = Instant::now() + Duration::from_millis(20);
-        let slow = async {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            Ok(())
-        };
-        let r = within_deadline(Some(soon), slow).await;
-        assert!(matches!(r, Err(ApiError::DeadlineExceeded(_))));
-        assert!(within_deadline(Some(soon), async { Ok(1) }).await.is_ok());
-        assert!(within_deadline(None, async { Ok(1) }).await.is_ok());
-    }
-
-    #[test]
-    fn grpc_timeout_header_is_read() {
-        let mut r = Request::new(());
-        r.metadata_mut()
-            .insert("grpc-timeout", "250m".parse().unwrap());
-        let d = deadline(&r).unwrap();
-        let left = d.saturating_duration_since(Instant::now());
-        assert!(left <= Duration::from_millis(250) && left > Duration::from_millis(100));
-        let mut r = Request::new(());
-        r.metadata_mut()
-            .insert("grpc-timeout", "bogus".parse().unwrap());
-        assert!(deadline(&r).is_none());
-        assert!(deadline(&Request::new(())).is_none());
-    }
 }
