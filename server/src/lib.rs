@@ -23,7 +23,7 @@ pub mod record;
 pub mod registry;
 pub mod scoring;
 pub mod segmenting;
-pub mod service;
+pub mod services;
 pub mod store;
 pub mod wire;
 
