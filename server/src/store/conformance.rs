@@ -4,16 +4,23 @@
 use super::{ModelStore, StoreError};
 use crate::record::tests::sample_record;
 
+/// Opens a backend's store.
+pub(crate) type Open<'a> = Box<dyn Fn() -> Box<dyn ModelStore> + 'a>;
+/// Writes `(name, version, stored text)` straight into a backend's storage.
+pub(crate) type WriteRaw<'a> = Box<dyn Fn(&str, i64, &str) + 'a>;
+/// Begins and abandons a write of `(name, version)`.
+pub(crate) type AbandonWrite<'a> = Box<dyn Fn(&str, i64) + 'a>;
+
 /// A backend under test, over one empty storage location (a directory, a database).
 pub(crate) struct Backend<'a> {
     /// Opens the store at that location; again after a drop, as a restarted server would.
-    pub open: Box<dyn Fn() -> Box<dyn ModelStore> + 'a>,
+    pub open: Open<'a>,
     /// Writes a row as a newer server (or damage outside the store) would: `(name,
     /// version, stored text)`, bypassing the store's encoding and version counter.
-    pub write_raw: Box<dyn Fn(&str, i64, &str) + 'a>,
+    pub write_raw: WriteRaw<'a>,
     /// Begins a write of `(name, version)` that advances the counter too, and abandons it
     /// before it commits, as a crash would.
-    pub abandon_write: Box<dyn Fn(&str, i64) + 'a>,
+    pub abandon_write: AbandonWrite<'a>,
 }
 
 fn keys(store: &dyn ModelStore) -> Vec<(String, u64)> {
