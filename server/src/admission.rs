@@ -75,6 +75,42 @@ impl Admission {
         call.finish(result.as_ref().err().map_or(Code::Ok, Status::code));
         result.map(Response::new)
     }
+
+    /// Admits a call whose response is a stream: accounting starts, a permit is taken, then
+    /// `ready` runs (e.g. the registry check). Refused, the call is accounted with the
+    /// refusal's code.
+    pub fn admit_stream<R>(
+        &self,
+        method: &'static str,
+        ready: impl FnOnce() -> Result<R, ApiError>,
+    ) -> Result<(Admitted, R), Status> {
+        let call = self.start(method);
+        match self.admit().and_then(|permit| Ok((permit, ready()?))) {
+            Ok((permit, r)) => Ok((Admitted { call, permit }, r)),
+            Err(e) => {
+                let status = Status::from(e);
+                call.finish(status.code());
+                Err(status)
+            }
+        }
+    }
+}
+
+/// An admitted call whose response is a stream: its accounting and its permit, held
+/// until the stream ends.
+#[derive(Debug)]
+pub struct Admitted {
+    call: Call,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Admitted {
+    /// Records the stream's outcome, then frees its place under the limit.
+    pub fn finish(self, code: Code) {
+        let Admitted { call, permit } = self;
+        call.finish(code);
+        drop(permit);
+    }
 }
 
 /// One call's accounting. Dropped unfinished (deadline passed, client went away), it

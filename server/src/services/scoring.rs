@@ -121,19 +121,9 @@ impl Scoring for ScoringService {
         request: Request<Streaming<pb::ScoreStreamRequest>>,
     ) -> Result<Response<Self::ScoreStreamStream>, Status> {
         let state = self.0.clone();
-        let call = state.admission.start("ScoreStream");
-        let admitted = state
+        let (admitted, registry) = state
             .admission
-            .admit()
-            .and_then(|permit| Ok((permit, state.registry()?)));
-        let (permit, registry) = match admitted {
-            Ok(ok) => ok,
-            Err(e) => {
-                let status = Status::from(e);
-                call.finish(status.code());
-                return Err(status);
-            }
-        };
+            .admit_stream("ScoreStream", || state.registry())?;
         let deadline = deadline(&request);
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_PIPELINE);
@@ -148,8 +138,7 @@ impl Scoring for ScoringService {
                     code
                 }
             };
-            call.finish(code);
-            drop(permit);
+            admitted.finish(code);
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
