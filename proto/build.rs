@@ -4,9 +4,6 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protoc = protoc_bin_vendored::protoc_bin_path()?;
-    // SAFETY of intent: build scripts are single-threaded; PROTOC is read by prost-build.
-    unsafe_env_set(&protoc);
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let protos = [
         "proto/custval/v1/common.proto",
@@ -18,14 +15,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={p}");
     }
     println!("cargo:rerun-if-changed=build.rs");
+    // The vendored protoc goes to prost-build through its configuration, not through the
+    // PROTOC environment variable (setting that is `unsafe` in edition 2024).
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("custval_v1_descriptor.bin"))
-        .compile_protos(&protos, &["proto"])?;
+        .compile_with_config(config, &protos, &["proto"])?;
     Ok(())
-}
-
-#[allow(unsafe_code)]
-fn unsafe_env_set(protoc: &std::path::Path) {
-    // Edition 2024 marks set_var unsafe because of other threads; none exist here.
-    unsafe { std::env::set_var("PROTOC", protoc) };
 }

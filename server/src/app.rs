@@ -21,7 +21,7 @@ use crate::auth::BearerAuth;
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
 use crate::registry::Registry;
-use crate::service::{AppState, Limits, ModelsService, ScoringService};
+use crate::services::{AppState, Limits, ModelsService, ScoringService};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -1,16 +1,20 @@
 //! `custval-server`: the custval.v1 gRPC service over the model core.
 //!
 //! * [`app`]: assembling and running the server (health, reflection, TLS, drain).
-//! * [`service`]: the RPC handlers: admission, accounting, where work runs.
+//! * [`services`]: the RPC handlers, one file per gRPC service (`Models`, `Scoring`).
+//! * [`admission`]: the concurrency limit and shedding, deadlines, accounting, and what
+//!   runs on the blocking pool.
 //! * [`fitting`], [`scoring`], [`segmenting`]: the fit, score, segment and recommend
 //!   pipelines behind the handlers.
 //! * [`input`]: customer histories from requests into model tables, field by field.
 //! * [`wire`]: other conversions between custval.v1 messages and model types.
-//! * [`registry`], [`store`], [`record`]: the persistent, versioned model registry.
+//! * [`registry`], [`store`], [`record`]: the persistent, versioned model registry over a
+//!   [`store::ModelStore`] (SQLite today).
 //! * [`error`]: domain errors, and the one place they become gRPC statuses.
 //! * [`metrics`], [`auth`], [`config`].
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod config;
@@ -22,7 +26,7 @@ pub mod record;
 pub mod registry;
 pub mod scoring;
 pub mod segmenting;
-pub mod service;
+pub mod services;
 pub mod store;
 pub mod wire;
 

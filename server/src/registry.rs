@@ -1,5 +1,5 @@
 //! The model registry: every stored model in memory for fast scoring, written through to
-//! the [`Store`] first. A model is visible only after its write committed.
+//! the [`ModelStore`] first. A model is visible only after its write committed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,20 +8,28 @@ use std::time::Duration;
 
 use crate::error::ApiError;
 use crate::record::ModelRecord;
-use crate::store::{Store, StoreError};
+use crate::store::{ModelStore, SqliteStore, StoreError};
 
 type Versions = BTreeMap<u64, Arc<ModelRecord>>;
 
 #[derive(Debug)]
 pub struct Registry {
-    store: Mutex<Store>,
+    store: Arc<dyn ModelStore>,
+    /// Held across a store write and the cache update after it, so the cache sees writes
+    /// in commit order.
+    writes: Mutex<()>,
     models: RwLock<BTreeMap<String, Versions>>,
 }
 
 impl Registry {
-    /// Opens the store in `dir` and loads every model. Blocking.
+    /// Opens the SQLite store in `dir` and loads every model. Blocking.
     pub fn open(dir: &Path, busy: Duration) -> Result<Registry, StoreError> {
-        let store = Store::open(dir, busy)?;
+        Registry::load(Arc::new(SqliteStore::open(dir, busy)?))
+    }
+
+    /// Loads every model of `store`; rows it cannot decode are logged and skipped.
+    /// Blocking.
+    pub fn load(store: Arc<dyn ModelStore>) -> Result<Registry, StoreError> {
         let (records, unreadable) = store.load_all()?;
         for row in &unreadable {
             tracing::warn!(name = %row.name, version = row.version, error = %row.error,
@@ -34,10 +42,11 @@ impl Registry {
                 .or_default()
                 .insert(r.version, Arc::new(r));
         }
-        tracing::info!(path = %store.path().display(), names = models.len(),
+        tracing::info!(path = %store.location(), names = models.len(),
             versions = models.values().map(BTreeMap::len).sum::<usize>(), "model registry loaded");
         Ok(Registry {
-            store: Mutex::new(store),
+            store,
+            writes: Mutex::new(()),
             models: RwLock::new(models),
         })
     }
@@ -76,6 +85,10 @@ impl Registry {
             .collect()
     }
 
+    fn writing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Makes a committed record visible to readers.
     fn cache(&self, stored: &Arc<ModelRecord>) {
         let mut models = self.models.write().unwrap_or_else(|p| p.into_inner());
@@ -87,17 +100,17 @@ impl Registry {
 
     /// Stores `record` as the next version of its name. Blocking (a disk write).
     pub fn insert(&self, record: ModelRecord) -> Result<Arc<ModelRecord>, ApiError> {
-        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        let stored = Arc::new(store.insert_next(record).map_err(internal)?);
-        // Still under the store lock, so the cache sees writes in commit order.
+        let _writing = self.writing();
+        let stored = Arc::new(self.store.insert_next(record).map_err(internal)?);
+        // Still under the write lock, so the cache sees writes in commit order.
         self.cache(&stored);
         Ok(stored)
     }
 
     /// Stores `record` in place of the same (name, version). Blocking.
     pub fn replace(&self, record: ModelRecord) -> Result<Arc<ModelRecord>, ApiError> {
-        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        if !store.replace(&record).map_err(internal)? {
+        let _writing = self.writing();
+        if !self.store.replace(&record).map_err(internal)? {
             return Err(ApiError::NotFound(format!(
                 "model {:?} version {} was deleted",
                 record.name, record.version
@@ -112,8 +125,9 @@ impl Registry {
     pub fn delete(&self, name: &str, version: u64) -> Result<Vec<u64>, ApiError> {
         // NOT_FOUND for what does not exist, before touching the store.
         self.get(name, version)?;
-        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        let deleted = store
+        let _writing = self.writing();
+        let deleted = self
+            .store
             .delete(name, (version != 0).then_some(version))
             .map_err(internal)?;
         let mut models = self.models.write().unwrap_or_else(|p| p.into_inner());

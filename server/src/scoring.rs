@@ -27,8 +27,13 @@ pub struct Labels {
 pub struct ScoreSetup {
     pub record: Arc<ModelRecord>,
     pub spec: ClvSpec,
-    /// Unit of summary recency and age, when the request gave one.
-    pub input_unit: Option<TimeUnit>,
+    /// The batch's time unit, resolved once from the request: `options.time_unit`, else the
+    /// model's (raw histories are then summarized straight into it).
+    pub unit: TimeUnit,
+    /// Whether the request named the unit; summaries must (it is that of recency and age).
+    pub unit_given: bool,
+    /// Times in `unit`, multiplied by this, are in the model's unit.
+    pub unit_factor: f64,
     pub observation_end: Option<Day>,
     pub context: pb::ScoreContext,
 }
@@ -53,6 +58,8 @@ impl ScoreSetup {
             &format!("{field}.observation_end"),
         )?;
         let record = registry.get(&o.model_name, o.model_version)?;
+        let unit = input_unit.unwrap_or(record.model.unit);
+        let unit_factor = unit.convert(1.0, record.model.unit);
         let context = pb::ScoreContext {
             request_id: o.request_id.clone(),
             model_name: record.name.clone(),
@@ -64,7 +71,9 @@ impl ScoreSetup {
         Ok(ScoreSetup {
             record,
             spec,
-            input_unit,
+            unit,
+            unit_given: input_unit.is_some(),
+            unit_factor,
             observation_end,
             context,
         })
@@ -81,8 +90,7 @@ impl ScoreSetup {
                 .as_ref()
                 .is_some_and(|c| !c.customer_id.is_empty() && c.monetary_value.is_empty());
         let mut builder = TableBuilder::new(InputSettings {
-            // Raw histories are summarized straight into the model's unit.
-            unit: self.input_unit.unwrap_or(self.record.model.unit),
+            unit: self.unit,
             observation_end: self.observation_end,
             holdout_end: None,
             holdout_duration: None,
@@ -92,7 +100,7 @@ impl ScoreSetup {
         });
         builder.add(customers, columns)?;
         let decoded = builder.finish()?;
-        if decoded.kind == InputKind::Summaries && self.input_unit.is_none() {
+        if decoded.kind == InputKind::Summaries && !self.unit_given {
             return Err(ApiError::invalid(
                 "options.time_unit",
                 "is required with summaries: the unit of their recency and age",
@@ -118,11 +126,10 @@ impl ScoreSetup {
 
     fn score_with(&self, decoded: &DecodedTable, spec: &ClvSpec) -> Result<Scores, ApiError> {
         let t = &decoded.table;
-        let unit = t.unit.unwrap_or(self.record.model.unit);
         Ok(self
             .record
             .model
-            .score(&t.rfm, &t.monetary_value, unit, spec)?)
+            .score(&t.rfm, &t.monetary_value, self.unit, spec)?)
     }
 
     fn score(&self, decoded: &DecodedTable) -> Result<Scores, ApiError> {
@@ -139,12 +146,6 @@ impl ScoreSetup {
         let decoded = self.decode(customers, columns, max_customers)?;
         let scores = self.score(&decoded)?;
         Ok((decoded, scores))
-    }
-
-    /// Factor from the batch's time unit to the model's.
-    pub fn unit_factor(&self, decoded: &DecodedTable) -> f64 {
-        let unit = decoded.table.unit.unwrap_or(self.record.model.unit);
-        unit.convert(1.0, self.record.model.unit)
     }
 
     /// Scores under `spec` (reusing `scores` when they already are).
@@ -170,7 +171,7 @@ impl ScoreSetup {
         let seg = &stored.model;
         let own = self.scores_for(decoded, scores, &seg.spec)?;
         let t = &decoded.table;
-        let placed = seg.assign(&t.rfm, &t.monetary_value, &own, self.unit_factor(decoded))?;
+        let placed = seg.assign(&t.rfm, &t.monetary_value, &own, self.unit_factor)?;
         let recs = recommend::recommend_all(&t.rfm, &own, seg, &placed, &stored.economics);
         Ok(Some(Labels {
             segment: placed

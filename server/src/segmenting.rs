@@ -135,7 +135,7 @@ pub fn segment(
         &t.rfm,
         &t.monetary_value,
         &scores,
-        setup.unit_factor(&decoded),
+        setup.unit_factor,
         setup.spec,
         &options,
     )
@@ -290,9 +290,9 @@ pub fn recommend(
         Some(s) => {
             let own = setup.scores_for(&decoded, &scores, &s.model.spec)?;
             let t = &decoded.table;
-            let placed =
-                s.model
-                    .assign(&t.rfm, &t.monetary_value, &own, setup.unit_factor(&decoded))?;
+            let placed = s
+                .model
+                .assign(&t.rfm, &t.monetary_value, &own, setup.unit_factor)?;
             (s.model.clone(), placed, own)
         }
         None => batch_segments(setup, &decoded, &scores)?,
@@ -418,7 +418,7 @@ fn batch_segments(
         &t.rfm,
         &t.monetary_value,
         scores,
-        setup.unit_factor(decoded),
+        setup.unit_factor,
         setup.spec,
         &options,
     )?;

@@ -1,0 +1,64 @@
+//! The custval.v1 services, one file each (`models`, `scoring`): each handler admits the
+//! call, decodes the request, runs the pipeline and responds. Here: the state they share.
+//! Admission, deadlines and where work runs are in [`crate::admission`].
+
+use std::sync::{Arc, OnceLock};
+
+use tonic::{Code, Status};
+
+use crate::admission::Admission;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+
+mod models;
+mod scoring;
+
+pub use models::ModelsService;
+pub use scoring::ScoringService;
+
+/// Limits applied to request content.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_batch_customers: usize,
+    pub max_fit_customers: usize,
+    pub max_concurrent_requests: usize,
+}
+
+/// State shared by the services.
+#[derive(Debug)]
+pub struct AppState {
+    /// Set once the store is loaded; until then custval.v1 calls are UNAVAILABLE.
+    registry: OnceLock<Arc<Registry>>,
+    limits: Limits,
+    admission: Admission,
+    metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(limits: Limits, metrics: Arc<Metrics>) -> AppState {
+        AppState {
+            registry: OnceLock::new(),
+            admission: Admission::new(limits.max_concurrent_requests, metrics.clone()),
+            limits,
+            metrics,
+        }
+    }
+
+    /// Makes the registry available; returns false if one was already set.
+    pub fn set_registry(&self, registry: Arc<Registry>) -> bool {
+        self.registry.set(registry).is_ok()
+    }
+
+    fn registry(&self) -> Result<Arc<Registry>, ApiError> {
+        self.registry.get().cloned().ok_or(ApiError::Unavailable)
+    }
+}
+
+/// A failure reading the client's stream (malformed or oversized message, reset).
+fn stream_error(status: Status) -> ApiError {
+    match status.code() {
+        Code::Cancelled => ApiError::Cancelled,
+        _ => ApiError::invalid("chunks", status.message().to_owned()),
+    }
+}

@@ -1,0 +1,210 @@
+//! The `Models` service: fit (unary and streamed), get, list, delete and describe
+//! versioned models.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use custval_proto::v1 as pb;
+use pb::models_server::Models;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::{AppState, stream_error};
+use crate::admission::{blocking, deadline, past};
+use crate::error::ApiError;
+use crate::fitting::{self, FitSpec};
+use crate::input::TableBuilder;
+use crate::record::ModelRecord;
+use crate::wire;
+
+/// `custval.v1.Models` over the shared [`AppState`].
+#[derive(Debug, Clone)]
+pub struct ModelsService(pub Arc<AppState>);
+
+impl ModelsService {
+    /// Finishes the table, fits, and stores the result unless the deadline has passed.
+    async fn fit_and_store(
+        &self,
+        spec: FitSpec,
+        builder: TableBuilder,
+        deadline: Option<Instant>,
+    ) -> Result<pb::FitModelResponse, ApiError> {
+        let registry = self.0.registry()?;
+        let metrics = self.0.metrics.clone();
+        let stored: Arc<ModelRecord> = blocking(move || {
+            let decoded = builder.finish()?;
+            let record = fitting::fit(&spec, decoded, now_ms())?;
+            if past(deadline) {
+                return Err(ApiError::DeadlineExceeded("the model was stored"));
+            }
+            let customers = record.training.customers as usize;
+            let stored = registry.insert(record)?;
+            metrics.fitted(customers);
+            tracing::info!(name = %stored.name, version = stored.version, customers,
+                seconds = stored.training.fit_seconds, "model fitted and stored");
+            Ok(stored)
+        })
+        .await?;
+        Ok(pb::FitModelResponse {
+            model: Some(wire::model_to_proto(&stored)),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl Models for ModelsService {
+    async fn fit_model(
+        &self,
+        request: Request<pb::FitModelRequest>,
+    ) -> Result<Response<pb::FitModelResponse>, Status> {
+        let deadline = deadline(&request);
+        let max = self.0.limits.max_batch_customers;
+        self.0
+            .admission
+            .unary("FitModel", deadline, async move {
+                self.0.registry()?;
+                let req = request.into_inner();
+                let spec = FitSpec::parse(req.spec.as_ref())?;
+                let settings = spec.input_settings(max);
+                let builder = blocking(move || {
+                    let mut b = TableBuilder::new(settings);
+                    b.add(req.customers, req.summary_columns)?;
+                    Ok(b)
+                })
+                .await?;
+                self.fit_and_store(spec, builder, deadline).await
+            })
+            .await
+    }
+
+    async fn fit_model_stream(
+        &self,
+        request: Request<Streaming<pb::FitModelChunk>>,
+    ) -> Result<Response<pb::FitModelResponse>, Status> {
+        let deadline = deadline(&request);
+        let max = self.0.limits.max_fit_customers;
+        self.0
+            .admission
+            .unary("FitModelStream", deadline, async move {
+                self.0.registry()?;
+                let mut inbound = request.into_inner();
+                let mut state: Option<(FitSpec, TableBuilder)> = None;
+                let mut chunk = 0usize;
+                while let Some(msg) = inbound.message().await.map_err(stream_error)? {
+                    let prefix = format!("chunks[{chunk}]");
+                    let (spec, mut builder) = match state.take() {
+                        None => {
+                            let spec =
+                                FitSpec::parse(msg.spec.as_ref()).map_err(|e| e.within(&prefix))?;
+                            let builder = TableBuilder::new(spec.input_settings(max));
+                            (spec, builder)
+                        }
+                        Some(s) if msg.spec.is_some() => {
+                            drop(s);
+                            return Err(ApiError::invalid(
+                                format!("{prefix}.spec"),
+                                "only the first chunk carries the spec",
+                            ));
+                        }
+                        Some(s) => s,
+                    };
+                    builder = blocking(move || {
+                        builder
+                            .add(msg.customers, msg.summary_columns)
+                            .map_err(|e| e.within(&prefix))?;
+                        Ok(builder)
+                    })
+                    .await?;
+                    state = Some((spec, builder));
+                    chunk += 1;
+                }
+                let (spec, builder) =
+                    state.ok_or_else(|| ApiError::invalid("chunks", "the stream had no chunks"))?;
+                self.fit_and_store(spec, builder, deadline).await
+            })
+            .await
+    }
+
+    async fn get_model(
+        &self,
+        request: Request<pb::GetModelRequest>,
+    ) -> Result<Response<pb::GetModelResponse>, Status> {
+        let deadline = deadline(&request);
+        self.0
+            .admission
+            .unary("GetModel", deadline, async {
+                let req = request.into_inner();
+                wire::model_name(&req.name, "name")?;
+                let record = self.0.registry()?.get(&req.name, req.version)?;
+                Ok(pb::GetModelResponse {
+                    model: Some(wire::model_to_proto(&record)),
+                })
+            })
+            .await
+    }
+
+    async fn list_models(
+        &self,
+        request: Request<pb::ListModelsRequest>,
+    ) -> Result<Response<pb::ListModelsResponse>, Status> {
+        let deadline = deadline(&request);
+        self.0
+            .admission
+            .unary("ListModels", deadline, async {
+                let req = request.into_inner();
+                let name = (!req.name.is_empty()).then_some(req.name.as_str());
+                if let Some(n) = name {
+                    wire::model_name(n, "name")?;
+                }
+                let models = self
+                    .0
+                    .registry()?
+                    .list(name)
+                    .iter()
+                    .map(|r| wire::version_summary_to_proto(r))
+                    .collect();
+                Ok(pb::ListModelsResponse { models })
+            })
+            .await
+    }
+
+    async fn delete_model(
+        &self,
+        request: Request<pb::DeleteModelRequest>,
+    ) -> Result<Response<pb::DeleteModelResponse>, Status> {
+        let deadline = deadline(&request);
+        self.0
+            .admission
+            .unary("DeleteModel", deadline, async {
+                let req = request.into_inner();
+                wire::model_name(&req.name, "name")?;
+                let registry = self.0.registry()?;
+                let deleted = blocking(move || registry.delete(&req.name, req.version)).await?;
+                Ok(pb::DeleteModelResponse {
+                    deleted_versions: deleted,
+                })
+            })
+            .await
+    }
+
+    async fn model_metadata(
+        &self,
+        request: Request<pb::ModelMetadataRequest>,
+    ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
+        let deadline = deadline(&request);
+        self.0
+            .admission
+            .unary("ModelMetadata", deadline, async {
+                let req = request.into_inner();
+                wire::model_name(&req.name, "name")?;
+                let record = self.0.registry()?.get(&req.name, req.version)?;
+                Ok(wire::metadata_to_proto(&record))
+            })
+            .await
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
