@@ -19,7 +19,7 @@ use crate::fit::{
 };
 use crate::lanes;
 use crate::params::BetaGeoParams;
-use crate::rfm::Rfm;
+use crate::data::rfm::Rfm;
 use crate::special::{hyp2f1, ln_gamma};
 
 /// Which member of the beta-geometric family.

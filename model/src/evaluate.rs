@@ -4,7 +4,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
-use crate::rfm::Rfm;
+use crate::data::rfm::Rfm;
 use crate::transaction::TransactionModel;
 
 /// One row of Fader, Hardie & Lee's calibration table: customers grouped by calibration

@@ -14,6 +14,7 @@
 
 pub mod bgnbd;
 pub mod clv;
+pub mod data;
 mod dual;
 pub mod error;
 pub mod evaluate;
@@ -26,7 +27,6 @@ pub mod params;
 pub mod pareto_nbd;
 mod quadrature;
 pub mod recommend;
-pub mod rfm;
 pub mod score;
 pub mod segment;
 pub mod simulate;
@@ -34,14 +34,13 @@ pub mod special;
 pub mod summary;
 pub mod tracking;
 pub mod transaction;
-pub mod units;
 
 pub use clv::{ClvSpec, CustomerModel, Discount};
 pub use error::{ModelError, Result};
 pub use evaluate::{HoldoutReport, holdout_report};
 pub use fit::{FitDiagnostics, FitOptions, Fitted, GroupedRfm};
 pub use params::{BetaGeoParams, GammaGammaParams, ParetoNbdParams};
-pub use rfm::{CustomerTable, HoldoutColumns, MAX_FREQUENCY, Rfm};
+pub use data::rfm::{CustomerTable, HoldoutColumns, MAX_FREQUENCY, Rfm};
 pub use score::{CustomerScore, Scores};
 pub use transaction::{TransactionModel, TransactionModelKind};
-pub use units::{Duration, TimeUnit};
+pub use data::units::{Duration, TimeUnit};

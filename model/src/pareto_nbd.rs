@@ -19,7 +19,7 @@ use crate::error::{ModelError, Result};
 use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood};
 use crate::params::ParetoNbdParams;
 use crate::quadrature;
-use crate::rfm::Rfm;
+use crate::data::rfm::Rfm;
 use crate::special::ln_gamma;
 use wide::f64x4;
 

@@ -11,9 +11,9 @@ use crate::error::{ModelError, Result};
 use crate::lanes;
 use crate::params::{BetaGeoParams, ParetoNbdParams};
 use crate::pareto_nbd;
-use crate::rfm::Rfm;
+use crate::data::rfm::Rfm;
 use crate::transaction::TransactionModel;
-use crate::units::TimeUnit;
+use crate::data::units::TimeUnit;
 
 /// Per-customer predictions. Times are in `unit`; `expected_spend` and `clv` are `None`
 /// where they are undefined (no spend model, or a Gamma-Gamma fit with q ≤ 1 for a

@@ -18,7 +18,7 @@ use wide::f64x4;
 
 use crate::clv::ClvSpec;
 use crate::error::{ModelError, Result};
-use crate::rfm::Rfm;
+use crate::data::rfm::Rfm;
 use crate::score::Scores;
 
 /// A per-customer input of the segmentation, in original units.

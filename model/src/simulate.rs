@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::error::{ModelError, Result};
 use crate::params::{BetaGeoParams, GammaGammaParams, ParetoNbdParams};
-use crate::rfm::{CustomerTable, HoldoutColumns, Rfm};
+use crate::data::rfm::{CustomerTable, HoldoutColumns, Rfm};
 
 /// Upper bound on the purchases simulated for one customer; a customer
 /// exceeding it makes the simulation fail with [`ModelError::Numerical`]

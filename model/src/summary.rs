@@ -66,8 +66,8 @@ use rustc_hash::FxBuildHasher;
 use thiserror::Error;
 
 use crate::error::ModelError;
-use crate::rfm::{CustomerTable, HoldoutColumns, Rfm};
-use crate::units::TimeUnit;
+use crate::data::rfm::{CustomerTable, HoldoutColumns, Rfm};
+use crate::data::units::TimeUnit;
 
 mod pipe;
 

@@ -25,7 +25,7 @@ use std::hash::Hash;
 use crate::error::{ModelError, Result};
 use crate::summary::Day;
 use crate::transaction::TransactionModel;
-use crate::units::TimeUnit;
+use crate::data::units::TimeUnit;
 
 /// Distinct births per parallel chunk (partial sums are added in chunk order, so the
 /// result does not depend on thread scheduling).

@@ -8,7 +8,7 @@ use crate::bgnbd::{self, Variant};
 use crate::error::{ModelError, Result};
 use crate::fit::{FitOptions, Fitted, GroupedRfm};
 use crate::params::{BetaGeoParams, ParetoNbdParams};
-use crate::rfm::Rfm;
+use crate::data::rfm::Rfm;
 use crate::{mbgnbd, pareto_nbd};
 
 /// Which transaction model to fit.
