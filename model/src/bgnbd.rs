@@ -17,7 +17,7 @@ use crate::error::{ModelError, Result};
 use crate::fit::{
     self, DirectLogTimes, DistinctLogTimes, FitOptions, Fitted, GroupedRfm, LogLikelihood, LogTimes,
 };
-use crate::lanes;
+use crate::numerics::lanes;
 use crate::params::BetaGeoParams;
 use crate::data::rfm::Rfm;
 use crate::special::{hyp2f1, ln_gamma};

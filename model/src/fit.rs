@@ -14,7 +14,7 @@ use argmin::solver::quasinewton::LBFGS;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
-use crate::linalg;
+use crate::numerics::linalg;
 
 /// A weighted log-likelihood over grouped data, differentiable in its natural parameters.
 pub(crate) trait LogLikelihood: Sync {

@@ -15,17 +15,14 @@
 pub mod bgnbd;
 pub mod clv;
 pub mod data;
-mod dual;
 pub mod error;
 pub mod evaluate;
 pub mod fit;
 pub mod gamma_gamma;
-mod lanes;
-mod linalg;
 pub mod mbgnbd;
+pub mod numerics;
 pub mod params;
 pub mod pareto_nbd;
-mod quadrature;
 pub mod recommend;
 pub mod score;
 pub mod segment;

@@ -14,11 +14,11 @@
 //! frequency per evaluation, and each row's two series are polynomials evaluated in vector
 //! lanes (`SeriesTable`).
 
-use crate::dual::{Dual, Real, logaddexp, logsubexp};
+use crate::numerics::dual::{Dual, Real, logaddexp, logsubexp};
 use crate::error::{ModelError, Result};
 use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood};
 use crate::params::ParetoNbdParams;
-use crate::quadrature;
+use crate::numerics::quadrature;
 use crate::data::rfm::Rfm;
 use crate::special::ln_gamma;
 use wide::f64x4;

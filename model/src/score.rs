@@ -8,7 +8,7 @@ use wide::f64x4;
 use crate::bgnbd::{self, ExpectationTable, Variant};
 use crate::clv::{ClvSpec, CustomerModel};
 use crate::error::{ModelError, Result};
-use crate::lanes;
+use crate::numerics::lanes;
 use crate::params::{BetaGeoParams, ParetoNbdParams};
 use crate::pareto_nbd;
 use crate::data::rfm::Rfm;
