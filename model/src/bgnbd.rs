@@ -20,7 +20,7 @@ use crate::fit::{
 use crate::numerics::lanes;
 use crate::params::BetaGeoParams;
 use crate::data::rfm::Rfm;
-use crate::special::{hyp2f1, ln_gamma};
+use crate::numerics::special::{hyp2f1, ln_gamma};
 
 /// Which member of the beta-geometric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -936,10 +936,10 @@ pub(crate) fn prob_n_fresh(r: f64, alpha: f64, a: f64, b: f64, t: f64, n: u32) -
         return if n == 0 { 1.0 } else { 0.0 };
     }
     let nf = n as f64;
-    let ln_b_ab = crate::special::ln_beta(a, b);
+    let ln_b_ab = crate::numerics::special::ln_beta(a, b);
     let log_q = (alpha / (alpha + t)).ln();
     let log_1mq = (t / (alpha + t)).ln();
-    let first = (crate::special::ln_beta(a, b + nf) - ln_b_ab + ln_gamma(r + nf)
+    let first = (crate::numerics::special::ln_beta(a, b + nf) - ln_b_ab + ln_gamma(r + nf)
         - ln_gamma(r)
         - ln_gamma(nf + 1.0)
         + r * log_q
@@ -950,7 +950,7 @@ pub(crate) fn prob_n_fresh(r: f64, alpha: f64, a: f64, b: f64, t: f64, n: u32) -
     }
     // 1 − Σ_{j<n} NB(j; r, q) = P(NB ≥ n) = I_{1−q}(n, r).
     let tail = beta_reg(nf, r, t / (alpha + t));
-    let second = (crate::special::ln_beta(a + 1.0, b + nf - 1.0) - ln_b_ab).exp() * tail;
+    let second = (crate::numerics::special::ln_beta(a + 1.0, b + nf - 1.0) - ln_b_ab).exp() * tail;
     first + second
 }
 

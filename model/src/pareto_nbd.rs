@@ -20,7 +20,7 @@ use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood};
 use crate::params::ParetoNbdParams;
 use crate::numerics::quadrature;
 use crate::data::rfm::Rfm;
-use crate::special::ln_gamma;
+use crate::numerics::special::ln_gamma;
 use wide::f64x4;
 
 /// Longest series we accept; reached only when |α−β| ≈ max(α, β), i.e. one rate scale

@@ -280,7 +280,7 @@ fn bgnbd_expectation_is_continuous_through_a_equals_one() {
 /// independently through `special::ln_hyp2f1`.
 #[test]
 fn extreme_predictions_agree_with_textbook_closed_forms() {
-    use custval_model::special::ln_hyp2f1;
+    use custval_model::numerics::special::ln_hyp2f1;
     let (r, alpha, a, b) = (0.243, 4.414 * 7.0, 0.793, 2.426);
     let bg = TransactionModel::BgNbd(BetaGeoParams::new(r, alpha, a, b).unwrap());
     for &(x, recency, age) in &[

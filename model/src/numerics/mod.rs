@@ -5,3 +5,4 @@ pub(crate) mod dual;
 pub(crate) mod lanes;
 pub(crate) mod linalg;
 pub(crate) mod quadrature;
+pub mod special;
