@@ -150,7 +150,7 @@ fn segment_and_recommend(c: &mut Criterion) {
 }
 
 fn summarize(c: &mut Criterion) {
-    use custval_model::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
+    use custval_model::data::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
     let mut g = c.benchmark_group("summarize_csv");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
     for rows in [1_000_000, 10_000_000] {

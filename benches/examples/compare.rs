@@ -27,7 +27,7 @@ use custval_benches::{
 use custval_model::fit::FitOptions;
 use custval_model::gamma_gamma::{self, SpendData};
 use custval_model::segment::{self, Feature, FeatureTable, SegmentOptions};
-use custval_model::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
+use custval_model::data::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
 use custval_model::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -12,7 +12,7 @@ fn main() {
         .unwrap_or(1_000_000);
     if std::env::args().nth(2).as_deref() == Some("summarize") {
         // Summarizing the transaction CSV of `n` rows, as the comparison harness does.
-        use custval_model::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
+        use custval_model::data::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
         let path = custval_benches::transaction_csv(n);
         let config = SummaryConfig {
             unit: TimeUnit::Week,

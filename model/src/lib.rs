@@ -27,7 +27,6 @@ pub mod recommend;
 pub mod score;
 pub mod segment;
 pub mod simulate;
-pub mod summary;
 pub mod tracking;
 pub mod transaction;
 

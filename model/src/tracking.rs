@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::hash::Hash;
 
 use crate::error::{ModelError, Result};
-use crate::summary::Day;
+use crate::data::summary::Day;
 use crate::transaction::TransactionModel;
 use crate::data::units::TimeUnit;
 
@@ -408,7 +408,7 @@ fn finish(
 
 /// `Day` as an ISO date string in serialized form.
 mod day_serde {
-    use crate::summary::{DateFormat, Day, parse_day};
+    use crate::data::summary::{DateFormat, Day, parse_day};
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(day: &Day, s: S) -> Result<S::Ok, S::Error> {
@@ -446,7 +446,7 @@ mod day_serde {
 mod tests {
     use super::*;
     use crate::params::BetaGeoParams;
-    use crate::summary::{DateFormat, parse_day};
+    use crate::data::summary::{DateFormat, parse_day};
 
     fn published_bgnbd() -> TransactionModel {
         TransactionModel::BgNbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap())

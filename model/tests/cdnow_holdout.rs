@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use custval_model::summary::{Day, RowPolicy, SummaryConfig, summarize_csv};
+use custval_model::data::summary::{Day, RowPolicy, SummaryConfig, summarize_csv};
 use custval_model::{
     BetaGeoParams, FitOptions, GroupedRfm, TimeUnit, TransactionModel, TransactionModelKind,
     holdout_report,

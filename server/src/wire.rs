@@ -1,7 +1,7 @@
 //! Conversions between custval.v1 messages and model types. Request fields are checked
 //! here, with the field path in every error; responses are built here.
 
-use custval_model::summary::Day;
+use custval_model::data::summary::Day;
 use custval_model::{
     ClvSpec, Discount, Duration, FitDiagnostics, HoldoutReport, TimeUnit, TransactionModelKind,
 };

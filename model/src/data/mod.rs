@@ -2,4 +2,5 @@
 //! turns transaction logs into them.
 
 pub mod rfm;
+pub mod summary;
 pub mod units;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use custval_model::summary::Day;
+use custval_model::data::summary::Day;
 use custval_proto::v1 as pb;
 use custval_server::Config;
 use custval_server::app::BoxError;
