@@ -106,8 +106,8 @@ fn score(c: &mut Criterion) {
 /// k-means segments (k = 6, one k-means++ run, at most 100 Lloyd iterations) and the
 /// recommendations plus budget allocation that build on them.
 fn segment_and_recommend(c: &mut Criterion) {
-    use custval_model::recommend::{self, Economics};
-    use custval_model::segment::{self, SegmentOptions};
+    use custval_model::decide::recommend::{self, Economics};
+    use custval_model::decide::segments::{self, SegmentOptions};
     let mut g = c.benchmark_group("segment");
     g.sample_size(10).measurement_time(Duration::from_secs(15));
     let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
@@ -128,11 +128,11 @@ fn segment_and_recommend(c: &mut Criterion) {
             .unwrap();
         g.bench_with_input(BenchmarkId::new("kmeans-k6", n), &t, |b, t| {
             b.iter(|| {
-                segment::segment(&t.rfm, &t.monetary_value, &scores, 1.0, spec, &opts).unwrap()
+                segments::segment(&t.rfm, &t.monetary_value, &scores, 1.0, spec, &opts).unwrap()
             })
         });
-        let seg = segment::segment(&t.rfm, &t.monetary_value, &scores, 1.0, spec, &opts).unwrap();
-        let placement = segment::Placement {
+        let seg = segments::segment(&t.rfm, &t.monetary_value, &scores, 1.0, spec, &opts).unwrap();
+        let placement = segments::Placement {
             labels: seg.labels.clone(),
             tiers: seg.tiers.clone(),
             rfm_scores: seg.rfm_scores.clone(),

@@ -26,7 +26,7 @@ use custval_benches::{
 };
 use custval_model::fit::FitOptions;
 use custval_model::gamma_gamma::{self, SpendData};
-use custval_model::segment::{self, Feature, FeatureTable, SegmentOptions};
+use custval_model::decide::segments::{self, Feature, FeatureTable, SegmentOptions};
 use custval_model::data::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
 use custval_model::*;
 use std::collections::BTreeMap;
@@ -173,7 +173,7 @@ fn feature_model() -> (CustomerModel, ClvSpec) {
     )
 }
 
-/// The matrix `segment::segment` clusters: its feature table, log1p of every feature but
+/// The matrix `segments::segment` clusters: its feature table, log1p of every feature but
 /// P(alive), standardized with the population standard deviation. Returns the row-major
 /// matrix and the (mean, std) per column, which `run` checks against segment's own scaler.
 fn kmeans_features(rfm: &[Rfm], money: &[f64]) -> (Vec<f64>, Vec<(f64, f64)>) {
@@ -435,7 +435,7 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
         };
         let d = scale.len();
         let x = ndarray::Array2::from_shape_vec((n, d), features).unwrap();
-        let (s, km, mem) = measured(|| segment::kmeans_fit(&x, 6, &sopts).unwrap());
+        let (s, km, mem) = measured(|| segments::kmeans_fit(&x, 6, &sopts).unwrap());
         out.push(
             Entry::new("kmeans", n, s)
                 .num("peak_bytes", mem)
@@ -451,7 +451,7 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
         // segment() also builds and standardizes the features, orders and names the
         // segments, and computes tiers and RFM quintiles; all of that is inside this one.
         let (s, seg, mem) =
-            measured(|| segment::segment(&rfm, &money, &fscores, 1.0, spec, &sopts).unwrap());
+            measured(|| segments::segment(&rfm, &money, &fscores, 1.0, spec, &sopts).unwrap());
         // The matrix given to scikit-learn must be the one segment() clustered.
         let scaler = &seg.model.scaler;
         let scale_diff = scale

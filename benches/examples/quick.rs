@@ -59,7 +59,7 @@ fn main() {
             let centre = ((i % 6) as f64 - 2.5) * if j == i % 6 { 1.5 } else { 0.2 };
             centre + rng.r#gen::<f64>() - 0.5
         });
-        let opts = segment::SegmentOptions {
+        let opts = decide::segments::SegmentOptions {
             k: 6,
             runs: 1,
             max_iterations: 100,
@@ -68,7 +68,7 @@ fn main() {
             ..Default::default()
         };
         let t = Instant::now();
-        let fit = segment::kmeans_fit(&x, 6, &opts).unwrap();
+        let fit = decide::segments::kmeans_fit(&x, 6, &opts).unwrap();
         println!(
             "kmeans: {:?}, {} iterations, inertia {:.6}",
             t.elapsed(),
@@ -88,7 +88,7 @@ fn main() {
             .score(&table.rfm, &table.monetary_value, TimeUnit::Week, &spec)
             .unwrap();
         for k in [0, 6] {
-            let opts = segment::SegmentOptions {
+            let opts = decide::segments::SegmentOptions {
                 k,
                 runs: 1,
                 max_iterations: 50,
@@ -96,7 +96,7 @@ fn main() {
             };
             let t = Instant::now();
             let seg =
-                segment::segment(&table.rfm, &table.monetary_value, &s, 1.0, spec, &opts).unwrap();
+                decide::segments::segment(&table.rfm, &table.monetary_value, &s, 1.0, spec, &opts).unwrap();
             println!(
                 "segment k={k}: {:?} -> k={} {:?}",
                 t.elapsed(),

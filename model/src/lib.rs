@@ -15,6 +15,7 @@
 pub mod bgnbd;
 pub mod clv;
 pub mod data;
+pub mod decide;
 pub mod error;
 pub mod evaluate;
 pub mod fit;
@@ -23,9 +24,7 @@ pub mod mbgnbd;
 pub mod numerics;
 pub mod params;
 pub mod pareto_nbd;
-pub mod recommend;
 pub mod score;
-pub mod segment;
 pub mod simulate;
 pub mod tracking;
 pub mod transaction;

@@ -2,8 +2,8 @@
 //! what it was fitted on. Serialized as JSON in the store, so fields are only ever added
 //! (with `#[serde(default)]`), never renamed.
 
-use custval_model::recommend::Economics;
-use custval_model::segment::SegmentModel;
+use custval_model::decide::recommend::Economics;
+use custval_model::decide::segments::SegmentModel;
 use custval_model::{CustomerModel, FitDiagnostics, HoldoutReport};
 use serde::{Deserialize, Serialize};
 
