@@ -24,10 +24,10 @@
 use custval_benches::{
     CDNOW_BGNBD, CDNOW_SPEND, day_resolution, simulated_customers, transaction_csv,
 };
+use custval_model::data::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
+use custval_model::decide::segments::{self, Feature, FeatureTable, SegmentOptions};
 use custval_model::fit::FitOptions;
 use custval_model::gamma_gamma::{self, SpendData};
-use custval_model::decide::segments::{self, Feature, FeatureTable, SegmentOptions};
-use custval_model::data::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
 use custval_model::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

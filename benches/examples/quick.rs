@@ -12,7 +12,9 @@ fn main() {
         .unwrap_or(1_000_000);
     if std::env::args().nth(2).as_deref() == Some("summarize") {
         // Summarizing the transaction CSV of `n` rows, as the comparison harness does.
-        use custval_model::data::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
+        use custval_model::data::summary::{
+            CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv,
+        };
         let path = custval_benches::transaction_csv(n);
         let config = SummaryConfig {
             unit: TimeUnit::Week,
@@ -96,7 +98,8 @@ fn main() {
             };
             let t = Instant::now();
             let seg =
-                decide::segments::segment(&table.rfm, &table.monetary_value, &s, 1.0, spec, &opts).unwrap();
+                decide::segments::segment(&table.rfm, &table.monetary_value, &s, 1.0, spec, &opts)
+                    .unwrap();
             println!(
                 "segment k={k}: {:?} -> k={} {:?}",
                 t.elapsed(),

@@ -13,14 +13,14 @@
 use statrs::function::beta::beta_reg;
 use wide::f64x4;
 
+use crate::data::rfm::Rfm;
 use crate::error::{ModelError, Result};
 use crate::fit::{
     self, DirectLogTimes, DistinctLogTimes, FitOptions, Fitted, GroupedRfm, LogLikelihood, LogTimes,
 };
 use crate::numerics::lanes;
-use crate::params::BetaGeoParams;
-use crate::data::rfm::Rfm;
 use crate::numerics::special::{hyp2f1, ln_gamma};
+use crate::params::BetaGeoParams;
 
 /// Which member of the beta-geometric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

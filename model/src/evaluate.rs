@@ -3,8 +3,8 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ModelError, Result};
 use crate::data::rfm::Rfm;
+use crate::error::{ModelError, Result};
 use crate::transaction::TransactionModel;
 
 /// One row of Fader, Hardie & Lee's calibration table: customers grouped by calibration

@@ -30,11 +30,11 @@ pub mod tracking;
 pub mod transaction;
 
 pub use clv::{ClvSpec, CustomerModel, Discount};
+pub use data::rfm::{CustomerTable, HoldoutColumns, MAX_FREQUENCY, Rfm};
+pub use data::units::{Duration, TimeUnit};
 pub use error::{ModelError, Result};
 pub use evaluate::{HoldoutReport, holdout_report};
 pub use fit::{FitDiagnostics, FitOptions, Fitted, GroupedRfm};
 pub use params::{BetaGeoParams, GammaGammaParams, ParetoNbdParams};
-pub use data::rfm::{CustomerTable, HoldoutColumns, MAX_FREQUENCY, Rfm};
 pub use score::{CustomerScore, Scores};
 pub use transaction::{TransactionModel, TransactionModelKind};
-pub use data::units::{Duration, TimeUnit};

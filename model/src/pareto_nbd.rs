@@ -14,13 +14,13 @@
 //! frequency per evaluation, and each row's two series are polynomials evaluated in vector
 //! lanes (`SeriesTable`).
 
-use crate::numerics::dual::{Dual, Real, logaddexp, logsubexp};
+use crate::data::rfm::Rfm;
 use crate::error::{ModelError, Result};
 use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood};
-use crate::params::ParetoNbdParams;
+use crate::numerics::dual::{Dual, Real, logaddexp, logsubexp};
 use crate::numerics::quadrature;
-use crate::data::rfm::Rfm;
 use crate::numerics::special::ln_gamma;
+use crate::params::ParetoNbdParams;
 use wide::f64x4;
 
 /// Longest series we accept; reached only when |α−β| ≈ max(α, β), i.e. one rate scale

@@ -7,13 +7,13 @@ use wide::f64x4;
 
 use crate::bgnbd::{self, ExpectationTable, Variant};
 use crate::clv::{ClvSpec, CustomerModel};
+use crate::data::rfm::Rfm;
+use crate::data::units::TimeUnit;
 use crate::error::{ModelError, Result};
 use crate::numerics::lanes;
 use crate::params::{BetaGeoParams, ParetoNbdParams};
 use crate::pareto_nbd;
-use crate::data::rfm::Rfm;
 use crate::transaction::TransactionModel;
-use crate::data::units::TimeUnit;
 
 /// Per-customer predictions. Times are in `unit`; `expected_spend` and `clv` are `None`
 /// where they are undefined (no spend model, or a Gamma-Gamma fit with q ≤ 1 for a

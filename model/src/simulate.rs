@@ -16,9 +16,9 @@ use rand::{Rng, RngCore};
 use rand_distr::{Beta, Distribution, Exp1, Gamma};
 use rayon::prelude::*;
 
+use crate::data::rfm::{CustomerTable, HoldoutColumns, Rfm};
 use crate::error::{ModelError, Result};
 use crate::params::{BetaGeoParams, GammaGammaParams, ParetoNbdParams};
-use crate::data::rfm::{CustomerTable, HoldoutColumns, Rfm};
 
 /// Upper bound on the purchases simulated for one customer; a customer
 /// exceeding it makes the simulation fail with [`ModelError::Numerical`]

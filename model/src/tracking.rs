@@ -22,10 +22,10 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::hash::Hash;
 
-use crate::error::{ModelError, Result};
 use crate::data::summary::Day;
-use crate::transaction::TransactionModel;
 use crate::data::units::TimeUnit;
+use crate::error::{ModelError, Result};
+use crate::transaction::TransactionModel;
 
 /// Distinct births per parallel chunk (partial sums are added in chunk order, so the
 /// result does not depend on thread scheduling).
@@ -445,8 +445,8 @@ mod day_serde {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::BetaGeoParams;
     use crate::data::summary::{DateFormat, parse_day};
+    use crate::params::BetaGeoParams;
 
     fn published_bgnbd() -> TransactionModel {
         TransactionModel::BgNbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap())

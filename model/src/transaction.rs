@@ -5,10 +5,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::bgnbd::{self, Variant};
+use crate::data::rfm::Rfm;
 use crate::error::{ModelError, Result};
 use crate::fit::{FitOptions, Fitted, GroupedRfm};
 use crate::params::{BetaGeoParams, ParetoNbdParams};
-use crate::data::rfm::Rfm;
 use crate::{mbgnbd, pareto_nbd};
 
 /// Which transaction model to fit.

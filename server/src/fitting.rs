@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use custval_model::gamma_gamma::{self, SpendData};
 use custval_model::data::summary::Day;
+use custval_model::gamma_gamma::{self, SpendData};
 use custval_model::{
     CustomerModel, CustomerTable, FitOptions, GroupedRfm, TimeUnit, TransactionModel,
     TransactionModelKind, holdout_report,

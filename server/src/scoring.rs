@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use custval_model::decide::recommend;
 use custval_model::data::summary::Day;
+use custval_model::decide::recommend;
 use custval_model::{ClvSpec, Scores, TimeUnit};
 use custval_proto::v1 as pb;
 

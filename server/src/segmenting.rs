@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use custval_model::Scores;
 use custval_model::decide::recommend::{self, Action, ActionAssumption, Economics};
-use custval_model::decide::segments::{self, Placement, SegmentModel, SegmentOptions, Tier, TierCutoffs};
+use custval_model::decide::segments::{
+    self, Placement, SegmentModel, SegmentOptions, Tier, TierCutoffs,
+};
 use custval_proto::v1 as pb;
 
 use crate::error::ApiError;

@@ -72,9 +72,9 @@ mod dates;
 mod ids;
 mod layout;
 mod pipe;
-mod text;
 #[cfg(test)]
 mod test_support;
+mod text;
 
 pub use builder::SummaryBuilder;
 pub use dates::{DateFormat, DatePattern, Day, parse_day};

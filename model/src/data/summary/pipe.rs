@@ -163,7 +163,6 @@ fn apply(
     Ok(builder)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use wide::f64x4;
 
 use crate::clv::ClvSpec;
-use crate::error::{ModelError, Result};
 use crate::data::rfm::Rfm;
+use crate::error::{ModelError, Result};
 use crate::score::Scores;
 
 /// A per-customer input of the segmentation, in original units.
