@@ -1,11 +1,16 @@
 //! custval-model: the numerical heart of custval.
 //!
-//! * [`summary`]: transaction logs → per-customer RFM summaries (streaming).
+//! * [`data`]: time units, per-customer RFM summaries, and [`data::summary`], which turns
+//!   transaction logs into them (streaming).
 //! * [`bgnbd`], [`mbgnbd`], [`pareto_nbd`]: purchase/dropout models fitted by maximum likelihood.
 //! * [`gamma_gamma`]: spend per transaction.
 //! * [`clv`]: discounted customer lifetime value over an explicit horizon.
 //! * [`evaluate`]: calibration/holdout diagnostics.
+//! * [`decide`]: customer segments and value tiers ([`decide::segments`]), and actions under a
+//!   budget ([`decide::recommend`]).
 //! * [`simulate`]: seeded synthetic customers for tests, benchmarks and parameter recovery.
+//! * [`numerics`]: special functions ([`numerics::special`]) and the crate's other numerical
+//!   building blocks.
 //!
 //! No tonic, no tokio: everything here is plain functions over slices.
 #![forbid(unsafe_code)]

@@ -223,7 +223,7 @@ pub(super) enum Source<R> {
 }
 
 /// The non-blank records of a delimited or whitespace-separated text file, each with the
-/// 1-based line it starts on: the reader [`summarize_csv`] uses, for other readers of the
+/// 1-based line it starts on: the reader [`summarize_csv`](super::summarize_csv) uses, for other readers of the
 /// same files (e.g. summary tables) so that they split fields and count lines alike. A
 /// UTF-8 byte order mark is skipped; with [`Delimiter::Byte`], a `\r` before a record's
 /// `\n` is dropped and quoted fields may span lines.

@@ -264,7 +264,7 @@ pub(super) fn assign_all(x: &Array2<f64>, centroids: &Array2<f64>) -> (Vec<usize
     (labels, inertia)
 }
 
-/// The clustering of [`segment`] on a matrix the caller prepared (one row per customer).
+/// The clustering of [`segment`](super::segment) on a matrix the caller prepared (one row per customer).
 #[derive(Debug, Clone)]
 pub struct KMeansFit {
     /// k × columns.
@@ -277,7 +277,7 @@ pub struct KMeansFit {
     pub iterations: u64,
 }
 
-/// The k-means inside [`segment`], for callers that bring their own features: k-means++
+/// The k-means inside [`segment`](super::segment), for callers that bring their own features: k-means++
 /// seeding with `options.runs` restarts (linfa) on a seeded sample of at most 4,096 rows,
 /// Lloyd passes on that sample, then Lloyd passes over every row, each until the centroids
 /// move by at most `options.tolerance` (squared, summed) or `options.max_iterations`.
