@@ -9,7 +9,7 @@ use custval_benches::{
 };
 use custval_model::{
     ClvSpec, CustomerModel, FitOptions, GroupedRfm, TimeUnit, TransactionModel,
-    TransactionModelKind, bgnbd,
+    TransactionModelKind, UnitConversion, bgnbd,
 };
 use std::hint::black_box;
 use std::time::Duration;
@@ -128,10 +128,26 @@ fn segment_and_recommend(c: &mut Criterion) {
             .unwrap();
         g.bench_with_input(BenchmarkId::new("kmeans-k6", n), &t, |b, t| {
             b.iter(|| {
-                segments::segment(&t.rfm, &t.monetary_value, &scores, 1.0, spec, &opts).unwrap()
+                segments::segment(
+                    &t.rfm,
+                    &t.monetary_value,
+                    &scores,
+                    UnitConversion::identity(TimeUnit::Week),
+                    spec,
+                    &opts,
+                )
+                .unwrap()
             })
         });
-        let seg = segments::segment(&t.rfm, &t.monetary_value, &scores, 1.0, spec, &opts).unwrap();
+        let seg = segments::segment(
+            &t.rfm,
+            &t.monetary_value,
+            &scores,
+            UnitConversion::identity(TimeUnit::Week),
+            spec,
+            &opts,
+        )
+        .unwrap();
         let placement = segments::Placement {
             labels: seg.labels.clone(),
             tiers: seg.tiers.clone(),

@@ -179,7 +179,13 @@ fn feature_model() -> (CustomerModel, ClvSpec) {
 fn kmeans_features(rfm: &[Rfm], money: &[f64]) -> (Vec<f64>, Vec<(f64, f64)>) {
     let (model, spec) = feature_model();
     let scores = model.score(rfm, money, TimeUnit::Week, &spec).unwrap();
-    let table = FeatureTable::build(rfm, money, &scores, 1.0).unwrap();
+    let table = FeatureTable::build(
+        rfm,
+        money,
+        &scores,
+        UnitConversion::identity(TimeUnit::Week),
+    )
+    .unwrap();
     let d = table.features.len();
     let mut x = table.values.clone();
     for row in x.chunks_exact_mut(d) {
@@ -450,8 +456,17 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
 
         // segment() also builds and standardizes the features, orders and names the
         // segments, and computes tiers and RFM quintiles; all of that is inside this one.
-        let (s, seg, mem) =
-            measured(|| segments::segment(&rfm, &money, &fscores, 1.0, spec, &sopts).unwrap());
+        let (s, seg, mem) = measured(|| {
+            segments::segment(
+                &rfm,
+                &money,
+                &fscores,
+                UnitConversion::identity(TimeUnit::Week),
+                spec,
+                &sopts,
+            )
+            .unwrap()
+        });
         // The matrix given to scikit-learn must be the one segment() clustered.
         let scaler = &seg.model.scaler;
         let scale_diff = scale

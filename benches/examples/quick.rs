@@ -97,9 +97,15 @@ fn main() {
                 ..Default::default()
             };
             let t = Instant::now();
-            let seg =
-                decide::segments::segment(&table.rfm, &table.monetary_value, &s, 1.0, spec, &opts)
-                    .unwrap();
+            let seg = decide::segments::segment(
+                &table.rfm,
+                &table.monetary_value,
+                &s,
+                UnitConversion::identity(TimeUnit::Week),
+                spec,
+                &opts,
+            )
+            .unwrap();
             println!(
                 "segment k={k}: {:?} -> k={} {:?}",
                 t.elapsed(),

@@ -36,7 +36,7 @@ pub mod transaction;
 
 pub use clv::{ClvSpec, CustomerModel, Discount};
 pub use data::rfm::{CustomerTable, HoldoutColumns, MAX_FREQUENCY, Rfm};
-pub use data::units::{Duration, TimeUnit};
+pub use data::units::{Duration, TimeUnit, UnitConversion};
 pub use error::{ModelError, Result};
 pub use evaluate::{HoldoutReport, holdout_report};
 pub use fit::{FitDiagnostics, FitOptions, Fitted, GroupedRfm};

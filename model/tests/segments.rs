@@ -41,12 +41,31 @@ fn segments_are_deterministic_for_a_seed() {
         k: 5,
         ..Default::default()
     };
-    let a = segments::segment(&rfm, &m, &s, 1.0, spec, &opts).unwrap();
-    let b = segments::segment(&rfm, &m, &s, 1.0, spec, &opts).unwrap();
+    let a = segments::segment(
+        &rfm,
+        &m,
+        &s,
+        UnitConversion::identity(TimeUnit::Week),
+        spec,
+        &opts,
+    )
+    .unwrap();
+    let b = segments::segment(
+        &rfm,
+        &m,
+        &s,
+        UnitConversion::identity(TimeUnit::Week),
+        spec,
+        &opts,
+    )
+    .unwrap();
     assert_eq!(a, b);
     assert_eq!(a.model.centroids.len(), 5);
     // Later customers fall into the segment they were fitted in.
-    let placed = a.model.assign(&rfm, &m, &s, 1.0).unwrap();
+    let placed = a
+        .model
+        .assign(&rfm, &m, &s, UnitConversion::identity(TimeUnit::Week))
+        .unwrap();
     assert_eq!(placed.labels, a.labels);
     assert_eq!(placed.tiers, a.tiers);
     assert_eq!(placed.rfm_scores, a.rfm_scores);
@@ -61,7 +80,15 @@ fn automatic_k_is_chosen_by_silhouette_within_the_range() {
         k_max: 6,
         ..Default::default()
     };
-    let seg = segments::segment(&rfm, &m, &s, 1.0, spec, &opts).unwrap();
+    let seg = segments::segment(
+        &rfm,
+        &m,
+        &s,
+        UnitConversion::identity(TimeUnit::Week),
+        spec,
+        &opts,
+    )
+    .unwrap();
     let k = seg.model.centroids.len();
     assert!((2..=6).contains(&k));
     assert_eq!(seg.model.silhouette_by_k.len(), 5);
@@ -91,7 +118,7 @@ fn names_agree_with_centroids_and_shares_add_up() {
         &rfm,
         &m,
         &s,
-        1.0,
+        UnitConversion::identity(TimeUnit::Week),
         spec,
         &SegmentOptions {
             k: 6,
@@ -184,7 +211,14 @@ fn names_agree_with_centroids_and_shares_add_up() {
 #[test]
 fn bad_segment_options_name_the_field() {
     let (rfm, m, s, spec) = cdnow();
-    let field = |o: SegmentOptions| match segments::segment(&rfm, &m, &s, 1.0, spec, &o) {
+    let field = |o: SegmentOptions| match segments::segment(
+        &rfm,
+        &m,
+        &s,
+        UnitConversion::identity(TimeUnit::Week),
+        spec,
+        &o,
+    ) {
         Err(ModelError::InvalidInput { field, .. }) => field,
         other => panic!("{other:?}"),
     };
@@ -247,7 +281,7 @@ fn allocation_beats_random_plans_of_equal_cost_on_known_futures() {
         &t.rfm,
         &t.monetary_value,
         &s,
-        1.0,
+        UnitConversion::identity(TimeUnit::Week),
         clv_spec,
         &SegmentOptions {
             k: 5,
@@ -398,4 +432,27 @@ fn kmeans_fit_recovers_separated_clusters_and_names_bad_input() {
     bad[[4, 1]] = f64::NAN;
     let e = kmeans_fit(&bad, 3, &options).unwrap_err().to_string();
     assert!(e.contains("x[4][1]"), "{e}");
+}
+
+#[test]
+fn segmentations_record_their_unit_and_older_ones_still_load() {
+    let (rfm, m, s, spec) = cdnow();
+    let weeks = UnitConversion::identity(TimeUnit::Week);
+    let opts = SegmentOptions {
+        k: 3,
+        ..Default::default()
+    };
+    let seg = segments::segment(&rfm, &m, &s, weeks, spec, &opts).unwrap();
+    assert_eq!(seg.model.unit, Some(TimeUnit::Week));
+    let placed = seg.model.assign(&rfm, &m, &s, weeks).unwrap();
+    assert_eq!(placed.labels, seg.labels);
+    // Customers converted to another unit than the segmentation's are refused.
+    let to_days = UnitConversion::new(TimeUnit::Week, TimeUnit::Day);
+    assert!(seg.model.assign(&rfm, &m, &s, to_days).is_err());
+    // A segmentation stored before the unit was recorded loads, and places alike.
+    let mut json = serde_json::to_value(&seg.model).unwrap();
+    json.as_object_mut().unwrap().remove("unit");
+    let old: segments::SegmentModel = serde_json::from_value(json).unwrap();
+    assert_eq!(old.unit, None);
+    assert_eq!(old.assign(&rfm, &m, &s, weeks).unwrap(), placed);
 }

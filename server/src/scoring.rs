@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use custval_model::data::summary::Day;
 use custval_model::decide::recommend;
-use custval_model::{ClvSpec, Scores, TimeUnit};
+use custval_model::{ClvSpec, Scores, TimeUnit, UnitConversion};
 use custval_proto::v1 as pb;
 
 use crate::error::ApiError;
@@ -141,10 +141,10 @@ impl ScoreSetup {
         Ok((decoded, scores))
     }
 
-    /// Factor from the batch's time unit to the model's.
-    pub fn unit_factor(&self, decoded: &DecodedTable) -> f64 {
+    /// Conversion from the batch's time unit to the model's.
+    pub fn units(&self, decoded: &DecodedTable) -> UnitConversion {
         let unit = decoded.table.unit.unwrap_or(self.record.model.unit);
-        unit.convert(1.0, self.record.model.unit)
+        UnitConversion::new(unit, self.record.model.unit)
     }
 
     /// Scores under `spec` (reusing `scores` when they already are).
@@ -170,7 +170,7 @@ impl ScoreSetup {
         let seg = &stored.model;
         let own = self.scores_for(decoded, scores, &seg.spec)?;
         let t = &decoded.table;
-        let placed = seg.assign(&t.rfm, &t.monetary_value, &own, self.unit_factor(decoded))?;
+        let placed = seg.assign(&t.rfm, &t.monetary_value, &own, self.units(decoded))?;
         let recs = recommend::recommend_all(&t.rfm, &own, seg, &placed, &stored.economics);
         Ok(Some(Labels {
             segment: placed

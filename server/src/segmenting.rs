@@ -137,7 +137,7 @@ pub fn segment(
         &t.rfm,
         &t.monetary_value,
         &scores,
-        setup.unit_factor(&decoded),
+        setup.units(&decoded),
         setup.spec,
         &options,
     )
@@ -292,9 +292,9 @@ pub fn recommend(
         Some(s) => {
             let own = setup.scores_for(&decoded, &scores, &s.model.spec)?;
             let t = &decoded.table;
-            let placed =
-                s.model
-                    .assign(&t.rfm, &t.monetary_value, &own, setup.unit_factor(&decoded))?;
+            let placed = s
+                .model
+                .assign(&t.rfm, &t.monetary_value, &own, setup.units(&decoded))?;
             (s.model.clone(), placed, own)
         }
         None => batch_segments(setup, &decoded, &scores)?,
@@ -420,7 +420,7 @@ fn batch_segments(
         &t.rfm,
         &t.monetary_value,
         scores,
-        setup.unit_factor(decoded),
+        setup.units(decoded),
         setup.spec,
         &options,
     )?;

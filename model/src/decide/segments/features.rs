@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{CHUNK_ROWS, in_order};
 use crate::data::rfm::Rfm;
+use crate::data::units::UnitConversion;
 use crate::error::{ModelError, Result};
 use crate::score::Scores;
 
@@ -60,14 +61,16 @@ pub struct FeatureTable {
 }
 
 impl FeatureTable {
-    /// Features of scored customers. Without CLV (no spend model) the monetary and CLV
-    /// features are left out, and value is expected purchases.
+    /// Features of scored customers, their recency converted by `units` (to the model's
+    /// unit). Without CLV (no spend model) the monetary and CLV features are left out, and
+    /// value is expected purchases.
     pub fn build(
         rfm: &[Rfm],
         monetary_value: &[f64],
         scores: &Scores,
-        unit_factor: f64,
+        units: UnitConversion,
     ) -> Result<FeatureTable> {
+        let unit_factor = units.factor();
         let n = rfm.len();
         if scores.p_alive.len() != n || monetary_value.len() != n {
             return Err(ModelError::invalid(

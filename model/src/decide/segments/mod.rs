@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clv::ClvSpec;
 use crate::data::rfm::Rfm;
+use crate::data::units::{TimeUnit, UnitConversion};
 use crate::error::{ModelError, Result};
 use crate::score::Scores;
 
@@ -134,6 +135,10 @@ pub struct SegmentModel {
     /// (k, mean silhouette on the sample) for every k tried; empty when k was given.
     pub silhouette_by_k: Vec<(usize, f64)>,
     pub customers: u64,
+    /// The unit of the recency feature and of the RFM recency cuts (customers are converted
+    /// to it); `None` in segmentations stored before it was recorded.
+    #[serde(default)]
+    pub unit: Option<TimeUnit>,
 }
 
 /// Where customers fall in a fitted segmentation.
@@ -156,12 +161,13 @@ pub struct Segmentation {
     pub concentration: Concentration,
 }
 
-/// Segments customers. `unit_factor` converts their recency and age to the model's unit.
+/// Segments customers. `units` converts their recency and age to the model's unit
+/// (`units.to`), which the segmentation records.
 pub fn segment(
     rfm: &[Rfm],
     monetary_value: &[f64],
     scores: &Scores,
-    unit_factor: f64,
+    units: UnitConversion,
     spec: ClvSpec,
     options: &SegmentOptions,
 ) -> Result<Segmentation> {
@@ -173,7 +179,8 @@ pub fn segment(
         ));
     }
     options.validate(n)?;
-    let table = FeatureTable::build(rfm, monetary_value, scores, unit_factor)?;
+    let unit_factor = units.factor();
+    let table = FeatureTable::build(rfm, monetary_value, scores, units)?;
     let scaler = Scaler::fit_table(&table);
     let x = scaler.standardize(&table);
 
@@ -236,7 +243,7 @@ pub fn segment(
         .collect();
 
     let tiers_fit = TierThresholds::fit(&table.value, options.tiers);
-    let quintiles = RfmQuintiles::fit(&table, rfm, monetary_value, unit_factor);
+    let quintiles = RfmQuintiles::fit(&table, rfm, monetary_value, units);
     let tiers = table.value.iter().map(|&v| tiers_fit.tier(v)).collect();
     let rfm_scores = (0..n)
         .map(|i| {
@@ -262,6 +269,7 @@ pub fn segment(
             inertia,
             silhouette_by_k,
             customers: n as u64,
+            unit: Some(units.to),
         },
         labels,
         tiers,
@@ -271,15 +279,28 @@ pub fn segment(
 
 impl SegmentModel {
     /// Places customers that were scored with this model's `spec`: segment index, tier
-    /// and RFM scores per customer.
+    /// and RFM scores per customer. `units` converts their recency and age to the
+    /// segmentation's unit: it must end in the unit the segmentation recorded, if any.
     pub fn assign(
         &self,
         rfm: &[Rfm],
         monetary_value: &[f64],
         scores: &Scores,
-        unit_factor: f64,
+        units: UnitConversion,
     ) -> Result<Placement> {
-        let table = FeatureTable::build(rfm, monetary_value, scores, unit_factor)?;
+        if let Some(unit) = self.unit
+            && unit != units.to
+        {
+            return Err(ModelError::invalid(
+                "time_unit",
+                format!(
+                    "customers are converted to {}s but the segmentation is in {unit}s",
+                    units.to
+                ),
+            ));
+        }
+        let unit_factor = units.factor();
+        let table = FeatureTable::build(rfm, monetary_value, scores, units)?;
         if table.features != self.features && !table.is_empty() {
             return Err(ModelError::invalid(
                 "customers",

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::FeatureTable;
 use crate::data::rfm::Rfm;
+use crate::data::units::UnitConversion;
 use crate::error::{ModelError, Result};
 
 /// Tier cut-offs as cumulative shares of total value, customers ranked by value: the
@@ -149,8 +150,9 @@ impl RfmQuintiles {
         t: &FeatureTable,
         rfm: &[Rfm],
         monetary: &[f64],
-        unit_factor: f64,
+        units: UnitConversion,
     ) -> RfmQuintiles {
+        let unit_factor = units.factor();
         let _ = t;
         RfmQuintiles {
             recency_cuts: quintile_cuts(
