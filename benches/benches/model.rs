@@ -11,6 +11,7 @@ use custval_model::models::beta_geo;
 use custval_model::models::{MBG_NBD, PARETO_NBD};
 use custval_model::{
     ClvSpec, CustomerModel, FitOptions, GroupedRfm, TimeUnit, TransactionFamily, TransactionModel,
+    UnitConversion,
 };
 use std::hint::black_box;
 use std::time::Duration;
@@ -65,8 +66,8 @@ fn fit_other_models(c: &mut Criterion) {
             &(freq, table.monetary_value.clone()),
             |b, (f, m)| {
                 b.iter(|| {
-                    let data = custval_model::gamma_gamma::SpendData::build(f, m).unwrap();
-                    custval_model::gamma_gamma::fit(&data, &FitOptions::default()).unwrap()
+                    let data = custval_model::models::gamma_gamma::SpendData::build(f, m).unwrap();
+                    custval_model::models::gamma_gamma::fit(&data, &FitOptions::default()).unwrap()
                 })
             },
         );
@@ -104,8 +105,8 @@ fn score(c: &mut Criterion) {
 /// k-means segments (k = 6, one k-means++ run, at most 100 Lloyd iterations) and the
 /// recommendations plus budget allocation that build on them.
 fn segment_and_recommend(c: &mut Criterion) {
-    use custval_model::recommend::{self, Economics};
-    use custval_model::segment::{self, SegmentOptions};
+    use custval_model::decide::recommend::{self, Economics};
+    use custval_model::decide::segments::{self, SegmentOptions};
     let mut g = c.benchmark_group("segment");
     g.sample_size(10).measurement_time(Duration::from_secs(15));
     let spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
@@ -126,11 +127,27 @@ fn segment_and_recommend(c: &mut Criterion) {
             .unwrap();
         g.bench_with_input(BenchmarkId::new("kmeans-k6", n), &t, |b, t| {
             b.iter(|| {
-                segment::segment(&t.rfm, &t.monetary_value, &scores, 1.0, spec, &opts).unwrap()
+                segments::segment(
+                    &t.rfm,
+                    &t.monetary_value,
+                    &scores,
+                    UnitConversion::identity(TimeUnit::Week),
+                    spec,
+                    &opts,
+                )
+                .unwrap()
             })
         });
-        let seg = segment::segment(&t.rfm, &t.monetary_value, &scores, 1.0, spec, &opts).unwrap();
-        let placement = segment::Placement {
+        let seg = segments::segment(
+            &t.rfm,
+            &t.monetary_value,
+            &scores,
+            UnitConversion::identity(TimeUnit::Week),
+            spec,
+            &opts,
+        )
+        .unwrap();
+        let placement = segments::Placement {
             labels: seg.labels.clone(),
             tiers: seg.tiers.clone(),
             rfm_scores: seg.rfm_scores.clone(),
@@ -148,7 +165,7 @@ fn segment_and_recommend(c: &mut Criterion) {
 }
 
 fn summarize(c: &mut Criterion) {
-    use custval_model::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
+    use custval_model::data::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
     let mut g = c.benchmark_group("summarize_csv");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
     for rows in [1_000_000, 10_000_000] {

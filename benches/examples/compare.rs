@@ -24,11 +24,11 @@
 use custval_benches::{
     cdnow_bgnbd, cdnow_spend, day_resolution, simulated_customers, transaction_csv,
 };
+use custval_model::data::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
+use custval_model::decide::segments::{self, Feature, FeatureTable, SegmentOptions};
 use custval_model::fit::FitOptions;
-use custval_model::gamma_gamma::{self, SpendData};
+use custval_model::models::gamma_gamma::{self, SpendData};
 use custval_model::models::beta_geo::{fit_bgnbd, log_likelihood_bgnbd};
-use custval_model::segment::{self, Feature, FeatureTable, SegmentOptions};
-use custval_model::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
 use custval_model::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -174,13 +174,19 @@ fn feature_model() -> (CustomerModel, ClvSpec) {
     )
 }
 
-/// The matrix `segment::segment` clusters: its feature table, log1p of every feature but
+/// The matrix `segments::segment` clusters: its feature table, log1p of every feature but
 /// P(alive), standardized with the population standard deviation. Returns the row-major
 /// matrix and the (mean, std) per column, which `run` checks against segment's own scaler.
 fn kmeans_features(rfm: &[Rfm], money: &[f64]) -> (Vec<f64>, Vec<(f64, f64)>) {
     let (model, spec) = feature_model();
     let scores = model.score(rfm, money, TimeUnit::Week, &spec).unwrap();
-    let table = FeatureTable::build(rfm, money, &scores, 1.0).unwrap();
+    let table = FeatureTable::build(
+        rfm,
+        money,
+        &scores,
+        UnitConversion::identity(TimeUnit::Week),
+    )
+    .unwrap();
     let d = table.features.len();
     let mut x = table.values.clone();
     for row in x.chunks_exact_mut(d) {
@@ -435,7 +441,7 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
         };
         let d = scale.len();
         let x = ndarray::Array2::from_shape_vec((n, d), features).unwrap();
-        let (s, km, mem) = measured(|| segment::kmeans_fit(&x, 6, &sopts).unwrap());
+        let (s, km, mem) = measured(|| segments::kmeans_fit(&x, 6, &sopts).unwrap());
         out.push(
             Entry::new("kmeans", n, s)
                 .num("peak_bytes", mem)
@@ -450,8 +456,17 @@ fn run(dir: &Path, sizes: &[usize], tx: &[usize]) {
 
         // segment() also builds and standardizes the features, orders and names the
         // segments, and computes tiers and RFM quintiles; all of that is inside this one.
-        let (s, seg, mem) =
-            measured(|| segment::segment(&rfm, &money, &fscores, 1.0, spec, &sopts).unwrap());
+        let (s, seg, mem) = measured(|| {
+            segments::segment(
+                &rfm,
+                &money,
+                &fscores,
+                UnitConversion::identity(TimeUnit::Week),
+                spec,
+                &sopts,
+            )
+            .unwrap()
+        });
         // The matrix given to scikit-learn must be the one segment() clustered.
         let scaler = &seg.model.scaler;
         let scale_diff = scale

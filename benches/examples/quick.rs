@@ -14,7 +14,9 @@ fn main() {
         .unwrap_or(1_000_000);
     if std::env::args().nth(2).as_deref() == Some("summarize") {
         // Summarizing the transaction CSV of `n` rows, as the comparison harness does.
-        use custval_model::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
+        use custval_model::data::summary::{
+            CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv,
+        };
         let path = custval_benches::transaction_csv(n);
         let config = SummaryConfig {
             unit: TimeUnit::Week,
@@ -61,7 +63,7 @@ fn main() {
             let centre = ((i % 6) as f64 - 2.5) * if j == i % 6 { 1.5 } else { 0.2 };
             centre + rng.r#gen::<f64>() - 0.5
         });
-        let opts = segment::SegmentOptions {
+        let opts = decide::segments::SegmentOptions {
             k: 6,
             runs: 1,
             max_iterations: 100,
@@ -70,7 +72,7 @@ fn main() {
             ..Default::default()
         };
         let t = Instant::now();
-        let fit = segment::kmeans_fit(&x, 6, &opts).unwrap();
+        let fit = decide::segments::kmeans_fit(&x, 6, &opts).unwrap();
         println!(
             "kmeans: {:?}, {} iterations, inertia {:.6}",
             t.elapsed(),
@@ -90,15 +92,22 @@ fn main() {
             .score(&table.rfm, &table.monetary_value, TimeUnit::Week, &spec)
             .unwrap();
         for k in [0, 6] {
-            let opts = segment::SegmentOptions {
+            let opts = decide::segments::SegmentOptions {
                 k,
                 runs: 1,
                 max_iterations: 50,
                 ..Default::default()
             };
             let t = Instant::now();
-            let seg =
-                segment::segment(&table.rfm, &table.monetary_value, &s, 1.0, spec, &opts).unwrap();
+            let seg = decide::segments::segment(
+                &table.rfm,
+                &table.monetary_value,
+                &s,
+                UnitConversion::identity(TimeUnit::Week),
+                spec,
+                &opts,
+            )
+            .unwrap();
             println!(
                 "segment k={k}: {:?} -> k={} {:?}",
                 t.elapsed(),
@@ -128,7 +137,7 @@ fn main() {
     }
     if std::env::args().nth(2).as_deref() == Some("gg") {
         // Gamma-Gamma: grouping the spend data, then the fit.
-        use custval_model::gamma_gamma::{self, SpendData};
+        use custval_model::models::gamma_gamma::{self, SpendData};
         let freq: Vec<u32> = table.rfm.iter().map(|c| c.frequency).collect();
         for _ in 0..5 {
             let t = Instant::now();

@@ -81,11 +81,11 @@ pub fn transaction_csv(rows: usize) -> std::path::PathBuf {
     let tmp = path.with_extension("tmp");
     let file = std::fs::File::create(&tmp).unwrap_or_else(|e| panic!("{}: {e}", tmp.display()));
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-    let start = custval_model::summary::Day::from_ymd(2024, 1, 1).map_or(0, |d| d.0);
+    let start = custval_model::data::summary::Day::from_ymd(2024, 1, 1).map_or(0, |d| d.0);
     let write = |w: &mut std::io::BufWriter<std::fs::File>| -> std::io::Result<()> {
         writeln!(w, "customer_id,date,amount")?;
         for (day, customer, amount) in &log {
-            let (y, m, d) = custval_model::summary::Day(start + *day as i32).to_ymd();
+            let (y, m, d) = custval_model::data::summary::Day(start + *day as i32).to_ymd();
             writeln!(w, "C{customer:07},{y:04}-{m:02}-{d:02},{amount:.2}")?;
         }
         w.flush()

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use custval_model::TimeUnit;
-use custval_model::summary::Day;
+use custval_model::data::summary::Day;
 use custval_proto::v1 as pb;
 use serde_json::json;
 
@@ -21,8 +21,11 @@ use crate::progress::{Progress, estimate_total};
 const CHUNK: usize = 50_000;
 
 fn parse_day(text: &str, flag: &str) -> Result<Day, ClientError> {
-    custval_model::summary::parse_day(text.as_bytes(), custval_model::summary::DateFormat::Auto)
-        .ok_or_else(|| ClientError::Invalid(format!("{flag} {text:?}: use YYYY-MM-DD")))
+    custval_model::data::summary::parse_day(
+        text.as_bytes(),
+        custval_model::data::summary::DateFormat::Auto,
+    )
+    .ok_or_else(|| ClientError::Invalid(format!("{flag} {text:?}: use YYYY-MM-DD")))
 }
 
 fn timestamp(day: Day) -> prost_types::Timestamp {

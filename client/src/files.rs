@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use custval_model::summary::{
+use custval_model::data::summary::{
     ColumnRef, CsvOptions, DateFormat, Day, Delimiter, RowPolicy, SummaryBuilder, SummaryConfig,
     SummaryError, SummaryOutput, TextRecords, parse_day, resolve_column, summarize_csv_with,
 };

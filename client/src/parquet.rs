@@ -33,7 +33,9 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit as ArrowTimeUnit};
 use custval_model::CustomerTable;
-use custval_model::summary::{DateFormat, Day, RowError, SummaryBuilder, SummaryOutput, parse_day};
+use custval_model::data::summary::{
+    DateFormat, Day, RowError, SummaryBuilder, SummaryOutput, parse_day,
+};
 use custval_proto::v1 as pb;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{

@@ -1993,7 +1993,7 @@ fn fmt_signed_pct(share: f64) -> String {
 }
 
 fn fmt_date(seconds: i64) -> String {
-    custval_model::summary::Day(seconds.div_euclid(86_400) as i32).to_string()
+    custval_model::data::summary::Day(seconds.div_euclid(86_400) as i32).to_string()
 }
 
 fn fmt_time(seconds: i64) -> String {

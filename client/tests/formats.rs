@@ -567,7 +567,7 @@ fn parquet_logs_fit_like_text() {
         }
         ids.push(f[1].to_owned());
         let (y, m, dd) = (&f[2][..4], &f[2][4..6], &f[2][6..]);
-        let day = custval_model::summary::Day::from_ymd(
+        let day = custval_model::data::summary::Day::from_ymd(
             y.parse().unwrap(),
             m.parse().unwrap(),
             dd.parse().unwrap(),
@@ -643,7 +643,7 @@ fn parquet_logs_fit_like_text() {
     let us: Vec<String> = days
         .iter()
         .map(|&x| {
-            let (y, m, dd) = custval_model::summary::Day(x).to_ymd();
+            let (y, m, dd) = custval_model::data::summary::Day(x).to_ymd();
             format!("{m}/{dd}/{y}")
         })
         .collect();

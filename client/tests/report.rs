@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::AsyncServer;
 use custval_client::ConnectOptions;
 use custval_client::report::{self, PAliveMatrix, ReportData};
-use custval_model::summary::{
+use custval_model::data::summary::{
     ColumnRef, CsvOptions, DateFormat, Day, Delimiter, RowPolicy, SummaryConfig, parse_day,
     summarize_csv,
 };

@@ -1,43 +1,40 @@
 //! custval-model: the numerical heart of custval.
 //!
-//! * [`summary`]: transaction logs → per-customer RFM summaries (streaming).
+//! * [`data`]: time units, per-customer RFM summaries, and [`data::summary`], which turns
+//!   transaction logs into them (streaming).
 //! * [`models`]: the model families (BG/NBD, MBG/NBD, Pareto/NBD; Gamma-Gamma spend), the
-//!   [`models::TransactionFamily`] seam a new family implements and the registry that
+//!   [`models::TransactionFamily`] seam a new family implements, and the registry that
 //!   lists them.
 //! * [`fit`]: grouping of identical rows, the optimizer and the diagnostics every fit
 //!   returns.
-//! * [`predict`]: batch scoring, CLV over an explicit horizon, tracking, holdout
-//!   evaluation.
+//! * [`predict`]: batch scoring, CLV over an explicit horizon, calendar-time tracking,
+//!   holdout evaluation.
+//! * [`decide`]: customer segments and value tiers ([`decide::segments`]), and actions under a
+//!   budget ([`decide::recommend`]).
 //! * [`simulate`]: seeded synthetic customers for tests, benchmarks and parameter recovery.
+//! * [`numerics`]: special functions ([`numerics::special`]) and the crate's other numerical
+//!   building blocks.
 //!
 //! No tonic, no tokio: everything here is plain functions over slices.
 #![forbid(unsafe_code)]
 // Small dense matrices and per-parameter arrays read best with explicit indices.
 #![allow(clippy::needless_range_loop)]
 
-mod dual;
+pub mod data;
+pub mod decide;
 pub mod error;
 pub mod fit;
-mod lanes;
-mod linalg;
 pub mod models;
+pub mod numerics;
 pub mod predict;
-mod quadrature;
-pub mod recommend;
-pub mod rfm;
-pub mod segment;
 pub mod simulate;
-pub mod special;
-pub mod summary;
-pub mod units;
 
+pub use data::rfm::{CustomerTable, HoldoutColumns, MAX_FREQUENCY, Rfm};
+pub use data::units::{Duration, TimeUnit, UnitConversion};
 pub use error::{ModelError, Result};
 pub use fit::{FitDiagnostics, FitOptions, Fitted, GroupedRfm};
-pub use models::params::{self, BetaGeoParams, GammaGammaParams, ParetoNbdParams};
-pub use models::{TransactionFamily, TransactionModel, gamma_gamma};
+pub use models::params::{BetaGeoParams, GammaGammaParams, ParetoNbdParams};
+pub use models::{TransactionFamily, TransactionModel};
 pub use predict::clv::{ClvSpec, CustomerModel, Discount};
 pub use predict::evaluate::{HoldoutReport, holdout_report};
 pub use predict::score::{CustomerScore, Scores};
-pub use predict::{clv, evaluate, score, tracking};
-pub use rfm::{CustomerTable, HoldoutColumns, MAX_FREQUENCY, Rfm};
-pub use units::{Duration, TimeUnit};

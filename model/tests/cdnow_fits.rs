@@ -72,7 +72,7 @@ fn mbgnbd_reproduces_reference_and_published() {
 
 #[test]
 fn gamma_gamma_reproduces_reference_and_published() {
-    use custval_model::gamma_gamma::{self, SpendData};
+    use custval_model::models::gamma_gamma::{self, SpendData};
     let rows = cdnow_summary();
     let freq: Vec<u32> = rows.iter().map(|r| r.1.frequency).collect();
     let spend: Vec<f64> = rows.iter().map(|r| r.2).collect();

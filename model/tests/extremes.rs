@@ -5,7 +5,7 @@ mod common;
 use custval_model::models::{BG_NBD, PARETO_NBD};
 
 use common::assert_rel;
-use custval_model::gamma_gamma::{self, SpendData};
+use custval_model::models::gamma_gamma::{self, SpendData};
 use custval_model::simulate::{SimulationSpec, simulate_summaries};
 use custval_model::{
     BetaGeoParams, ClvSpec, CustomerModel, FitOptions, GammaGammaParams, GroupedRfm, MAX_FREQUENCY,
@@ -274,7 +274,7 @@ fn bgnbd_expectation_is_continuous_through_a_equals_one() {
 /// independently through `special::ln_hyp2f1`.
 #[test]
 fn extreme_predictions_agree_with_textbook_closed_forms() {
-    use custval_model::special::ln_hyp2f1;
+    use custval_model::numerics::special::ln_hyp2f1;
     let (r, alpha, a, b) = (0.243, 4.414 * 7.0, 0.793, 2.426);
     let bg = TransactionModel::bg_nbd(BetaGeoParams::new(r, alpha, a, b).unwrap());
     for &(x, recency, age) in &[

@@ -2,7 +2,7 @@
 //! within sampling error (4 standard errors from the fit's own Hessian), and the reported
 //! standard errors are of the right size.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
-use custval_model::gamma_gamma::{self, SpendData};
+use custval_model::models::gamma_gamma::{self, SpendData};
 use custval_model::models::{BG_NBD, MBG_NBD, PARETO_NBD};
 use custval_model::simulate::{SimulationSpec, simulate_summaries};
 use custval_model::{

@@ -4,8 +4,8 @@
 
 mod common;
 
-use custval_model::recommend::{self, Action, ActionOption, CustomerView, Economics};
-use custval_model::segment::{self, Feature, SegmentOptions, Tier};
+use custval_model::decide::recommend::{self, Action, ActionOption, CustomerView, Economics};
+use custval_model::decide::segments::{self, Feature, SegmentOptions, Tier};
 use custval_model::simulate::{SimulationSpec, simulate_summaries};
 use custval_model::*;
 use rand::seq::SliceRandom;
@@ -34,12 +34,31 @@ fn segments_are_deterministic_for_a_seed() {
         k: 5,
         ..Default::default()
     };
-    let a = segment::segment(&rfm, &m, &s, 1.0, spec, &opts).unwrap();
-    let b = segment::segment(&rfm, &m, &s, 1.0, spec, &opts).unwrap();
+    let a = segments::segment(
+        &rfm,
+        &m,
+        &s,
+        UnitConversion::identity(TimeUnit::Week),
+        spec,
+        &opts,
+    )
+    .unwrap();
+    let b = segments::segment(
+        &rfm,
+        &m,
+        &s,
+        UnitConversion::identity(TimeUnit::Week),
+        spec,
+        &opts,
+    )
+    .unwrap();
     assert_eq!(a, b);
     assert_eq!(a.model.centroids.len(), 5);
     // Later customers fall into the segment they were fitted in.
-    let placed = a.model.assign(&rfm, &m, &s, 1.0).unwrap();
+    let placed = a
+        .model
+        .assign(&rfm, &m, &s, UnitConversion::identity(TimeUnit::Week))
+        .unwrap();
     assert_eq!(placed.labels, a.labels);
     assert_eq!(placed.tiers, a.tiers);
     assert_eq!(placed.rfm_scores, a.rfm_scores);
@@ -54,7 +73,15 @@ fn automatic_k_is_chosen_by_silhouette_within_the_range() {
         k_max: 6,
         ..Default::default()
     };
-    let seg = segment::segment(&rfm, &m, &s, 1.0, spec, &opts).unwrap();
+    let seg = segments::segment(
+        &rfm,
+        &m,
+        &s,
+        UnitConversion::identity(TimeUnit::Week),
+        spec,
+        &opts,
+    )
+    .unwrap();
     let k = seg.model.centroids.len();
     assert!((2..=6).contains(&k));
     assert_eq!(seg.model.silhouette_by_k.len(), 5);
@@ -80,11 +107,11 @@ fn automatic_k_is_chosen_by_silhouette_within_the_range() {
 #[test]
 fn names_agree_with_centroids_and_shares_add_up() {
     let (rfm, m, s, spec) = cdnow();
-    let seg = segment::segment(
+    let seg = segments::segment(
         &rfm,
         &m,
         &s,
-        1.0,
+        UnitConversion::identity(TimeUnit::Week),
         spec,
         &SegmentOptions {
             k: 6,
@@ -97,7 +124,7 @@ fn names_agree_with_centroids_and_shares_add_up() {
     let mean_value = clv.iter().sum::<f64>() / n;
     let profiles = &seg.model.profiles;
     let centroid =
-        |p: &segment::SegmentProfile, f: Feature| p.centroid.iter().find(|c| c.0 == f).unwrap().1;
+        |p: &segments::SegmentProfile, f: Feature| p.centroid.iter().find(|c| c.0 == f).unwrap().1;
     for w in profiles.windows(2) {
         assert!(
             w[0].total_value / w[0].customers as f64 >= w[1].total_value / w[1].customers as f64,
@@ -177,7 +204,14 @@ fn names_agree_with_centroids_and_shares_add_up() {
 #[test]
 fn bad_segment_options_name_the_field() {
     let (rfm, m, s, spec) = cdnow();
-    let field = |o: SegmentOptions| match segment::segment(&rfm, &m, &s, 1.0, spec, &o) {
+    let field = |o: SegmentOptions| match segments::segment(
+        &rfm,
+        &m,
+        &s,
+        UnitConversion::identity(TimeUnit::Week),
+        spec,
+        &o,
+    ) {
         Err(ModelError::InvalidInput { field, .. }) => field,
         other => panic!("{other:?}"),
     };
@@ -229,11 +263,11 @@ fn allocation_beats_random_plans_of_equal_cost_on_known_futures() {
     let s = model
         .score(&t.rfm, &t.monetary_value, TimeUnit::Week, &clv_spec)
         .unwrap();
-    let seg = segment::segment(
+    let seg = segments::segment(
         &t.rfm,
         &t.monetary_value,
         &s,
-        1.0,
+        UnitConversion::identity(TimeUnit::Week),
         clv_spec,
         &SegmentOptions {
             k: 5,
@@ -341,7 +375,7 @@ fn allocation_beats_random_plans_of_equal_cost_on_known_futures() {
 
 #[test]
 fn kmeans_fit_recovers_separated_clusters_and_names_bad_input() {
-    use custval_model::segment::kmeans_fit;
+    use custval_model::decide::segments::kmeans_fit;
     use ndarray::Array2;
     // Three tight blobs of 3,000 rows (more than linfa's seeding sample) in 2-D.
     let centres = [(0.0, 0.0), (10.0, 0.0), (0.0, 10.0)];
@@ -384,4 +418,27 @@ fn kmeans_fit_recovers_separated_clusters_and_names_bad_input() {
     bad[[4, 1]] = f64::NAN;
     let e = kmeans_fit(&bad, 3, &options).unwrap_err().to_string();
     assert!(e.contains("x[4][1]"), "{e}");
+}
+
+#[test]
+fn segmentations_record_their_unit_and_older_ones_still_load() {
+    let (rfm, m, s, spec) = cdnow();
+    let weeks = UnitConversion::identity(TimeUnit::Week);
+    let opts = SegmentOptions {
+        k: 3,
+        ..Default::default()
+    };
+    let seg = segments::segment(&rfm, &m, &s, weeks, spec, &opts).unwrap();
+    assert_eq!(seg.model.unit, Some(TimeUnit::Week));
+    let placed = seg.model.assign(&rfm, &m, &s, weeks).unwrap();
+    assert_eq!(placed.labels, seg.labels);
+    // Customers converted to another unit than the segmentation's are refused.
+    let to_days = UnitConversion::new(TimeUnit::Week, TimeUnit::Day);
+    assert!(seg.model.assign(&rfm, &m, &s, to_days).is_err());
+    // A segmentation stored before the unit was recorded loads, and places alike.
+    let mut json = serde_json::to_value(&seg.model).unwrap();
+    json.as_object_mut().unwrap().remove("unit");
+    let old: segments::SegmentModel = serde_json::from_value(json).unwrap();
+    assert_eq!(old.unit, None);
+    assert_eq!(old.assign(&rfm, &m, &s, weeks).unwrap(), placed);
 }

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::path::PathBuf;
 
 use custval_model::TimeUnit;
-use custval_model::summary::{
+use custval_model::data::summary::{
     CsvOptions, Day, RowPolicy, SummaryConfig, SummaryOutput, summarize_csv,
 };
 

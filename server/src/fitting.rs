@@ -3,11 +3,11 @@
 
 use std::time::Instant;
 
-use custval_model::gamma_gamma::{self, SpendData};
-use custval_model::summary::Day;
+use custval_model::data::summary::Day;
+use custval_model::models::gamma_gamma::{self, SpendData};
 use custval_model::{
     CustomerModel, CustomerTable, FitOptions, GroupedRfm, TimeUnit, TransactionModel,
-    TransactionModelKind, holdout_report,
+    TransactionFamily, holdout_report,
 };
 use custval_proto::v1 as pb;
 use rayon::prelude::*;
@@ -22,7 +22,8 @@ use crate::wire;
 #[derive(Debug, Clone)]
 pub struct FitSpec {
     pub name: String,
-    pub kind: TransactionModelKind,
+    /// The transaction model family (`spec.family`, else the built-in enum).
+    pub family: &'static dyn TransactionFamily,
     pub spend: bool,
     pub unit: TimeUnit,
     pub observation_end: Option<Day>,
@@ -72,7 +73,7 @@ impl FitSpec {
         }
         Ok(FitSpec {
             name: s.name.clone(),
-            kind: wire::transaction_model(s.transaction_model, "spec.transaction_model")?,
+            family: wire::family(&s.family, s.transaction_model, "spec")?,
             spend: wire::spend_model(s.spend_model, "spec.spend_model")?,
             unit,
             observation_end,
@@ -115,7 +116,7 @@ pub fn fit(spec: &FitSpec, input: DecodedTable, now_ms: i64) -> Result<ModelReco
         ..FitOptions::default()
     };
     let grouped = GroupedRfm::build(&table.rfm, None)?;
-    let fitted = TransactionModel::fit(spec.kind, &grouped, &options)?;
+    let fitted = TransactionModel::fit(spec.family, &grouped, &options)?;
     let mut transaction_fit = fitted.diagnostics;
     if !transaction_fit.converged {
         return Err(not_converged(transaction_fit));

@@ -5,7 +5,7 @@
 //! names the offending field of the first bad value, e.g.
 //! `customers[3].transactions[7].amount`.
 
-use custval_model::summary::{Day, RowPolicy, SummaryBuilder, SummaryConfig};
+use custval_model::data::summary::{Day, RowPolicy, SummaryBuilder, SummaryConfig};
 use custval_model::{CustomerTable, HoldoutColumns, ModelError, Rfm, TimeUnit};
 use custval_proto::v1 as pb;
 use rustc_hash::FxHashSet;

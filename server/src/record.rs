@@ -2,8 +2,8 @@
 //! what it was fitted on. Serialized as JSON in the store, so fields are only ever added
 //! (with `#[serde(default)]`), never renamed.
 
-use custval_model::recommend::Economics;
-use custval_model::segment::SegmentModel;
+use custval_model::decide::recommend::Economics;
+use custval_model::decide::segments::SegmentModel;
 use custval_model::{CustomerModel, FitDiagnostics, HoldoutReport};
 use serde::{Deserialize, Serialize};
 
@@ -75,12 +75,7 @@ pub(crate) mod tests {
             created_at_ms: 1_700_000_000_000,
             model: CustomerModel {
                 unit: TimeUnit::Week,
-                transaction: TransactionModel::BgNbd(BetaGeoParams {
-                    r: 0.243,
-                    alpha: 4.414,
-                    a: 0.793,
-                    b: 2.426,
-                }),
+                transaction: TransactionModel::bg_nbd(BetaGeoParams::published_cdnow()),
                 spend: None,
             },
             transaction_fit: FitDiagnostics {
@@ -131,12 +126,9 @@ pub(crate) mod tests {
             1e300,
         ];
         for (i, x) in awkward.into_iter().enumerate() {
-            r.model.transaction = TransactionModel::BgNbd(BetaGeoParams {
-                r: x,
-                alpha: x * 7.0,
-                a: x / 3.0,
-                b: x + i as f64,
-            });
+            r.model.transaction = TransactionModel::bg_nbd(
+                BetaGeoParams::new(x, x * 7.0, x / 3.0, x + i as f64).unwrap(),
+            );
             r.transaction_fit.gradient_norm = x / 11.0;
             let json = serde_json::to_string(&r).unwrap();
             let back: ModelRecord = serde_json::from_str(&json).unwrap();

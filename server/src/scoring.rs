@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use custval_model::recommend;
-use custval_model::summary::Day;
-use custval_model::{ClvSpec, Scores, TimeUnit};
+use custval_model::data::summary::Day;
+use custval_model::decide::recommend;
+use custval_model::{ClvSpec, Scores, TimeUnit, UnitConversion};
 use custval_proto::v1 as pb;
 
 use crate::error::ApiError;
@@ -32,8 +32,8 @@ pub struct ScoreSetup {
     pub unit: TimeUnit,
     /// Whether the request named the unit; summaries must (it is that of recency and age).
     pub unit_given: bool,
-    /// Times in `unit`, multiplied by this, are in the model's unit.
-    pub unit_factor: f64,
+    /// From `unit` to the model's unit.
+    pub units: UnitConversion,
     pub observation_end: Option<Day>,
     pub context: pb::ScoreContext,
 }
@@ -59,7 +59,7 @@ impl ScoreSetup {
         )?;
         let record = registry.get(&o.model_name, o.model_version)?;
         let unit = input_unit.unwrap_or(record.model.unit);
-        let unit_factor = unit.convert(1.0, record.model.unit);
+        let units = UnitConversion::new(unit, record.model.unit);
         let context = pb::ScoreContext {
             request_id: o.request_id.clone(),
             model_name: record.name.clone(),
@@ -73,7 +73,7 @@ impl ScoreSetup {
             spec,
             unit,
             unit_given: input_unit.is_some(),
-            unit_factor,
+            units,
             observation_end,
             context,
         })
@@ -171,7 +171,7 @@ impl ScoreSetup {
         let seg = &stored.model;
         let own = self.scores_for(decoded, scores, &seg.spec)?;
         let t = &decoded.table;
-        let placed = seg.assign(&t.rfm, &t.monetary_value, &own, self.unit_factor)?;
+        let placed = seg.assign(&t.rfm, &t.monetary_value, &own, self.units)?;
         let recs = recommend::recommend_all(&t.rfm, &own, seg, &placed, &stored.economics);
         Ok(Some(Labels {
             segment: placed

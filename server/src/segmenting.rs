@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 
 use custval_model::Scores;
-use custval_model::recommend::{self, Action, ActionAssumption, Economics};
-use custval_model::segment::{self, Placement, SegmentModel, SegmentOptions, Tier, TierCutoffs};
+use custval_model::decide::recommend::{self, Action, ActionAssumption, Economics};
+use custval_model::decide::segments::{
+    self, Placement, SegmentModel, SegmentOptions, Tier, TierCutoffs,
+};
 use custval_proto::v1 as pb;
 
 use crate::error::ApiError;
@@ -131,11 +133,11 @@ pub fn segment(
             format!("{} segments for {} customers", options.k, t.len()),
         ));
     }
-    let seg = segment::segment(
+    let seg = segments::segment(
         &t.rfm,
         &t.monetary_value,
         &scores,
-        setup.unit_factor,
+        setup.units,
         setup.spec,
         &options,
     )
@@ -164,13 +166,13 @@ pub fn segment(
             segment: m.name(seg.labels[i]).to_owned(),
             tier: seg.tiers[i].as_str().to_owned(),
             rfm_score: rfm_label(seg.rfm_scores[i]),
-            rfm_segment: segment::rfm_segment_name(seg.rfm_scores[i][0], seg.rfm_scores[i][1])
+            rfm_segment: segments::rfm_segment_name(seg.rfm_scores[i][0], seg.rfm_scores[i][1])
                 .to_owned(),
         })
         .collect();
     let response = pb::SegmentResponse {
         context: Some(setup.context.clone()),
-        value_measure: if m.features.contains(&segment::Feature::Clv) {
+        value_measure: if m.features.contains(&segments::Feature::Clv) {
             "clv".into()
         } else {
             "expected_purchases".into()
@@ -292,7 +294,7 @@ pub fn recommend(
             let t = &decoded.table;
             let placed = s
                 .model
-                .assign(&t.rfm, &t.monetary_value, &own, setup.unit_factor)?;
+                .assign(&t.rfm, &t.monetary_value, &own, setup.units)?;
             (s.model.clone(), placed, own)
         }
         None => batch_segments(setup, &decoded, &scores)?,
@@ -414,11 +416,11 @@ fn batch_segments(
             "at least 3 customers are needed to recommend without a stored segmentation",
         ));
     }
-    let seg = segment::segment(
+    let seg = segments::segment(
         &t.rfm,
         &t.monetary_value,
         scores,
-        setup.unit_factor,
+        setup.units,
         setup.spec,
         &options,
     )?;

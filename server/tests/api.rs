@@ -273,7 +273,7 @@ async fn scores_over_grpc_equal_the_model_crate_exactly() {
         // Read-only look at the store, as a second process would.
         custval_server::registry::Registry::open(dir.path(), Duration::from_secs(5)).unwrap()
     };
-    let model = registry.get("cdnow", 0).unwrap().model;
+    let model = registry.get("cdnow", 0).unwrap().model.clone();
     let spec = ClvSpec {
         horizon: custval_model::Duration::new(52.0, TimeUnit::Week),
         discount: Discount {

@@ -11,7 +11,7 @@ use argmin::solver::quasinewton::LBFGS;
 
 use super::{FitDiagnostics, FitOptions, Fitted, LogLikelihood};
 use crate::error::{ModelError, Result};
-use crate::linalg;
+use crate::numerics::linalg;
 
 /// Largest |log parameter| the optimizer may visit; e^40 ≈ 2e17 is beyond any sane model.
 const LOG_PARAM_LIMIT: f64 = 40.0;

@@ -17,7 +17,7 @@ use super::family::TransactionFamily;
 use super::registry;
 use crate::error::{ModelError, Result};
 use crate::fit::{FitOptions, Fitted, GroupedRfm};
-use crate::rfm::Rfm;
+use crate::data::rfm::Rfm;
 
 /// A family with parameters in its domain. Rates are per unit of the data it was fitted
 /// on; that unit travels with it in [`crate::CustomerModel`].

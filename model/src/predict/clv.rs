@@ -3,11 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::rfm::Rfm;
+use crate::data::units::{Duration, TimeUnit};
 use crate::error::{ModelError, Result};
 use crate::models::TransactionModel;
-use crate::params::GammaGammaParams;
-use crate::rfm::Rfm;
-use crate::units::{Duration, TimeUnit};
+use crate::models::params::GammaGammaParams;
 
 /// A discrete discount rate: value earned in the i-th period of length `period` is divided
 /// by (1 + rate)^i. The basis is part of the value: "1% per month" and "12.68% per year"

@@ -3,9 +3,9 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::data::rfm::Rfm;
 use crate::error::{ModelError, Result};
 use crate::models::TransactionModel;
-use crate::rfm::Rfm;
 
 /// One row of Fader, Hardie & Lee's calibration table: customers grouped by calibration
 /// frequency (0..6, then 7+), mean actual vs predicted holdout purchases.

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ModelError, Result};
 use crate::models::{BatchShape, ChunkColumns};
 use crate::predict::clv::{ClvSpec, CustomerModel};
-use crate::rfm::Rfm;
-use crate::units::TimeUnit;
+use crate::data::rfm::Rfm;
+use crate::data::units::TimeUnit;
 
 /// Per-customer predictions. Times are in `unit`; `expected_spend` and `clv` are `None`
 /// where they are undefined (no spend model, or a Gamma-Gamma fit with q ≤ 1 for a

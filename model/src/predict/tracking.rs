@@ -22,10 +22,10 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::hash::Hash;
 
+use crate::data::summary::Day;
+use crate::data::units::TimeUnit;
 use crate::error::{ModelError, Result};
 use crate::models::TransactionModel;
-use crate::summary::Day;
-use crate::units::TimeUnit;
 
 /// Distinct births per parallel chunk (partial sums are added in chunk order, so the
 /// result does not depend on thread scheduling).
@@ -408,7 +408,7 @@ fn finish(
 
 /// `Day` as an ISO date string in serialized form.
 mod day_serde {
-    use crate::summary::{DateFormat, Day, parse_day};
+    use crate::data::summary::{DateFormat, Day, parse_day};
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(day: &Day, s: S) -> Result<S::Ok, S::Error> {
@@ -445,8 +445,8 @@ mod day_serde {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::BetaGeoParams;
-    use crate::summary::{DateFormat, parse_day};
+    use crate::data::summary::{DateFormat, parse_day};
+    use crate::models::params::BetaGeoParams;
 
     fn published_bgnbd() -> TransactionModel {
         TransactionModel::bg_nbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap())

@@ -23,8 +23,8 @@ pub use rng::SimRng;
 
 use crate::error::{ModelError, Result};
 use crate::models::TransactionModel;
-use crate::params::{BetaGeoParams, GammaGammaParams};
-use crate::rfm::{CustomerTable, HoldoutColumns, Rfm};
+use crate::models::params::{BetaGeoParams, GammaGammaParams};
+use crate::data::rfm::{CustomerTable, HoldoutColumns, Rfm};
 
 /// Upper bound on the purchases simulated for one customer; a customer
 /// exceeding it makes the simulation fail with [`ModelError::Numerical`]

@@ -2,7 +2,7 @@
 //! stream, independence from the thread count, refusals naming the field.
 
 use super::*;
-use crate::params::ParetoNbdParams;
+use crate::models::params::ParetoNbdParams;
 use rand::RngCore;
 
 fn bg() -> BetaGeoParams {

@@ -57,8 +57,8 @@ pub fn assert_rel(actual: f64, expected: f64, tol: f64, what: &str) {
 
 /// How to read `CDNOW_sample.txt`: whitespace-separated, no header, sample id in column 1,
 /// YYYYMMDD date in column 2, dollar value in column 4.
-pub fn cdnow_sample_options() -> custval_model::summary::CsvOptions {
-    use custval_model::summary::{ColumnRef, CsvOptions, DateFormat, Delimiter};
+pub fn cdnow_sample_options() -> custval_model::data::summary::CsvOptions {
+    use custval_model::data::summary::{ColumnRef, CsvOptions, DateFormat, Delimiter};
     CsvOptions {
         has_header: false,
         delimiter: Delimiter::Whitespace,

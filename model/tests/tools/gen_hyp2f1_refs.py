@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Reference values for `special::hyp2f1` / `ln_hyp2f1` (src/special.rs tests).
+"""Reference values for `numerics::special::hyp2f1` / `ln_hyp2f1` (tests in
+src/numerics/special/hyp2f1/tests.rs and src/numerics/special/mod.rs).
 
 Every input is a Python float (= the exact f64 the Rust test uses; printed with repr,
 which round-trips). mpmath evaluates 2F1 at those exact binary values with 40 and 60

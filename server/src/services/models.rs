@@ -201,6 +201,23 @@ impl Models for ModelsService {
             })
             .await
     }
+
+    async fn list_families(
+        &self,
+        request: Request<pb::ListFamiliesRequest>,
+    ) -> Result<Response<pb::ListFamiliesResponse>, Status> {
+        let deadline = deadline(&request);
+        self.0
+            .admission
+            .unary("ListFamilies", deadline, async {
+                let families = custval_model::models::families()
+                    .into_iter()
+                    .map(wire::family_to_proto)
+                    .collect();
+                Ok(pb::ListFamiliesResponse { families })
+            })
+            .await
+    }
 }
 
 fn now_ms() -> i64 {

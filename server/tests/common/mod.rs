@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use custval_model::summary::Day;
+use custval_model::data::summary::Day;
 use custval_proto::v1 as pb;
 use custval_server::Config;
 use custval_server::app::BoxError;
@@ -19,6 +19,8 @@ use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+
+pub mod poisson;
 
 pub const MAX_MESSAGE: usize = 256 * 1024 * 1024;
 
@@ -284,21 +286,14 @@ pub fn violation(status: &tonic::Status) -> String {
 
 /// Simulated BG/NBD customers (weeks) as summary columns.
 pub fn simulated_columns(n: usize, seed: u64) -> pb::SummaryColumns {
-    use custval_model::simulate::{SimulationSpec, TransactionProcess, simulate_summaries};
+    use custval_model::simulate::{SimulationSpec, simulate_summaries};
     let spec = SimulationSpec {
         customers: n,
         seed,
-        process: TransactionProcess::BgNbd(custval_model::BetaGeoParams {
-            r: 0.243,
-            alpha: 4.414,
-            a: 0.793,
-            b: 2.426,
-        }),
-        spend: Some(custval_model::GammaGammaParams {
-            p: 6.25,
-            q: 3.74,
-            v: 15.44,
-        }),
+        process: custval_model::TransactionModel::bg_nbd(
+            custval_model::BetaGeoParams::published_cdnow(),
+        ),
+        spend: Some(custval_model::GammaGammaParams::published_cdnow()),
         calibration_length: 52.0,
         birth_window: 26.0,
         holdout_length: 0.0,

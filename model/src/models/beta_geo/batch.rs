@@ -10,10 +10,10 @@ use super::Variant;
 use super::expectation::{ExpectationTable, expectation_table};
 use super::predict::{log_drop_odds, p_alive_with};
 use crate::error::Result;
-use crate::lanes;
+use crate::numerics::lanes;
 use crate::models::family::{BatchScorer, BatchShape, ChunkColumns};
 use crate::models::params::BetaGeoParams;
-use crate::rfm::Rfm;
+use crate::data::rfm::Rfm;
 
 /// Largest frequency with per-frequency tables in a batch.
 const TABLE_MAX_FREQUENCY: u32 = 1 << 14;

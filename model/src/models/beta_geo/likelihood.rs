@@ -6,7 +6,7 @@ use wide::f64x4;
 
 use super::Variant;
 use crate::fit::{self, DirectLogTimes, DistinctLogTimes, GroupedRfm, LogLikelihood, LogTimes};
-use crate::lanes;
+use crate::numerics::lanes;
 
 /// Per-frequency terms of the log-likelihood and their derivatives.
 struct FrequencyTable {
@@ -360,8 +360,8 @@ impl LogLikelihood for BetaGeoLikelihood<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rfm::Rfm;
-    use crate::special::ln_gamma;
+    use crate::data::rfm::Rfm;
+    use crate::numerics::special::ln_gamma;
 
     fn data() -> GroupedRfm {
         let rows = [

@@ -26,7 +26,7 @@ use crate::error::Result;
 use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood};
 use crate::models::family::{BatchScorer, BatchShape, TransactionFamily};
 use crate::models::params::BetaGeoParams;
-use crate::rfm::Rfm;
+use crate::data::rfm::Rfm;
 use crate::simulate::PurchaseProcess;
 use likelihood::BetaGeoLikelihood;
 

@@ -5,9 +5,9 @@ use statrs::function::beta::beta_reg;
 
 use super::Variant;
 use super::expectation::{ExpectationTable, b_offset, expected_fresh};
-use crate::params::BetaGeoParams;
-use crate::rfm::Rfm;
-use crate::special::{hyp2f1, ln_gamma};
+use crate::models::params::BetaGeoParams;
+use crate::data::rfm::Rfm;
+use crate::numerics::special::{hyp2f1, ln_gamma};
 
 /// P(alive at T | x, t_x, T).
 pub(crate) fn p_alive(p: &BetaGeoParams, variant: Variant, c: &Rfm) -> f64 {
@@ -77,10 +77,10 @@ pub(crate) fn prob_n_fresh(r: f64, alpha: f64, a: f64, b: f64, t: f64, n: u32) -
         return if n == 0 { 1.0 } else { 0.0 };
     }
     let nf = n as f64;
-    let ln_b_ab = crate::special::ln_beta(a, b);
+    let ln_b_ab = crate::numerics::special::ln_beta(a, b);
     let log_q = (alpha / (alpha + t)).ln();
     let log_1mq = (t / (alpha + t)).ln();
-    let first = (crate::special::ln_beta(a, b + nf) - ln_b_ab + ln_gamma(r + nf)
+    let first = (crate::numerics::special::ln_beta(a, b + nf) - ln_b_ab + ln_gamma(r + nf)
         - ln_gamma(r)
         - ln_gamma(nf + 1.0)
         + r * log_q
@@ -91,7 +91,7 @@ pub(crate) fn prob_n_fresh(r: f64, alpha: f64, a: f64, b: f64, t: f64, n: u32) -
     }
     // 1 − Σ_{j<n} NB(j; r, q) = P(NB ≥ n) = I_{1−q}(n, r).
     let tail = beta_reg(nf, r, t / (alpha + t));
-    let second = (crate::special::ln_beta(a + 1.0, b + nf - 1.0) - ln_b_ab).exp() * tail;
+    let second = (crate::numerics::special::ln_beta(a + 1.0, b + nf - 1.0) - ln_b_ab).exp() * tail;
     first + second
 }
 

@@ -9,7 +9,7 @@
 //! after Euler's transformation is a series of positive terms (no cancellation), and
 //! everything is combined in log space: customers with x in the hundreds, where the
 //! textbook form overflows (α+T)^(r+x), stay finite. The gradient is exact: the same code
-//! runs on forward-mode dual numbers (`crate::dual`). The series' coefficients depend on
+//! runs on forward-mode dual numbers (`crate::numerics::dual`). The series' coefficients depend on
 //! the parameters and x only, so the fit tabulates them (with their derivatives) once per
 //! frequency per evaluation, and each row's two series are polynomials evaluated in vector
 //! lanes (`SeriesTable`).
@@ -26,7 +26,7 @@ use crate::error::{ModelError, Result};
 use crate::fit::{FitOptions, Fitted, GroupedRfm};
 use crate::models::family::{BatchScorer, BatchShape, ChunkColumns, TransactionFamily};
 use crate::models::params::ParetoNbdParams;
-use crate::rfm::Rfm;
+use crate::data::rfm::Rfm;
 use crate::simulate::PurchaseProcess;
 
 /// Fits Pareto/NBD by maximum likelihood, with typed parameters.

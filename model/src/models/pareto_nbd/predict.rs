@@ -2,12 +2,12 @@
 //! purchase-count probabilities and DERT. Times are in the parameters' unit.
 
 use super::likelihood::{adaptive_sums, ln_core, ln_tail_integrals};
-use crate::dual::logsubexp;
+use crate::numerics::dual::logsubexp;
 use crate::error::{ModelError, Result};
-use crate::params::ParetoNbdParams;
-use crate::quadrature;
-use crate::rfm::Rfm;
-use crate::special::ln_gamma;
+use crate::models::params::ParetoNbdParams;
+use crate::numerics::quadrature;
+use crate::data::rfm::Rfm;
+use crate::numerics::special::ln_gamma;
 
 fn numerical(reason: &str) -> ModelError {
     ModelError::Numerical {

@@ -98,6 +98,30 @@ impl Duration {
     }
 }
 
+/// Durations re-expressed from one unit in another: customers' recency and age, summarized
+/// in `from` (their table's unit), read in `to` (the unit a model works in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UnitConversion {
+    pub from: TimeUnit,
+    pub to: TimeUnit,
+}
+
+impl UnitConversion {
+    pub fn new(from: TimeUnit, to: TimeUnit) -> Self {
+        Self { from, to }
+    }
+
+    /// No conversion: durations already in `unit`.
+    pub fn identity(unit: TimeUnit) -> Self {
+        Self::new(unit, unit)
+    }
+
+    /// The length of one `from` unit in `to` units (exactly 1 when they are the same).
+    pub fn factor(self) -> f64 {
+        self.from.convert(1.0, self.to)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +134,16 @@ mod tests {
             assert_eq!(u.as_str().parse::<TimeUnit>().unwrap(), u);
         }
         assert!("fortnight".parse::<TimeUnit>().is_err());
+    }
+
+    #[test]
+    fn unit_conversions_are_exact_multiples() {
+        assert_eq!(
+            UnitConversion::new(TimeUnit::Week, TimeUnit::Day).factor(),
+            7.0
+        );
+        for u in TimeUnit::ALL {
+            assert_eq!(UnitConversion::identity(u).factor(), 1.0);
+        }
     }
 }

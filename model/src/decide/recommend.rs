@@ -316,11 +316,11 @@ pub fn recommend(c: &CustomerView, e: &Economics) -> Recommendation {
 pub fn recommend_all(
     rfm: &[crate::Rfm],
     scores: &crate::Scores,
-    segments: &crate::segment::SegmentModel,
-    placement: &crate::segment::Placement,
+    segments: &crate::decide::segments::SegmentModel,
+    placement: &crate::decide::segments::Placement,
     economics: &Economics,
 ) -> Vec<Recommendation> {
-    use crate::segment::Tier;
+    use crate::decide::segments::Tier;
     (0..rfm.len())
         .into_par_iter()
         .map(|i| {

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::units::TimeUnit;
 use crate::error::{ModelError, Result};
-use crate::units::TimeUnit;
 
 /// Largest repeat-purchase count accepted. The fits tabulate terms for every frequency up
 /// to the largest in the data, so an absurd count (a corrupted row with x = 4e9) would

@@ -162,3 +162,120 @@ fn apply(
     }
     Ok(builder)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::super::*;
+
+    #[test]
+    fn two_threads_give_the_one_thread_result_rows_errors_and_examples() {
+        // Enough rows for several pipe batches, bad rows early, between batches and late,
+        // and rows too far out of order (rejected by the builder, not the parser).
+        let mut text = String::from("customer_id,date,amount\n");
+        let mut line = 1;
+        let mut bad_lines = Vec::new();
+        for i in 0..20_000 {
+            line += 1;
+            let day = 1 + (i / 100) % 300;
+            let date = Day(d(2020, 1, 1).0 + day).to_string();
+            match i {
+                // The last twelve come after the builder's own rejections have filled the
+                // examples: the parser then no longer needs to quote them.
+                7 | 4_095 | 4_096 | 12_000 | 15_000..15_012 => {
+                    text.push_str(&format!("c{},{date},oops\n", i % 500));
+                    bad_lines.push(line);
+                }
+                9_000 => text.push_str(&format!("c{},{date}\n", i % 500)),
+                _ if i % 997 == 0 && i > 10_000 => {
+                    // After the customer's first day, 90+ days before their latest.
+                    text.push_str(&format!("c{},2020-01-07,5\n", i % 500));
+                }
+                _ => text.push_str(&format!("c{},{date},{}.25\n", i % 500, i % 40)),
+            }
+        }
+        // Both ways on `text`: the same result, or the same error.
+        let both = |text: &str, policy: RowPolicy| {
+            let run = |two: bool| {
+                let b = SummaryBuilder::new(config(policy)).unwrap();
+                summarize_text(text.as_bytes(), &CsvOptions::default(), b, two)
+                    .map_err(|e| e.to_string())
+            };
+            let one = run(false);
+            assert_eq!(run(true), one);
+            one
+        };
+        let one = both(&text, RowPolicy::Lenient).unwrap();
+        assert!(
+            one.stats.rows_skipped > MAX_EXAMPLES as u64,
+            "{:?}",
+            one.stats
+        );
+        assert!(
+            one.stats
+                .skipped_by_reason
+                .contains_key(OUT_OF_ORDER_REASON)
+        );
+        assert_eq!(one.stats.examples.len(), MAX_EXAMPLES);
+        assert_eq!(one.stats.examples[0].line, bad_lines[0]);
+        // Strict: the same first error, whether the parser or the builder finds it.
+        let e = both(&text, RowPolicy::Strict).unwrap_err();
+        assert!(e.contains(&format!("line {}", bad_lines[0])), "{e}");
+        let no_bad_amounts = text.replace(",oops", ",1");
+        let e = both(&no_bad_amounts, RowPolicy::Strict).unwrap_err();
+        assert!(e.contains("line 9002"), "{e}");
+        // The builder's error (out of order) comes before the parser's (line 12002).
+        let late: String = text
+            .lines()
+            .enumerate()
+            .filter(|(i, _)| ![9, 4097, 4098, 9002].contains(&(i + 1)))
+            .map(|(_, l)| format!("{l}\n"))
+            .collect();
+        let e = both(&late, RowPolicy::Strict).unwrap_err();
+        assert!(e.contains("out of order"), "{e}");
+        // Only good rows: the same table.
+        let clean: String = no_bad_amounts
+            .lines()
+            .filter(|l| l.split(',').count() == 3 && !l.contains("2020-01-07,5"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(both(&clean, RowPolicy::Strict).unwrap().table.len(), 500);
+        // A read error 100 lines after a row out of order: the row error comes first, however
+        // many rows were waiting to be applied when the read failed.
+        let first_late = late.find("2020-01-07,5\n").unwrap();
+        let cut = first_late + late[first_late..].match_indices('\n').nth(100).unwrap().0;
+        let run = |two: bool| {
+            let b = SummaryBuilder::new(config(RowPolicy::Strict)).unwrap();
+            let reader = FailingAt {
+                data: late.as_bytes(),
+                at: cut,
+            };
+            summarize_text(reader, &CsvOptions::default(), b, two)
+                .map_err(|e| e.to_string())
+                .unwrap_err()
+        };
+        let e = run(false);
+        assert_eq!(run(true), e);
+        assert!(e.contains("out of order"), "{e}");
+    }
+
+    /// Reads `data` up to byte `at`, then fails.
+    struct FailingAt<'a> {
+        data: &'a [u8],
+        at: usize,
+    }
+
+    impl std::io::Read for FailingAt<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.at == 0 {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.at);
+            let (head, tail) = self.data.split_at(n);
+            buf[..n].copy_from_slice(head);
+            self.data = tail;
+            self.at -= n;
+            Ok(n)
+        }
+    }
+}
