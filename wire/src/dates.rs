@@ -1,6 +1,6 @@
 //! Calendar days (UTC) and `google.protobuf.Timestamp`.
 
-use custval_model::summary::Day;
+use custval_model::data::summary::Day;
 use custval_model::{ModelError, Result};
 
 const SECONDS_PER_DAY: i64 = 86_400;
