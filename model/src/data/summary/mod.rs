@@ -55,6 +55,14 @@
 //!   date, or by date, avoids it entirely; for input in arbitrary order,
 //!   [`SummaryBuilder::with_exact_history`] (with [`summarize_csv_with`]) keeps every
 //!   customer's distinct days instead (memory then grows with distinct customer-days).
+//!
+//! # Layout
+//!
+//! This file holds the configuration, the statistics, the errors and the entry points;
+//! `dates` reads calendar days, `text` splits files into records, `layout` turns records
+//! into validated rows, `ids` finds each row's customer, `customer` places the row among
+//! that customer's days, `builder` drives it all and builds the table, and `pipe` runs the
+//! parsing and the building on two threads.
 
 use std::collections::BTreeMap;
 use std::fmt;
