@@ -8,9 +8,9 @@
 //! * [`call`]: deadlines and retries of calls.
 //! * [`codec`]: sending messages encoded ahead of time.
 //! * [`commands`]: health, fit, score, segment, recommend, models, summarize, simulate.
-//! * [`files`]: customer files in (logs and lifetimes-style summaries), scores out.
+//! * [`files`]: customer files in (logs and lifetimes-style summaries, as text or
+//!   Parquet), scores and summaries out.
 //! * [`gzip`]: `.gz` inputs and outputs, streamed.
-//! * [`parquet`]: Parquet inputs and outputs, in record batches.
 //! * [`progress`]: the progress bar on a terminal.
 //! * [`rpc`]: the typed client, one method per call under the deadline and retry policy.
 //! * [`error`]: the client's error type, and small parsers shared by commands.
@@ -24,7 +24,6 @@ pub mod connect;
 pub mod error;
 pub mod files;
 pub mod gzip;
-pub mod parquet;
 pub mod progress;
 pub mod report;
 pub mod rpc;
