@@ -141,6 +141,8 @@ pub struct PAliveGrid {
 /// Weekly expected against actual cumulative repeat purchases of the customers whose
 /// purchases are `rows`, under the model `m` in its `unit`: from the first purchase to
 /// `holdout_end` (or `calibration_end` without a holdout).
+/// The outer error is a model whose parameters make no transaction model (the command
+/// fails); the inner one a tracking that cannot be drawn (the page says why).
 pub fn tracking(
     m: &pb::Model,
     unit: TimeUnit,
