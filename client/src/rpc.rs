@@ -82,6 +82,18 @@ impl Connection {
         .map(|r| r.models)
     }
 
+    /// The transaction model families the server can fit.
+    pub async fn list_families(&self) -> Result<Vec<pb::Family>, ClientError> {
+        self.unary(
+            "listing model families",
+            Retry::Idempotent,
+            pb::ListFamiliesRequest::default(),
+            |c, r| async move { c.models().list_families(r).await },
+        )
+        .await
+        .map(|r| r.families)
+    }
+
     /// Deletes one version, or every version when `version` is 0. Not resent: a delete
     /// that reached the server and is repeated would report nothing deleted.
     pub async fn delete_model(

@@ -19,7 +19,7 @@ use custval_model::data::summary::{
     ColumnRef, CsvOptions, DateFormat, Day, Delimiter, RowPolicy, SummaryConfig, parse_day,
     summarize_csv,
 };
-use custval_model::tracking::{Calendar, track_transactions};
+use custval_model::predict::tracking::{Calendar, track_transactions};
 use custval_model::{CustomerTable, TimeUnit};
 use custval_proto::v1 as pb;
 

@@ -17,6 +17,9 @@
 //!
 //! Outputs are written with snappy compression in row groups of at most
 //! [`ROW_GROUP_ROWS`] rows. Inputs may be uncompressed, snappy or gzip compressed.
+//!
+//! Reading and writing stay in one module (above 800 lines) because it is the one place
+//! the client speaks arrow: column types, record batches and their errors.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -45,6 +48,7 @@ use parquet::arrow::arrow_writer::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use super::fields::whole_frequency;
 use crate::error::ClientError;
 use crate::gzip::Sink;
 
@@ -504,8 +508,8 @@ impl ParquetSummaries {
         for i in 0..n {
             c.customer_id.push(id(i).ok_or_else(|| null(id_c, i))?);
             let f = x(i).ok_or_else(|| null(x_c, i))?;
-            let f = crate::files::whole_frequency(f)
-                .map_err(|message| value_error(path, x_c, b.row(i), &message))?;
+            let f =
+                whole_frequency(f).map_err(|message| value_error(path, x_c, b.row(i), &message))?;
             c.frequency.push(f);
             c.recency.push(rec(i).ok_or_else(|| null(rec_c, i))?);
             c.age.push(age(i).ok_or_else(|| null(age_c, i))?);

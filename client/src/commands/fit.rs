@@ -1,0 +1,169 @@
+//! `custval fit`: fits a model on a transaction log or summaries, streamed to the server
+//! in chunks, and stores it under a name.
+
+use std::time::Instant;
+
+use custval_proto::v1 as pb;
+use serde_json::json;
+
+use super::scoring::Customers;
+use custval_wire::dates::timestamp_of_day;
+
+use super::{TimeUnitArg, params_json, parse_day, unit_to_proto};
+use crate::connect::ConnectOptions;
+use crate::error::ClientError;
+use crate::files::InputOptions;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FitArgs {
+    #[command(flatten)]
+    pub input: InputOptions,
+    /// Model name in the registry.
+    #[arg(long)]
+    pub name: String,
+    /// Calibration end, YYYY-MM-DD (required with a transaction log).
+    #[arg(long)]
+    pub observation_end: Option<String>,
+    /// Transactions after --observation-end up to this day form the holdout.
+    #[arg(long)]
+    pub holdout_end: Option<String>,
+    #[arg(long, value_enum, default_value = "week", hide_possible_values = true)]
+    pub time_unit: TimeUnitArg,
+    /// The transaction model family: bgnbd, mbgnbd, pareto-nbd, or any family the server
+    /// lists (`custval models families`); passed to the server as it is.
+    #[arg(long, default_value = "bgnbd")]
+    pub model: String,
+    /// gamma-gamma or none.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "gamma-gamma",
+        hide_possible_values = true
+    )]
+    pub spend: SpendArg,
+    #[arg(long, default_value_t = 0.0)]
+    pub penalizer: f64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--spend`: the spend model, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpendArg {
+    #[value(alias = "gg")]
+    GammaGamma,
+    None,
+}
+
+pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientError> {
+    let unit = a.time_unit.unit();
+    let spend = match a.spend {
+        SpendArg::GammaGamma => pb::SpendModelKind::GammaGamma,
+        SpendArg::None => pb::SpendModelKind::None,
+    };
+    let obs = a
+        .observation_end
+        .as_deref()
+        .map(|d| parse_day(d, "--observation-end"))
+        .transpose()?;
+    let hold = a
+        .holdout_end
+        .as_deref()
+        .map(|d| parse_day(d, "--holdout-end"))
+        .transpose()?;
+    let mut customers = Customers::open(&a.input, unit, obs, hold)?;
+    let spec = pb::FitSpec {
+        name: a.name.clone(),
+        // By name: the server resolves it, so a family the CLI has never heard of works.
+        family: a.model.clone(),
+        transaction_model: pb::TransactionModelKind::Unspecified as i32,
+        spend_model: spend as i32,
+        time_unit: unit_to_proto(unit),
+        observation_end: obs.map(timestamp_of_day),
+        holdout_end: None,
+        holdout_duration: customers.holdout_duration().map(|d| pb::Duration {
+            value: d,
+            unit: unit_to_proto(unit),
+        }),
+        penalizer: a.penalizer,
+        max_iterations: 0,
+    };
+    let mut chunks = Vec::new();
+    while let Some(c) = customers.next_chunk()? {
+        chunks.push(pb::FitModelChunk {
+            spec: chunks.is_empty().then(|| spec.clone()),
+            customers: vec![],
+            summary_columns: Some(c),
+        });
+    }
+    let conn = connect.connect().await?;
+    let started = Instant::now();
+    let model = conn
+        .fit_stream(chunks)
+        .await?
+        .model
+        .ok_or_else(|| ClientError::Internal("the server returned no model".into()))?;
+    let d = model.diagnostics.clone().unwrap_or_default();
+    if a.json {
+        let mut v = json!({
+            "name": model.name,
+            "version": model.version,
+            "family": model.family,
+            "transaction_model": a.model,
+            "params": params_json(&model.params),
+            "spend_params": params_json(&model.spend_params),
+            "log_likelihood": d.log_likelihood,
+            "converged": d.converged,
+            "aic": d.aic,
+            "bic": d.bic,
+            "warnings": d.warnings,
+            "time_unit": unit.as_str(),
+            "seconds": started.elapsed().as_secs_f64(),
+        });
+        if let Some(h) = &model.holdout {
+            v["holdout"] = json!({
+                "actual_total": h.actual_total,
+                "predicted_total": h.predicted_total,
+                "customers": h.customers,
+                "mae": h.mae,
+                "rmse": h.rmse,
+                "pearson_r": h.pearson_r,
+                "auc": h.auc,
+                "brier": h.brier,
+            });
+        }
+        println!("{v:#}");
+    } else {
+        println!(
+            "fitted {} version {} ({}, {})",
+            model.name,
+            model.version,
+            a.model,
+            unit.as_str()
+        );
+        for p in model.params.iter().chain(&model.spend_params) {
+            let se = p
+                .standard_error
+                .map_or(String::new(), |s| format!(" ± {s:.4}"));
+            println!("  {:<6} {:.6}{se}", p.name, p.value);
+        }
+        println!(
+            "  log-likelihood {:.4}, converged {}, {} iterations",
+            d.log_likelihood, d.converged, d.iterations
+        );
+        for w in &d.warnings {
+            println!("  warning: {w}");
+        }
+        if let Some(h) = &model.holdout {
+            println!(
+                "  holdout: {:.0} actual vs {:.1} predicted repeat purchases; MAE {:.3}, AUC {}",
+                h.actual_total,
+                h.predicted_total,
+                h.mae,
+                h.auc.map_or("-".into(), |a| format!("{a:.3}"))
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! `custval report`: gathers what the page shows (the model, its metadata, and with
+//! customers their segments, recommendations and holdout tracking) and writes the HTML
+//! page that [`crate::report`] renders.
+
+use std::path::PathBuf;
+
+use custval_model::TimeUnit;
+use custval_proto::v1 as pb;
+
+use super::scoring::{ScoringArgs, whole};
+use super::{TimeUnitArg, parse_day};
+use crate::connect::ConnectOptions;
+use crate::error::ClientError;
+use crate::files::{self, InputKind, InputOptions};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// Model name (latest version unless --version).
+    #[arg(long = "model")]
+    pub model: String,
+    #[arg(long, default_value_t = 0)]
+    pub version: u64,
+    /// The HTML file to write.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Customers (transaction log or summaries) for tracking, segments, tiers,
+    /// concentration and the budget plan; without it those sections say so.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// How to read --input.
+    #[command(flatten)]
+    pub read: files::ReadOptions,
+    /// Calibration end of a transaction log, YYYY-MM-DD.
+    #[arg(long)]
+    pub observation_end: Option<String>,
+    /// End of the holdout shown in the tracking chart, YYYY-MM-DD.
+    #[arg(long)]
+    pub holdout_end: Option<String>,
+    /// Budget of the recommended plan.
+    #[arg(long, default_value_t = 1000.0)]
+    pub budget: f64,
+    #[arg(long, default_value_t = 365.0)]
+    pub horizon_days: f64,
+    /// Unit of recency and T in a summary file.
+    #[arg(long, value_enum, default_value = "week", hide_possible_values = true)]
+    pub time_unit: TimeUnitArg,
+}
+
+/// `custval report`: one self-contained HTML page with the model's pictures.
+pub async fn exec(connect: &ConnectOptions, a: &ReportArgs) -> Result<(), ClientError> {
+    use crate::report::{self, PAliveMatrix, ReportData};
+    let conn = connect.connect().await?;
+    let model = conn.get_model(&a.model, a.version).await?;
+    let metadata = conn.model_metadata(&a.model, a.version).await?;
+    let unit = report::time_unit_from_proto(model.time_unit).unwrap_or(TimeUnit::Week);
+    let mut data = ReportData::new(format!("Model {} v{}", model.name, model.version));
+    data.subtitle = format!(
+        "from {} by custval {}",
+        conn.url(),
+        env!("CARGO_PKG_VERSION")
+    );
+    let why_no_input = "no customers given (--input)".to_owned();
+    data.tracking = Err(why_no_input.clone());
+    data.segments = Err(why_no_input.clone());
+    data.recommendations = Err(why_no_input);
+    let mut age = TimeUnit::Week.convert(52.0, unit);
+    if let Some(path) = &a.input {
+        let input = InputOptions {
+            input: path.clone(),
+            read: a.read.clone(),
+        };
+        let scoring = ScoringArgs {
+            input: input.clone(),
+            model: a.model.clone(),
+            version: model.version,
+            horizon_days: a.horizon_days,
+            discount_rate: 0.0,
+            time_unit: a.time_unit,
+            observation_end: a.observation_end.clone(),
+            holdout_end: a.holdout_end.clone(),
+        };
+        let (options, columns) = whole(&scoring, &conn).await?;
+        let input_unit = if input.kind()? == InputKind::Summaries {
+            a.time_unit.unit()
+        } else {
+            unit
+        };
+        if let Some(max_t) = columns.age.iter().copied().reduce(f64::max) {
+            age = input_unit.convert(max_t, unit);
+        }
+        data.segments = conn
+            .segment(pb::SegmentRequest {
+                options: Some(options.clone()),
+                customers: vec![],
+                summary_columns: Some(columns.clone()),
+                segment_options: None,
+                economics: None,
+                store: false,
+            })
+            .await
+            .map_err(|e| e.to_string());
+        data.recommendations = conn
+            .recommend(pb::RecommendRequest {
+                options: Some(options),
+                customers: vec![],
+                summary_columns: Some(columns),
+                economics: None,
+                budget: Some(a.budget),
+            })
+            .await
+            .map_err(|e| e.to_string());
+        data.tracking = match (input.kind()?, &a.observation_end) {
+            (InputKind::Summaries, _) => {
+                Err("tracking needs a transaction log, not summaries".into())
+            }
+            (_, None) => Err("tracking needs --observation-end".into()),
+            (_, Some(end)) => {
+                let cal_end = parse_day(end, "--observation-end")?;
+                let last = a
+                    .holdout_end
+                    .as_deref()
+                    .map(|d| parse_day(d, "--holdout-end"))
+                    .transpose()?;
+                let rows = input.purchase_days()?;
+                report::tracking(&model, unit, rows, cal_end, last).map_err(ClientError::Invalid)?
+            }
+        };
+    }
+    data.p_alive = Ok(PAliveMatrix::at_age(age));
+    data.model = Ok(model);
+    data.metadata = Ok(metadata);
+    let html = report::render(&data);
+    std::fs::write(&a.output, html).map_err(|e| ClientError::file(&a.output, e))?;
+    eprintln!("wrote {}", a.output.display());
+    Ok(())
+}

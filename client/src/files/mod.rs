@@ -1,0 +1,371 @@
+//! Customer files in and score files out: transaction logs and lifetimes-style summaries
+//! as delimited text (optionally gzip-compressed) or Parquet, read in bounded chunks;
+//! scores and summaries written as CSV, JSON Lines or Parquet, chunk by chunk.
+
+//!
+//! * `mod.rs` (here): the input options, and the one place that picks the text or the
+//!   Parquet reader for a file;
+//! * [`text`], [`parquet`]: the readers (Parquet also writes, to keep arrow in one place);
+//! * [`write`]: every output format;
+//! * [`fields`]: what readers and writers share, so none of them depends on another.
+
+mod fields;
+pub mod parquet;
+mod text;
+mod write;
+
+use std::path::PathBuf;
+
+use custval_model::TimeUnit;
+use custval_model::data::summary::{
+    ColumnRef, CsvOptions, DateFormat, Day, Delimiter, RowPolicy, SummaryBuilder, SummaryConfig,
+    SummaryError, SummaryOutput, parse_day, summarize_csv_with,
+};
+use custval_proto::v1 as pb;
+
+use self::fields::{DATE, ID};
+use self::parquet::{LogNames, ParquetInput, ParquetSummaries, SummaryNames};
+use self::text::{TextInput, TextSummaries};
+use crate::error::ClientError;
+use crate::gzip;
+
+pub use self::fields::{csv_field, table_columns};
+pub use self::write::{OutputFormat, ScoreWriter, write_summaries, write_text};
+
+/// Which kind of customer file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputKind {
+    /// Decide from the header: a frequency column means summaries (without a header:
+    /// summaries if --frequency-column is given).
+    Auto,
+    /// `customer_id,date,amount` rows, one per purchase.
+    Transactions,
+    /// lifetimes' `customer_id,frequency,recency,T,monetary_value`.
+    Summaries,
+}
+
+/// How to read a customer file, apart from its path (`report` takes the path as an
+/// option of its own).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReadOptions {
+    #[arg(long, value_enum, default_value = "auto")]
+    pub input_kind: InputKind,
+    /// Field delimiter: one character, `\t` (or `tab`) for tabs, or `whitespace` for runs
+    /// of spaces and tabs without quoting (the CDNOW files).
+    #[arg(long, default_value = ",", value_parser = parse_delimiter)]
+    pub delimiter: Delimiter,
+    /// The file has no header line; column options are then 1-based column numbers.
+    #[arg(long)]
+    pub no_header: bool,
+    /// Column of the customer id (transactions and summaries).
+    #[arg(long, default_value = "customer_id")]
+    pub id_column: String,
+    /// Column of the purchase date (transactions).
+    #[arg(long, default_value = "date")]
+    pub date_column: String,
+    /// Column of the amount (transactions).
+    #[arg(long, default_value = "amount")]
+    pub amount_column: String,
+    /// Column of the number of repeat purchases (summaries) [default: frequency].
+    #[arg(long)]
+    pub frequency_column: Option<String>,
+    /// Column of the recency, in --time-unit (summaries) [default: recency].
+    #[arg(long)]
+    pub recency_column: Option<String>,
+    /// Column of the age T, in --time-unit (summaries) [default: T].
+    #[arg(long)]
+    pub t_column: Option<String>,
+    /// Column of the mean repeat-purchase value (summaries) [default: monetary_value, if
+    /// the file has it].
+    #[arg(long)]
+    pub monetary_column: Option<String>,
+    /// Date format of transactions: auto (ISO or compact per value), iso (YYYY-MM-DD,
+    /// optionally with a time), compact (YYYYMMDD), or a pattern of %Y (4 digits), %m,
+    /// %d (1 or 2 digits) and literal separators, e.g. %m/%d/%Y or %d.%m.%Y.
+    #[arg(long, default_value = "auto", value_parser = parse_date_format)]
+    pub date_format: DateFormat,
+    /// Skip and count bad transaction rows instead of stopping at the first.
+    #[arg(long)]
+    pub lenient: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            input_kind: InputKind::Auto,
+            delimiter: Delimiter::Byte(b','),
+            no_header: false,
+            id_column: "customer_id".into(),
+            date_column: "date".into(),
+            amount_column: "amount".into(),
+            frequency_column: None,
+            recency_column: None,
+            t_column: None,
+            monetary_column: None,
+            date_format: DateFormat::Auto,
+            lenient: false,
+        }
+    }
+}
+
+fn parse_delimiter(text: &str) -> Result<Delimiter, String> {
+    match text {
+        "whitespace" => Ok(Delimiter::Whitespace),
+        "\\t" | "tab" => Ok(Delimiter::Byte(b'\t')),
+        d if d.len() == 1 && !matches!(d, "\"" | "\n" | "\r") => {
+            Ok(Delimiter::Byte(d.as_bytes()[0]))
+        }
+        _ => Err("use one character (not a quote), \\t (or tab), or whitespace".into()),
+    }
+}
+
+fn parse_date_format(text: &str) -> Result<DateFormat, String> {
+    text.parse().map_err(|e| match e {
+        custval_model::ModelError::InvalidInput { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+/// A customer file and how to read it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InputOptions {
+    /// Transactions or summaries: CSV or other delimited text, gzip-compressed if the name
+    /// ends `.gz` (or the data starts with gzip's magic bytes); or Parquet (`.parquet`, or
+    /// the `PAR1` magic), columns found by name. In errors about Parquet, "line" is the row
+    /// number + 1 (the column names count as line 1, as a CSV header would).
+    #[arg(long)]
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub read: ReadOptions,
+}
+
+impl InputOptions {
+    /// Default reading options for `path` (comma-separated, lifetimes' column names).
+    pub fn for_file(path: PathBuf) -> InputOptions {
+        InputOptions {
+            input: path,
+            read: ReadOptions::default(),
+        }
+    }
+
+    fn input_error(&self, line: u64, column: Option<usize>, message: String) -> ClientError {
+        ClientError::Input {
+            path: self.input.clone(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    /// A column option: a name, or with --no-header a 1-based column number.
+    fn column(&self, flag: &str, value: &str) -> Result<ColumnRef, ClientError> {
+        if !self.read.no_header {
+            return Ok(ColumnRef::Name(value.to_owned()));
+        }
+        match value.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(ColumnRef::Index(n - 1)),
+            _ => Err(ClientError::Invalid(format!(
+                "with --no-header, {flag} must be a 1-based column number, not {value:?}"
+            ))),
+        }
+    }
+
+    fn open_text(&self) -> Result<TextInput, ClientError> {
+        TextInput::open(&self.input, self.read.delimiter, !self.read.no_header)
+    }
+
+    fn summary_error(&self, e: SummaryError) -> ClientError {
+        text::summary_error(&self.input, e)
+    }
+
+    /// (customer id, purchase day) of every row of a transaction log, for tracking plots;
+    /// read with the same options as [`summarize`](Self::summarize) (rows with a bad date
+    /// are skipped with --lenient).
+    pub fn purchase_days(&self) -> Result<Vec<(String, Day)>, ClientError> {
+        if let Some(p) = self.parquet()? {
+            let (format, lenient) = (self.read.date_format, self.read.lenient);
+            return parquet::purchase_days(p, &self.log_names(), format, lenient);
+        }
+        let mut t = self.open_text()?;
+        let id = t.column(ID, &self.column("--id-column", &self.read.id_column)?)?;
+        let date = t.column(DATE, &self.column("--date-column", &self.read.date_column)?)?;
+        let format = self.read.date_format;
+        let mut out = Vec::new();
+        while let Some(line) = t.next()? {
+            let text = t.records.get(date).unwrap_or_default().trim_ascii();
+            let Some(day) = parse_day(text, format) else {
+                if self.read.lenient {
+                    continue;
+                }
+                return Err(self.input_error(
+                    line,
+                    Some(date + 1),
+                    format!(
+                        "{DATE}: {:?}: {}",
+                        String::from_utf8_lossy(text),
+                        format.reason()
+                    ),
+                ));
+            };
+            out.push((t.str(line, id, ID)?.to_owned(), day));
+        }
+        Ok(out)
+    }
+
+    /// The file opened as Parquet, if it is Parquet.
+    fn parquet(&self) -> Result<Option<ParquetInput>, ClientError> {
+        if !parquet::is_parquet(&self.input)? {
+            return Ok(None);
+        }
+        if self.read.no_header {
+            return Err(ClientError::Invalid(
+                "--no-header is for text files: Parquet columns are found by name".into(),
+            ));
+        }
+        ParquetInput::open(&self.input).map(Some)
+    }
+
+    fn log_names(&self) -> LogNames<'_> {
+        LogNames {
+            id: &self.read.id_column,
+            date: &self.read.date_column,
+            amount: &self.read.amount_column,
+        }
+    }
+
+    /// The file's kind: as given, or from its header.
+    pub fn kind(&self) -> Result<InputKind, ClientError> {
+        if self.read.input_kind != InputKind::Auto {
+            return Ok(self.read.input_kind);
+        }
+        let frequency = self.read.frequency_column.as_deref().unwrap_or("frequency");
+        if let Some(p) = self.parquet()? {
+            return Ok(if p.find(frequency).is_some() {
+                InputKind::Summaries
+            } else {
+                InputKind::Transactions
+            });
+        }
+        if self.read.no_header {
+            return Ok(if self.read.frequency_column.is_some() {
+                InputKind::Summaries
+            } else {
+                InputKind::Transactions
+            });
+        }
+        let t = self.open_text()?;
+        Ok(if t.find(frequency).is_some() {
+            InputKind::Summaries
+        } else {
+            InputKind::Transactions
+        })
+    }
+
+    /// Summarizes a transaction log locally (streamed; memory grows with customers).
+    pub fn summarize(
+        &self,
+        unit: TimeUnit,
+        observation_end: Day,
+        calibration_end: Option<Day>,
+    ) -> Result<SummaryOutput, ClientError> {
+        let config = SummaryConfig {
+            unit,
+            observation_end,
+            calibration_end,
+            policy: if self.read.lenient {
+                RowPolicy::Lenient
+            } else {
+                RowPolicy::Strict
+            },
+        };
+        let builder = SummaryBuilder::new(config)?.with_exact_history();
+        if let Some(p) = self.parquet()? {
+            return parquet::summarize(p, &self.log_names(), self.read.date_format, builder);
+        }
+        let options = CsvOptions {
+            has_header: !self.read.no_header,
+            delimiter: self.read.delimiter,
+            customer_id: self.column("--id-column", &self.read.id_column)?,
+            date: self.column("--date-column", &self.read.date_column)?,
+            amount: self.column("--amount-column", &self.read.amount_column)?,
+            date_format: self.read.date_format,
+        };
+        summarize_csv_with(gzip::open(&self.input)?, &options, builder)
+            .map_err(|e| self.summary_error(e))
+    }
+
+    /// Reads a summary file in chunks of at most `chunk` customers.
+    pub fn summaries(&self, chunk: usize) -> Result<SummaryReader, ClientError> {
+        let r = &self.read;
+        if let Some(p) = self.parquet()? {
+            let names = SummaryNames {
+                id: &r.id_column,
+                frequency: r.frequency_column.as_deref().unwrap_or("frequency"),
+                recency: r.recency_column.as_deref().unwrap_or("recency"),
+                t: r.t_column.as_deref().unwrap_or("T"),
+                monetary: r.monetary_column.as_deref(),
+            };
+            let p = ParquetSummaries::open(p, &names, chunk)?;
+            return Ok(SummaryReader(Box::new(Summaries::Parquet(p))));
+        }
+        let t = self.open_text()?;
+        let need = |role: &str, flag: &str, value: &Option<String>| {
+            t.column(role, &self.column(flag, value.as_deref().unwrap_or(role))?)
+        };
+        let id = match (self.column("--id-column", &r.id_column)?, &t.header) {
+            // lifetimes writes the id as the first column (often unnamed or "ID").
+            (ColumnRef::Name(n), Some(_)) if n == "customer_id" && t.find(&n).is_none() => {
+                t.find("ID").unwrap_or(0)
+            }
+            (c, _) => t.column(ID, &c)?,
+        };
+        let columns = [
+            id,
+            need("frequency", "--frequency-column", &r.frequency_column)?,
+            need("recency", "--recency-column", &r.recency_column)?,
+            need("T", "--t-column", &r.t_column)?,
+        ];
+        let monetary = match (&r.monetary_column, r.no_header) {
+            (None, false) => t.find("monetary_value"),
+            (None, true) => None,
+            (Some(m), _) => {
+                Some(t.column("monetary_value", &self.column("--monetary-column", m)?)?)
+            }
+        };
+        Ok(SummaryReader(Box::new(Summaries::Text(TextSummaries {
+            text: t,
+            columns,
+            monetary,
+            chunk: chunk.max(1),
+        }))))
+    }
+}
+
+/// Summary rows in chunks, as the wire's columns.
+#[derive(Debug)]
+pub struct SummaryReader(Box<Summaries>);
+
+#[derive(Debug)]
+enum Summaries {
+    Text(TextSummaries),
+    Parquet(ParquetSummaries),
+}
+
+impl SummaryReader {
+    /// The next chunk, or `None` at the end of the file.
+    pub fn next_chunk(&mut self) -> Result<Option<pb::SummaryColumns>, ClientError> {
+        match &mut *self.0 {
+            Summaries::Text(t) => t.next_chunk(),
+            Summaries::Parquet(p) => p.next_chunk(),
+        }
+    }
+
+    /// How much of the file has been read, in (0, 1], once something has: bytes of the
+    /// file (compressed ones for gzip) or Parquet rows.
+    pub fn fraction_read(&self) -> Option<f64> {
+        match &*self.0 {
+            Summaries::Text(t) => t.text.fraction_read(),
+            Summaries::Parquet(p) => p.fraction_read(),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Delimited text files (gzip-compressed or not) read record by record: the one way
+//! summaries, purchase days and the kind of a text file are read.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use custval_model::data::summary::{
+    ColumnRef, Delimiter, SummaryError, TextRecords, resolve_column,
+};
+use custval_proto::v1 as pb;
+
+use super::fields::{ID, whole_frequency};
+use crate::error::ClientError;
+use crate::gzip;
+
+/// A text file opened for reading, past its header if it has one: the one way summaries,
+/// purchase days and the kind of a file are read (the summarizer reads through the same
+/// [`TextRecords`]).
+#[derive(Debug)]
+pub(super) struct TextInput {
+    path: PathBuf,
+    pub(super) records: TextRecords<Box<dyn Read + Send>>,
+    pub(super) header: Option<Vec<String>>,
+    /// Bytes read from the file so far, and its size.
+    consumed: Arc<AtomicU64>,
+    size: u64,
+}
+
+impl TextInput {
+    /// Opens the file for reading records, and reads its header if it has one.
+    pub(super) fn open(
+        path: &Path,
+        delimiter: Delimiter,
+        has_header: bool,
+    ) -> Result<TextInput, ClientError> {
+        let consumed = Arc::new(AtomicU64::new(0));
+        let file = gzip::open_counted(path, consumed.clone())?;
+        let records = TextRecords::new(file, delimiter).map_err(|e| summary_error(path, e))?;
+        let mut t = TextInput {
+            path: path.to_owned(),
+            records,
+            header: None,
+            consumed,
+            size: std::fs::metadata(path).map_or(0, |m| m.len()),
+        };
+        if has_header {
+            if t.next()?.is_none() {
+                return Err(t.error(0, None, "the file is empty: no header line".into()));
+            }
+            t.header = Some(t.records.names());
+        }
+        Ok(t)
+    }
+
+    pub(super) fn fraction_read(&self) -> Option<f64> {
+        let read = self.consumed.load(Ordering::Relaxed);
+        (read > 0 && self.size > 0).then(|| (read as f64 / self.size as f64).min(1.0))
+    }
+
+    pub(super) fn error(&self, line: u64, column: Option<usize>, message: String) -> ClientError {
+        ClientError::Input {
+            path: self.path.clone(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    /// The next record's line, or `None` at the end.
+    pub(super) fn next(&mut self) -> Result<Option<u64>, ClientError> {
+        self.records.next_record().map_err(|e| {
+            let message = match e {
+                SummaryError::Io(m) => m,
+                other => other.to_string(),
+            };
+            self.error(0, None, message)
+        })
+    }
+
+    /// The 0-based column of `col`.
+    pub(super) fn column(&self, role: &str, col: &ColumnRef) -> Result<usize, ClientError> {
+        resolve_column(role, col, self.header.as_deref())
+            .map_err(|e| self.error(u64::from(self.header.is_some()), None, e.to_string()))
+    }
+
+    /// A column by header name, if there is a header and it has the column.
+    pub(super) fn find(&self, name: &str) -> Option<usize> {
+        self.header.as_ref()?;
+        self.column(name, &ColumnRef::Name(name.to_owned())).ok()
+    }
+
+    /// Field `i` of the current record, trimmed, as UTF-8 text.
+    pub(super) fn str(&self, line: u64, i: usize, role: &str) -> Result<&str, ClientError> {
+        let raw = self.records.get(i).unwrap_or_default().trim_ascii();
+        std::str::from_utf8(raw).map_err(|_| {
+            self.error(
+                line,
+                Some(i + 1),
+                format!(
+                    "{role}: {:?}: not valid UTF-8",
+                    String::from_utf8_lossy(raw)
+                ),
+            )
+        })
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct TextSummaries {
+    pub(super) text: TextInput,
+    /// id, frequency, recency, T (0-based).
+    pub(super) columns: [usize; 4],
+    pub(super) monetary: Option<usize>,
+    pub(super) chunk: usize,
+}
+
+impl TextSummaries {
+    pub(super) fn next_chunk(&mut self) -> Result<Option<pb::SummaryColumns>, ClientError> {
+        let mut c = pb::SummaryColumns::default();
+        let [id, x, rec, age] = self.columns;
+        while c.customer_id.len() < self.chunk {
+            let Some(line) = self.text.next()? else {
+                break;
+            };
+            let t = &self.text;
+            let number = |k: usize, role: &str| -> Result<f64, ClientError> {
+                let text = t.str(line, k, role)?;
+                text.parse().map_err(|_| {
+                    t.error(
+                        line,
+                        Some(k + 1),
+                        format!("{role} is not a number: {text:?}"),
+                    )
+                })
+            };
+            c.customer_id.push(t.str(line, id, ID)?.to_owned());
+            let frequency = whole_frequency(number(x, "frequency")?)
+                .map_err(|message| t.error(line, Some(x + 1), message))?;
+            c.frequency.push(frequency);
+            c.recency.push(number(rec, "recency")?);
+            c.age.push(number(age, "T")?);
+            if let Some(m) = self.monetary {
+                c.monetary_value.push(number(m, "monetary_value")?);
+            }
+        }
+        Ok((!c.customer_id.is_empty()).then_some(c))
+    }
+}
+
+/// A summarizer's or record reader's error as an input error of the file at `path`.
+pub(super) fn summary_error(path: &Path, e: SummaryError) -> ClientError {
+    let input_error = |line, column, message| ClientError::Input {
+        path: path.to_owned(),
+        line,
+        column,
+        message,
+    };
+    match e {
+        SummaryError::Row(r) => input_error(
+            r.line,
+            r.column,
+            format!("{}: {:?}: {}", r.field, r.value, r.reason),
+        ),
+        SummaryError::Header(h) => input_error(1, None, h),
+        SummaryError::Config(e) => input_error(0, None, e.to_string()),
+        SummaryError::Io(e) => input_error(0, None, e),
+    }
+}

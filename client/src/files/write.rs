@@ -1,0 +1,232 @@
+//! Scores and summaries out, chunk by chunk: CSV or JSON Lines (gzip-compressed if the
+//! name ends `.gz`), or Parquet.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use custval_model::CustomerTable;
+use custval_proto::v1 as pb;
+
+use super::fields::csv_field;
+use super::parquet::{self, ParquetWriter};
+use crate::error::ClientError;
+use crate::gzip::{self, Sink};
+
+/// Output format of scores and summaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// From the file name (before a `.gz`): `.parquet`/`.pq` is Parquet, `.jsonl`/`.ndjson`
+    /// JSON Lines, anything else CSV.
+    Auto,
+    Csv,
+    Jsonl,
+    Parquet,
+}
+
+impl OutputFormat {
+    /// The format for `path`: as given, or from its name.
+    pub fn for_path(self, path: &Path) -> OutputFormat {
+        if self != OutputFormat::Auto {
+            return self;
+        }
+        match gzip::inner_extension(path).as_str() {
+            "parquet" | "pq" => OutputFormat::Parquet,
+            "jsonl" | "ndjson" => OutputFormat::Jsonl,
+            _ => OutputFormat::Csv,
+        }
+    }
+}
+
+/// Writes score rows as CSV or JSON Lines (gzip-compressed if the name ends `.gz`), or as
+/// Parquet.
+pub struct ScoreWriter {
+    path: PathBuf,
+    out: ScoreOut,
+}
+
+enum ScoreOut {
+    Csv {
+        out: Sink,
+        header_written: bool,
+    },
+    Jsonl(Sink),
+    /// And whether the scores carry segment, tier and action.
+    Parquet(ParquetWriter, bool),
+}
+
+impl std::fmt::Debug for ScoreWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScoreWriter")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl ScoreWriter {
+    /// `-` writes to standard output.
+    pub fn create(path: &Path, format: OutputFormat) -> Result<ScoreWriter, ClientError> {
+        let out = match format.for_path(path) {
+            OutputFormat::Parquet => ScoreOut::Parquet(ParquetWriter::create(path)?, false),
+            OutputFormat::Jsonl => ScoreOut::Jsonl(Sink::create(path)?),
+            _ => ScoreOut::Csv {
+                out: Sink::create(path)?,
+                header_written: false,
+            },
+        };
+        Ok(ScoreWriter {
+            path: path.to_owned(),
+            out,
+        })
+    }
+
+    /// Appends one chunk of score columns.
+    pub fn write(&mut self, s: &pb::ScoreColumns) -> Result<(), ClientError> {
+        let labelled = !s.segment.is_empty();
+        let spend = !s.expected_spend.is_empty();
+        let mut undefined = s.undefined_spend.iter().peekable();
+        let path = &self.path;
+        let io = |e| ClientError::file(path, e);
+        let (out, jsonl) = match &mut self.out {
+            ScoreOut::Parquet(w, has_labels) => {
+                *has_labels = labelled;
+                return w.write(&parquet::score_batch(s)?);
+            }
+            ScoreOut::Jsonl(out) => (out, true),
+            ScoreOut::Csv {
+                out,
+                header_written,
+            } => {
+                if !*header_written {
+                    let mut h = String::from(
+                        "customer_id,expected_purchases,p_alive,propensity,expected_spend,clv",
+                    );
+                    if labelled {
+                        h.push_str(",segment,tier,action");
+                    }
+                    writeln!(out, "{h}").map_err(io)?;
+                    *header_written = true;
+                }
+                (out, false)
+            }
+        };
+        for i in 0..s.customer_id.len() {
+            let defined = spend && undefined.next_if(|&&u| u as usize == i).is_none();
+            let (es, clv) = if defined {
+                (Some(s.expected_spend[i]), Some(s.clv[i]))
+            } else {
+                (None, None)
+            };
+            let r = if jsonl {
+                let mut v = serde_json::json!({
+                    "customer_id": s.customer_id[i],
+                    "expected_purchases": s.expected_purchases[i],
+                    "p_alive": s.p_alive[i],
+                    "propensity": s.propensity[i],
+                    "expected_spend": es,
+                    "clv": clv,
+                });
+                if labelled {
+                    v["segment"] = s.segment[i].clone().into();
+                    v["tier"] = s.tier[i].clone().into();
+                    v["action"] = s.action[i].clone().into();
+                }
+                writeln!(out, "{v}")
+            } else {
+                let opt = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
+                let mut line = format!(
+                    "{},{},{},{},{},{}",
+                    csv_field(&s.customer_id[i]),
+                    s.expected_purchases[i],
+                    s.p_alive[i],
+                    s.propensity[i],
+                    opt(es),
+                    opt(clv)
+                );
+                if labelled {
+                    line.push_str(&format!(
+                        ",{},{},{}",
+                        csv_field(&s.segment[i]),
+                        s.tier[i],
+                        s.action[i]
+                    ));
+                }
+                writeln!(out, "{line}")
+            };
+            r.map_err(io)?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<(), ClientError> {
+        let io = |e| ClientError::file(&self.path, e);
+        match self.out {
+            ScoreOut::Csv { out, .. } | ScoreOut::Jsonl(out) => out.finish().map_err(io),
+            ScoreOut::Parquet(w, labelled) => w.finish(parquet::score_schema(labelled)),
+        }
+    }
+}
+
+/// Writes `text` to `path` (gzip-compressed if the name ends `.gz`).
+pub fn write_text(path: &Path, text: &str) -> Result<(), ClientError> {
+    let mut out = Sink::create(path)?;
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.finish())
+        .map_err(|e| ClientError::file(path, e))
+}
+
+/// Writes a summary table with lifetimes' column names (and `frequency_holdout`,
+/// `spend_holdout` with a holdout): CSV or JSON Lines (gzip-compressed if the name ends
+/// `.gz`), or Parquet.
+pub fn write_summaries(
+    path: &Path,
+    format: OutputFormat,
+    t: &CustomerTable,
+) -> Result<(), ClientError> {
+    let format = format.for_path(path);
+    if format == OutputFormat::Parquet {
+        return parquet::write_summaries(path, t);
+    }
+    let mut out = Sink::create(path)?;
+    let io = |e| ClientError::file(path, e);
+    let holdout = t.holdout.as_ref();
+    if format == OutputFormat::Csv {
+        write!(out, "customer_id,frequency,recency,T,monetary_value").map_err(io)?;
+        if holdout.is_some() {
+            write!(out, ",frequency_holdout,spend_holdout").map_err(io)?;
+        }
+        writeln!(out).map_err(io)?;
+    }
+    for i in 0..t.len() {
+        let r = &t.rfm[i];
+        if format == OutputFormat::Jsonl {
+            let mut v = serde_json::json!({
+                "customer_id": t.ids[i],
+                "frequency": r.frequency,
+                "recency": r.recency,
+                "T": r.age,
+                "monetary_value": t.monetary_value[i],
+            });
+            if let Some(h) = holdout {
+                v["frequency_holdout"] = h.frequency[i].into();
+                v["spend_holdout"] = h.spend[i].into();
+            }
+            writeln!(out, "{v}").map_err(io)?;
+            continue;
+        }
+        write!(
+            out,
+            "{},{},{},{},{}",
+            csv_field(&t.ids[i]),
+            r.frequency,
+            r.recency,
+            r.age,
+            t.monetary_value[i]
+        )
+        .map_err(io)?;
+        if let Some(h) = holdout {
+            write!(out, ",{},{}", h.frequency[i], h.spend[i]).map_err(io)?;
+        }
+        writeln!(out).map_err(io)?;
+    }
+    out.finish().map_err(io)
+}
