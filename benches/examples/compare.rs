@@ -27,8 +27,8 @@ use custval_benches::{
 use custval_model::data::summary::{CsvOptions, Day, RowPolicy, SummaryConfig, summarize_csv};
 use custval_model::decide::segments::{self, Feature, FeatureTable, SegmentOptions};
 use custval_model::fit::FitOptions;
-use custval_model::models::gamma_gamma::{self, SpendData};
 use custval_model::models::beta_geo::{fit_bgnbd, log_likelihood_bgnbd};
+use custval_model::models::gamma_gamma::{self, SpendData};
 use custval_model::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

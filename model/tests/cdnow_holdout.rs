@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use custval_model::models::{BG_NBD, families};
 use custval_model::data::summary::{Day, RowPolicy, SummaryConfig, summarize_csv};
+use custval_model::models::{BG_NBD, families};
 use custval_model::{
     BetaGeoParams, FitOptions, GroupedRfm, TimeUnit, TransactionModel, holdout_report,
 };

@@ -6,8 +6,8 @@ use std::time::Instant;
 use custval_model::data::summary::Day;
 use custval_model::models::gamma_gamma::{self, SpendData};
 use custval_model::{
-    CustomerModel, CustomerTable, FitOptions, GroupedRfm, TimeUnit, TransactionModel,
-    TransactionFamily, holdout_report,
+    CustomerModel, CustomerTable, FitOptions, GroupedRfm, TimeUnit, TransactionFamily,
+    TransactionModel, holdout_report,
 };
 use custval_proto::v1 as pb;
 use rayon::prelude::*;

@@ -129,9 +129,8 @@ pub(crate) mod tests {
             // x / 3 underflows to 0 for the smallest subnormal, which is out of the
             // domain (parameters are checked): that one keeps x itself.
             let a = if x / 3.0 > 0.0 { x / 3.0 } else { x };
-            r.model.transaction = TransactionModel::bg_nbd(
-                BetaGeoParams::new(x, x * 7.0, a, x + i as f64).unwrap(),
-            );
+            r.model.transaction =
+                TransactionModel::bg_nbd(BetaGeoParams::new(x, x * 7.0, a, x + i as f64).unwrap());
             r.transaction_fit.gradient_norm = x / 11.0;
             let json = serde_json::to_string(&r).unwrap();
             let back: ModelRecord = serde_json::from_str(&json).unwrap();

@@ -15,9 +15,9 @@
 
 use std::fmt;
 
+use crate::data::rfm::Rfm;
 use crate::error::{ModelError, Result};
 use crate::fit::{FitOptions, Fitted, GroupedRfm};
-use crate::data::rfm::Rfm;
 use crate::simulate::PurchaseProcess;
 
 /// A purchase/dropout model family. Every time (recency, age, horizon) a method takes is in

@@ -11,8 +11,8 @@ use rustc_hash::FxHashMap;
 
 use crate::error::{ModelError, Result};
 use crate::fit::{self, FitOptions, Fitted, LogLikelihood};
-use crate::numerics::special::{digamma, ln_gamma};
 use crate::models::params::GammaGammaParams;
+use crate::numerics::special::{digamma, ln_gamma};
 
 /// Customers with x ≥ 1 grouped by identical (x, mean spend).
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::family::TransactionFamily;
 use super::registry;
+use crate::data::rfm::Rfm;
 use crate::error::{ModelError, Result};
 use crate::fit::{FitOptions, Fitted, GroupedRfm};
-use crate::data::rfm::Rfm;
 
 /// A family with parameters in its domain. Rates are per unit of the data it was fitted
 /// on; that unit travels with it in [`crate::CustomerModel`].

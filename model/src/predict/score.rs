@@ -7,11 +7,11 @@ use std::borrow::Cow;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::data::rfm::Rfm;
+use crate::data::units::TimeUnit;
 use crate::error::{ModelError, Result};
 use crate::models::{BatchShape, ChunkColumns};
 use crate::predict::clv::{ClvSpec, CustomerModel};
-use crate::data::rfm::Rfm;
-use crate::data::units::TimeUnit;
 
 /// Per-customer predictions. Times are in `unit`; `expected_spend` and `clv` are `None`
 /// where they are undefined (no spend model, or a Gamma-Gamma fit with q ≤ 1 for a

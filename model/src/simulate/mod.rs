@@ -21,10 +21,10 @@ use rayon::prelude::*;
 
 pub use rng::SimRng;
 
+use crate::data::rfm::{CustomerTable, HoldoutColumns, Rfm};
 use crate::error::{ModelError, Result};
 use crate::models::TransactionModel;
 use crate::models::params::{BetaGeoParams, GammaGammaParams};
-use crate::data::rfm::{CustomerTable, HoldoutColumns, Rfm};
 
 /// Upper bound on the purchases simulated for one customer; a customer
 /// exceeding it makes the simulation fail with [`ModelError::Numerical`]

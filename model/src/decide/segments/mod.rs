@@ -14,10 +14,10 @@ use ndarray::Array2;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::predict::clv::ClvSpec;
 use crate::data::rfm::Rfm;
 use crate::data::units::{TimeUnit, UnitConversion};
 use crate::error::{ModelError, Result};
+use crate::predict::clv::ClvSpec;
 use crate::predict::score::Scores;
 
 mod features;

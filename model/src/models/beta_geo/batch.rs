@@ -9,11 +9,11 @@ use wide::f64x4;
 use super::Variant;
 use super::expectation::{ExpectationTable, expectation_table};
 use super::predict::{log_drop_odds, p_alive_with};
+use crate::data::rfm::Rfm;
 use crate::error::Result;
-use crate::numerics::lanes;
 use crate::models::family::{BatchScorer, BatchShape, ChunkColumns};
 use crate::models::params::BetaGeoParams;
-use crate::data::rfm::Rfm;
+use crate::numerics::lanes;
 
 /// Largest frequency with per-frequency tables in a batch.
 const TABLE_MAX_FREQUENCY: u32 = 1 << 14;

@@ -4,8 +4,8 @@
 use wide::f64x4;
 
 use super::Variant;
-use crate::numerics::lanes;
 use crate::models::params::BetaGeoParams;
+use crate::numerics::lanes;
 
 /// Coefficients of E[N(t)] for customers alive at time 0 with λ ~ Gamma(r + x, α') and
 /// p ~ Beta(a, b_post), per frequency x (FHL 2005 eq. 9 with posterior parameters).

@@ -22,11 +22,11 @@ mod likelihood;
 mod predict;
 mod simulate;
 
+use crate::data::rfm::Rfm;
 use crate::error::Result;
 use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood};
 use crate::models::family::{BatchScorer, BatchShape, TransactionFamily};
 use crate::models::params::BetaGeoParams;
-use crate::data::rfm::Rfm;
 use crate::simulate::PurchaseProcess;
 use likelihood::BetaGeoLikelihood;
 

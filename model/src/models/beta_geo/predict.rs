@@ -5,8 +5,8 @@ use statrs::function::beta::beta_reg;
 
 use super::Variant;
 use super::expectation::{ExpectationTable, b_offset, expected_fresh};
-use crate::models::params::BetaGeoParams;
 use crate::data::rfm::Rfm;
+use crate::models::params::BetaGeoParams;
 use crate::numerics::special::{hyp2f1, ln_gamma};
 
 /// P(alive at T | x, t_x, T).

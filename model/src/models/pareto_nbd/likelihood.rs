@@ -1,9 +1,9 @@
 //! The Pareto/NBD log-likelihood: tail integrals as positive series in log space, the
 //! exact gradient on dual numbers, and per-frequency series tables evaluated in vector lanes.
 
-use crate::numerics::dual::{Dual, Real, logaddexp, logsubexp};
 use crate::error::Result;
 use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood};
+use crate::numerics::dual::{Dual, Real, logaddexp, logsubexp};
 use wide::f64x4;
 
 /// Longest series we accept; reached only when |α−β| ≈ max(α, β), i.e. one rate scale
@@ -305,8 +305,8 @@ pub(super) fn log_likelihood_vector(data: &GroupedRfm, params: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::numerics::quadrature;
     use crate::data::rfm::Rfm;
+    use crate::numerics::quadrature;
 
     /// The tail integral equals direct quadrature of its definition, for α ≥ β and α < β.
     #[test]

@@ -22,11 +22,11 @@ mod likelihood;
 mod predict;
 mod simulate;
 
+use crate::data::rfm::Rfm;
 use crate::error::{ModelError, Result};
 use crate::fit::{FitOptions, Fitted, GroupedRfm};
 use crate::models::family::{BatchScorer, BatchShape, ChunkColumns, TransactionFamily};
 use crate::models::params::ParetoNbdParams;
-use crate::data::rfm::Rfm;
 use crate::simulate::PurchaseProcess;
 
 /// Fits Pareto/NBD by maximum likelihood, with typed parameters.

@@ -2,11 +2,11 @@
 //! purchase-count probabilities and DERT. Times are in the parameters' unit.
 
 use super::likelihood::{adaptive_sums, ln_core, ln_tail_integrals};
-use crate::numerics::dual::logsubexp;
+use crate::data::rfm::Rfm;
 use crate::error::{ModelError, Result};
 use crate::models::params::ParetoNbdParams;
+use crate::numerics::dual::logsubexp;
 use crate::numerics::quadrature;
-use crate::data::rfm::Rfm;
 use crate::numerics::special::ln_gamma;
 
 fn numerical(reason: &str) -> ModelError {
