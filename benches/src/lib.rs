@@ -64,7 +64,9 @@ pub fn transaction_csv(rows: usize) -> std::path::PathBuf {
     let spec = SimulationSpec {
         customers,
         seed: 42,
-        process: TransactionModel::bg_nbd(BetaGeoParams::new(4.0, 40.0, 1.0, 30.0).unwrap()),
+        process: TransactionModel::bg_nbd(
+            BetaGeoParams::new(4.0, 40.0, 1.0, 30.0).expect("in the domain"),
+        ),
         spend: Some(cdnow_spend()),
         calibration_length: 104.0,
         birth_window: 52.0,

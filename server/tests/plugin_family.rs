@@ -33,14 +33,7 @@ async fn a_registered_family_is_listed_fitted_stored_and_scored() {
 
     let columns = cdnow_columns();
     let rows: Vec<Rfm> = (0..columns.customer_id.len())
-        .map(|i| {
-            Rfm::new(
-                columns.frequency[i] as u32,
-                columns.recency[i],
-                columns.age[i],
-            )
-            .unwrap()
-        })
+        .map(|i| Rfm::new(columns.frequency[i], columns.recency[i], columns.age[i]).unwrap())
         .collect();
     let spec = pb::FitSpec {
         family: POISSON.name().into(),
