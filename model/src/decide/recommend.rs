@@ -10,7 +10,9 @@
 //! * grow — margin × CLV, for alive customers with high propensity who spend less per
 //!   purchase than their segment;
 //! * nurture — margin × CLV_alive, for new and one-time buyers with good propensity;
-//! * maintain — healthy customers: standard service, no extra spend;
+//! * maintain — no profitable action: standard service, no extra spend. The reason says
+//!   which: HEALTHY (a returning customer the model calls alive), ONE_TIME_BUYER (no
+//!   repeat purchase yet: its P(alive) says little), NO_PROFITABLE_ACTION (the rest);
 //! * deprioritize — margin × CLV below the cost to serve: spend nothing.
 //!
 //! An action's incremental value is uplift × (value it addresses) − its cost. It is
@@ -230,14 +232,17 @@ pub fn recommend(c: &CustomerView, e: &Economics) -> Recommendation {
     }
     let p_alive = c.p_alive.clamp(1e-12, 1.0);
     let value_if_alive = value / p_alive;
-    let healthy = c.p_alive >= e.healthy_p_alive;
+    // Healthy is what the numbers say of a customer who has come back: a one-time buyer's
+    // P(alive) is 1 under BG/NBD by construction, which says nothing of its health.
+    let healthy = c.p_alive >= e.healthy_p_alive && c.frequency >= 1;
+    let falling = c.p_alive < e.healthy_p_alive;
     let keen = c.propensity >= e.min_propensity;
     let below_segment =
         matches!((c.expected_spend, c.segment_spend), (Some(s), Some(seg)) if s < seg);
 
     let mut candidates = Vec::with_capacity(3);
     let mut why: Vec<(Action, Vec<Reason>)> = Vec::with_capacity(3);
-    if c.high_value && !healthy {
+    if c.high_value && falling {
         let a = e.retain;
         candidates.push(ActionOption {
             action: Action::Retain,
@@ -300,6 +305,8 @@ pub fn recommend(c: &CustomerView, e: &Economics) -> Recommendation {
             action: Action::Maintain,
             reasons: vec![if healthy {
                 Reason::Healthy
+            } else if c.frequency == 0 {
+                Reason::OneTimeBuyer
             } else {
                 Reason::NoProfitableAction
             }],

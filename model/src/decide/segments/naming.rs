@@ -61,6 +61,11 @@ pub(super) fn name_segments(profiles: &mut [SegmentProfile], pop: &PopulationSta
     }
 }
 
+/// P(alive) from which a segment is called alive, and below which it is "Lost": every
+/// name agrees with these bands, so no segment the model calls alive is named lost.
+pub(crate) const ALIVE: f64 = 0.7;
+pub(crate) const DORMANT: f64 = 0.2;
+
 fn segment_name(centroid: &[(Feature, f64)], pop: &PopulationStats) -> &'static str {
     let c = |f| get(centroid, f).unwrap_or(0.0);
     // Value: CLV when present, else expected purchases; read against the population mean.
@@ -75,23 +80,30 @@ fn segment_name(centroid: &[(Feature, f64)], pop: &PopulationStats) -> &'static 
     let mid = value >= 0.75 * mean_value;
     let alive = c(Feature::PAlive);
     if c(Feature::Frequency) < 0.5 {
-        // One-time buyers: BG/NBD calls them all alive, so judge them by time and value.
+        // One-time buyers. A status comes only from what the model says of them: where it
+        // calls them alive (BG/NBD does for every one-time buyer, by construction) they are
+        // not "Lost" or "Hibernating", whatever their age; "New" needs a recent first
+        // purchase as well.
         let recent = c(Feature::Recency) < get(&pop.median, Feature::Recency).unwrap_or(0.0);
-        return if recent && mid {
-            "New"
-        } else if mid {
+        return if alive >= ALIVE {
+            if recent && mid {
+                "New"
+            } else {
+                "One-time buyers"
+            }
+        } else if alive >= DORMANT {
             "Hibernating"
         } else {
             "Lost"
         };
     }
     match (alive, high, mid) {
-        (a, true, _) if a >= 0.7 => "Champions",
-        (a, false, true) if a >= 0.7 => "Loyal",
-        (a, false, false) if a >= 0.7 => "Potential loyalists",
+        (a, true, _) if a >= ALIVE => "Champions",
+        (a, false, true) if a >= ALIVE => "Loyal",
+        (a, false, false) if a >= ALIVE => "Potential loyalists",
         (_, true, _) => "Can't lose them",
         (_, false, true) => "At risk",
-        (a, false, false) if a >= 0.2 => "Hibernating",
+        (a, false, false) if a >= DORMANT => "Hibernating",
         _ => "Lost",
     }
 }
