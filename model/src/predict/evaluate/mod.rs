@@ -1,11 +1,24 @@
-//! Calibration/holdout evaluation: how well a fitted model predicts what customers did next.
+//! Calibration/holdout evaluation: how well a fitted model predicts what customers did next,
+//! and whether it ranks them better than naive baselines on the same customers.
+//!
+//! * this module: [`HoldoutReport`] (totals, MAE/RMSE, Pearson, AUC and Brier of the
+//!   propensity, FHL's frequency table) built by [`holdout_report`];
+//! * [`ranking`]: gain curve, normalized Gini, top shares and lift, decile calibration;
+//! * [`baselines`]: `past_spend`, `past_frequency` and `same_rate` beside the model.
+
+pub mod baselines;
+pub mod ranking;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use baselines::{Baseline, HoldoutRankings, RankingInputs, RankingReport, holdout_rankings};
+pub use ranking::{DecileBin, GainCurve, RankingMetrics};
+
 use crate::data::rfm::Rfm;
 use crate::error::{ModelError, Result};
 use crate::models::TransactionModel;
+use crate::models::params::GammaGammaParams;
 
 /// One row of Fader, Hardie & Lee's calibration table: customers grouped by calibration
 /// frequency (0..6, then 7+), mean actual vs predicted holdout purchases.
@@ -34,15 +47,35 @@ pub struct HoldoutReport {
     pub auc: Option<f64>,
     pub brier: f64,
     pub by_frequency: Vec<FrequencyBin>,
+    /// The model's ranking of holdout purchases (and revenue) beside naive baselines on the
+    /// same customers. `None` only in reports stored before it existed.
+    #[serde(default)]
+    pub rankings: Option<HoldoutRankings>,
+}
+
+/// The money columns of a holdout evaluation, per customer in the order of the summaries.
+/// `HoldoutSpend::default()` means none: then the rankings have no `past_spend` baseline
+/// and no revenue ranking.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HoldoutSpend<'a> {
+    /// Mean spend per repeat purchase in calibration (0 when x = 0).
+    pub monetary_value: Option<&'a [f64]>,
+    /// Total spend in the holdout, when known.
+    pub holdout_spend: Option<&'a [f64]>,
+    /// The spend model giving the model's predicted revenue (expected holdout purchases ×
+    /// Gamma-Gamma expected spend per purchase); without it, no revenue ranking.
+    pub spend_model: Option<&'a GammaGammaParams>,
 }
 
 /// Evaluates `model` on calibration summaries `rfm` against holdout counts `actual` over a
-/// holdout of length `duration` (in the model's unit, as are the summaries).
+/// holdout of length `duration` (in the model's unit, as are the summaries), with its
+/// rankings beside the naive baselines ([`baselines`]) using the money columns in `spend`.
 pub fn holdout_report(
     model: &TransactionModel,
     rfm: &[Rfm],
     actual: &[u32],
     duration: f64,
+    spend: HoldoutSpend<'_>,
 ) -> Result<HoldoutReport> {
     if rfm.len() != actual.len() {
         return Err(ModelError::invalid(
@@ -114,6 +147,16 @@ pub fn holdout_report(
             mean_predicted: if count > 0 { p / count as f64 } else { 0.0 },
         })
         .collect();
+    let predicted_revenue = predicted_revenue(&pred, rfm, &spend);
+    let rankings = holdout_rankings(&RankingInputs {
+        rfm,
+        monetary_value: spend.monetary_value,
+        holdout_duration: duration,
+        holdout_purchases: actual,
+        holdout_spend: spend.holdout_spend,
+        predicted_purchases: &pred,
+        predicted_revenue: predicted_revenue.as_deref(),
+    })?;
     Ok(HoldoutReport {
         customers: rfm.len() as u64,
         holdout_duration: duration,
@@ -125,7 +168,22 @@ pub fn holdout_report(
         auc: auc(&prop, &bought),
         brier,
         by_frequency,
+        rankings: Some(rankings),
     })
+}
+
+/// Expected holdout purchases × Gamma-Gamma expected spend per purchase; `None` without
+/// monetary values or a spend model, or where the spend model has no finite expectation.
+fn predicted_revenue(purchases: &[f64], rfm: &[Rfm], spend: &HoldoutSpend<'_>) -> Option<Vec<f64>> {
+    let (monetary, model) = (spend.monetary_value?, spend.spend_model?);
+    if monetary.len() != rfm.len() {
+        return None;
+    }
+    rfm.iter()
+        .zip(monetary)
+        .zip(purchases)
+        .map(|((c, &m), &p)| model.expected_spend(c.frequency, m).map(|z| p * z))
+        .collect()
 }
 
 /// Pearson correlation; `None` when either side has zero variance.
