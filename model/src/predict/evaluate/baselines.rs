@@ -272,3 +272,158 @@ fn check(inputs: &RankingInputs<'_>) -> Result<()> {
 fn length(field: &str, expected: usize, got: usize) -> ModelError {
     ModelError::invalid(field, format!("expected {expected} values, got {got}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // x 2, 0, 1, 4 over ages 10, 5, 5, 20 (mean 10); holdout 10, so h / T̄ = 1:
+    // past_frequency predicts x; same_rate x · 10 / T = 2, 0, 2, 2.
+    fn customers() -> Vec<Rfm> {
+        vec![
+            Rfm::new(2, 8.0, 10.0).unwrap(),
+            Rfm::new(0, 0.0, 5.0).unwrap(),
+            Rfm::new(1, 3.0, 5.0).unwrap(),
+            Rfm::new(4, 19.0, 20.0).unwrap(),
+        ]
+    }
+    const BOUGHT: [u32; 4] = [2, 0, 1, 3];
+    const MONETARY: [f64; 4] = [10.0, 0.0, 50.0, 5.0];
+
+    fn inputs<'a>(rfm: &'a [Rfm], predicted: &'a [f64]) -> RankingInputs<'a> {
+        RankingInputs {
+            rfm,
+            monetary_value: Some(&MONETARY),
+            holdout_duration: 10.0,
+            holdout_purchases: &BOUGHT,
+            holdout_spend: None,
+            predicted_purchases: predicted,
+            predicted_revenue: None,
+        }
+    }
+
+    fn baseline<'a>(r: &'a RankingReport, name: &str) -> &'a Baseline {
+        r.baselines.iter().find(|b| b.name == name).unwrap()
+    }
+
+    #[test]
+    fn baselines_score_the_same_customers_as_stated() {
+        let rfm = customers();
+        let perfect = [2.0, 0.0, 1.0, 3.0];
+        let r = holdout_rankings(&inputs(&rfm, &perfect)).unwrap().purchases;
+        assert_eq!(r.outcome, "purchases");
+        let names: Vec<&str> = r.baselines.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, vec![PAST_SPEND, PAST_FREQUENCY, SAME_RATE]);
+        // past_frequency predicts x = 2, 0, 1, 4: off by 1 for one customer in four.
+        assert_eq!(baseline(&r, PAST_FREQUENCY).metrics.mae, Some(0.25));
+        // same_rate predicts 2, 0, 2, 2: off by 1 twice.
+        assert_eq!(baseline(&r, SAME_RATE).metrics.mae, Some(0.5));
+        // past_spend (20, 0, 50, 20) ranks but predicts no count.
+        let spend = &baseline(&r, PAST_SPEND).metrics;
+        assert_eq!(spend.mae, None);
+        assert!(spend.calibration.is_empty());
+        // x orders the customers exactly as the holdout does.
+        assert_eq!(
+            baseline(&r, PAST_FREQUENCY).metrics.normalized_gini,
+            Some(1.0)
+        );
+        // A perfect model is beaten by nobody.
+        assert_eq!(r.model.mae, Some(0.0));
+        assert!(r.model_beaten_by.is_empty(), "{:?}", r.model_beaten_by);
+        assert!(r.losses().is_empty());
+    }
+
+    #[test]
+    fn a_model_worse_than_a_baseline_is_reported_as_beaten() {
+        let rfm = customers();
+        // Ranks customer 1 (who bought nothing) first and predicts badly.
+        let poor = [1.0, 3.0, 1.0, 0.5];
+        let r = holdout_rankings(&inputs(&rfm, &poor)).unwrap().purchases;
+        assert_eq!(
+            r.model_beaten_by,
+            vec![PAST_SPEND, PAST_FREQUENCY, SAME_RATE]
+        );
+        assert_eq!(
+            baseline(&r, PAST_SPEND).beats_model_on,
+            vec!["normalized_gini"]
+        );
+        assert_eq!(
+            baseline(&r, PAST_FREQUENCY).beats_model_on,
+            vec!["normalized_gini", "mae"]
+        );
+        let losses = r.losses();
+        assert_eq!(losses.len(), 5);
+        assert!(
+            losses[0].starts_with("the model ranks purchases worse than past_spend"),
+            "{losses:?}"
+        );
+    }
+
+    #[test]
+    fn revenue_is_ranked_only_with_spend_and_a_revenue_prediction() {
+        let rfm = customers();
+        let predicted = [2.0, 0.0, 1.0, 3.0];
+        assert!(
+            holdout_rankings(&inputs(&rfm, &predicted))
+                .unwrap()
+                .revenue
+                .is_none()
+        );
+        let spend = [30.0, 0.0, 40.0, 12.0];
+        let revenue = [25.0, 0.0, 45.0, 15.0];
+        let r = holdout_rankings(&RankingInputs {
+            holdout_spend: Some(&spend),
+            predicted_revenue: Some(&revenue),
+            ..inputs(&rfm, &predicted)
+        })
+        .unwrap()
+        .revenue
+        .unwrap();
+        assert_eq!(r.outcome, "revenue");
+        // past_spend x · m · h / T̄ = 20, 0, 50, 20 predicts revenue; x alone only ranks;
+        // same_rate x · m · h / T = 20, 0, 100, 10.
+        assert_eq!(
+            baseline(&r, PAST_SPEND).metrics.mae,
+            Some((10.0 + 0.0 + 10.0 + 8.0) / 4.0)
+        );
+        assert_eq!(baseline(&r, PAST_FREQUENCY).metrics.mae, None);
+        assert_eq!(
+            baseline(&r, SAME_RATE).metrics.mae,
+            Some((10.0 + 0.0 + 60.0 + 2.0) / 4.0)
+        );
+        assert_eq!(r.model.mae, Some((5.0 + 0.0 + 5.0 + 3.0) / 4.0));
+        // The model orders revenue perfectly; x does not (customer 3 has most x).
+        assert_eq!(r.model.normalized_gini, Some(1.0));
+        assert!(r.model_beaten_by.is_empty());
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        let rfm = customers();
+        let field = |i: RankingInputs<'_>| match holdout_rankings(&i) {
+            Err(ModelError::InvalidInput { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(inputs(&rfm, &[1.0, 2.0])), "predicted_purchases");
+        assert_eq!(
+            field(inputs(&rfm, &[1.0, f64::NAN, 0.0, 0.0])),
+            "predicted_purchases[1]"
+        );
+        let short_spend = [1.0];
+        assert_eq!(
+            field(RankingInputs {
+                holdout_spend: Some(&short_spend),
+                ..inputs(&rfm, &[0.0; 4])
+            }),
+            "holdout_spend"
+        );
+        assert_eq!(
+            field(RankingInputs {
+                holdout_duration: 0.0,
+                ..inputs(&rfm, &[0.0; 4])
+            }),
+            "holdout_duration"
+        );
+        assert_eq!(field(inputs(&[], &[])), "customers");
+    }
+}

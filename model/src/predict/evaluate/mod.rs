@@ -239,4 +239,67 @@ mod tests {
         assert!((pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.5]).unwrap() - 0.997_948_7).abs() < 1e-6);
         assert_eq!(pearson(&[1.0, 1.0], &[2.0, 3.0]), None);
     }
+
+    fn published() -> TransactionModel {
+        TransactionModel::bg_nbd(crate::models::params::BetaGeoParams::published_cdnow())
+    }
+
+    /// Stored records written before the rankings existed still load, with `rankings: None`.
+    #[test]
+    fn a_report_stored_without_rankings_still_loads() {
+        let old = r#"{"customers": 2, "holdout_duration": 39.0, "actual_total": 3.0,
+            "predicted_total": 2.5, "mae": 0.75, "rmse": 0.9, "pearson_r": 0.6, "auc": null,
+            "brier": 0.2, "by_frequency": [{"label": "0", "customers": 2,
+            "mean_actual": 1.5, "mean_predicted": 1.25}]}"#;
+        let report: HoldoutReport = serde_json::from_str(old).unwrap();
+        assert_eq!(report.rankings, None);
+        assert_eq!(report.mae, 0.75);
+    }
+
+    #[test]
+    fn a_report_carries_rankings_and_survives_json() {
+        let rfm = [
+            Rfm::new(0, 0.0, 30.0).unwrap(),
+            Rfm::new(2, 20.0, 30.0).unwrap(),
+            Rfm::new(5, 28.0, 35.0).unwrap(),
+            Rfm::new(1, 2.0, 20.0).unwrap(),
+        ];
+        let monetary = [0.0, 20.0, 35.0, 10.0];
+        let spend = [0.0, 25.0, 120.0, 0.0];
+        let gg = GammaGammaParams::published_cdnow();
+        let report = holdout_report(
+            &published(),
+            &rfm,
+            &[0, 1, 4, 0],
+            39.0,
+            HoldoutSpend {
+                monetary_value: Some(&monetary),
+                holdout_spend: Some(&spend),
+                spend_model: Some(&gg),
+            },
+        )
+        .unwrap();
+        let rankings = report.rankings.as_ref().unwrap();
+        assert_eq!(rankings.purchases.baselines.len(), 3);
+        assert!(rankings.revenue.is_some());
+        // The model's purchases MAE in the ranking is the report's own MAE.
+        assert!((rankings.purchases.model.mae.unwrap() - report.mae).abs() < 1e-12);
+        // serde_json writes NaN as null, which would not read back into an f64.
+        let json = serde_json::to_string(&report).unwrap();
+        let back: HoldoutReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report);
+        // Without money columns: no past_spend, no revenue.
+        let bare = holdout_report(
+            &published(),
+            &rfm,
+            &[0, 1, 4, 0],
+            39.0,
+            HoldoutSpend::default(),
+        )
+        .unwrap()
+        .rankings
+        .unwrap();
+        assert_eq!(bare.purchases.baselines.len(), 2);
+        assert_eq!(bare.revenue, None);
+    }
 }

@@ -317,7 +317,10 @@ mod tests {
         let score = [0.9, 0.1, 0.5, 0.4];
         let curve = GainCurve::new(&score, &outcome).unwrap();
         assert!(close(curve.gini(), 1.0 / 6.0));
-        assert!(close(GainCurve::new(&outcome, &outcome).unwrap().gini(), 5.0 / 12.0));
+        assert!(close(
+            GainCurve::new(&outcome, &outcome).unwrap().gini(),
+            5.0 / 12.0
+        ));
         assert!(close(normalized_gini(&score, &outcome).unwrap(), 0.4));
     }
 
@@ -428,7 +431,10 @@ mod tests {
         assert_eq!(ranking_only.top.len(), TOP_SHARES.len());
         assert!(close(ranking_only.top_share(0.1).unwrap(), 0.2));
         let prediction = RankingMetrics::of(&score, &outcome, true);
-        assert!(close(prediction.mae.unwrap(), (2.1 + 0.9 + 0.5 + 1.6) / 4.0));
+        assert!(close(
+            prediction.mae.unwrap(),
+            (2.1 + 0.9 + 0.5 + 1.6) / 4.0
+        ));
         assert!(!prediction.calibration.is_empty());
     }
 }
