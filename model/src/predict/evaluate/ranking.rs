@@ -111,11 +111,16 @@ pub fn gain(score: &[f64], outcome: &[f64], shares: &[f64]) -> Option<Vec<f64>> 
 /// for the reversed order. `None` when the outcome is all zero or all equal (no ordering
 /// is better than another) or the curve is undefined.
 pub fn normalized_gini(score: &[f64], outcome: &[f64]) -> Option<f64> {
+    normalized(&GainCurve::new(score, outcome)?, outcome)
+}
+
+/// `curve`'s Gini over the perfect ordering's.
+fn normalized(curve: &GainCurve, outcome: &[f64]) -> Option<f64> {
     let perfect = GainCurve::new(outcome, outcome)?.gini();
     if perfect <= 0.0 {
         return None;
     }
-    let g = GainCurve::new(score, outcome)?.gini() / perfect;
+    let g = curve.gini() / perfect;
     g.is_finite().then_some(g)
 }
 
@@ -268,7 +273,7 @@ impl RankingMetrics {
             })
             .unwrap_or_default();
         RankingMetrics {
-            normalized_gini: normalized_gini(score, outcome),
+            normalized_gini: curve.as_ref().and_then(|c| normalized(c, outcome)),
             gain,
             top,
             mae: if predicts_outcome {
