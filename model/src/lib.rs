@@ -36,5 +36,5 @@ pub use fit::{FitDiagnostics, FitOptions, Fitted, GroupedRfm};
 pub use models::params::{BetaGeoParams, GammaGammaParams, ParetoNbdParams};
 pub use models::{TransactionFamily, TransactionModel};
 pub use predict::clv::{ClvSpec, CustomerModel, Discount};
-pub use predict::evaluate::{HoldoutReport, holdout_report};
+pub use predict::evaluate::{HoldoutReport, HoldoutSpend, holdout_report};
 pub use predict::score::{CustomerScore, Scores};

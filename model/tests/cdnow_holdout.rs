@@ -6,7 +6,7 @@ use common::*;
 use custval_model::data::summary::{Day, RowPolicy, SummaryConfig, summarize_csv};
 use custval_model::models::{BG_NBD, families};
 use custval_model::{
-    BetaGeoParams, FitOptions, GroupedRfm, TimeUnit, TransactionModel, holdout_report,
+    BetaGeoParams, FitOptions, GroupedRfm, HoldoutSpend, TimeUnit, TransactionModel, holdout_report,
 };
 
 fn cdnow_split() -> custval_model::CustomerTable {
@@ -29,8 +29,14 @@ fn bgnbd_holdout_matches_fader_hardie_lee() {
     assert_eq!(holdout.duration, 39.0);
     let published =
         TransactionModel::bg_nbd(BetaGeoParams::new(0.243, 4.414, 0.793, 2.426).unwrap());
-    let report =
-        holdout_report(&published, &table.rfm, &holdout.frequency, holdout.duration).unwrap();
+    let report = holdout_report(
+        &published,
+        &table.rfm,
+        &holdout.frequency,
+        holdout.duration,
+        HoldoutSpend::default(),
+    )
+    .unwrap();
     // FHL (2005): 1,882 actual repeat transactions in weeks 40-78; the model predicts 1,654.
     assert_eq!(report.actual_total, 1882.0);
     assert!(
@@ -73,6 +79,7 @@ fn every_model_tracks_the_holdout_when_fitted_on_the_calibration_summary() {
             &table.rfm,
             &holdout.frequency,
             holdout.duration,
+            HoldoutSpend::default(),
         )
         .unwrap();
         // All three under-predict CDNOW's holdout by roughly 10-15% (FHL's figure 3).

@@ -6,8 +6,8 @@ use std::time::Instant;
 use custval_model::data::summary::Day;
 use custval_model::models::gamma_gamma::{self, SpendData};
 use custval_model::{
-    CustomerModel, CustomerTable, FitOptions, GroupedRfm, TimeUnit, TransactionFamily,
-    TransactionModel, holdout_report,
+    CustomerModel, CustomerTable, FitOptions, GroupedRfm, HoldoutSpend, TimeUnit,
+    TransactionFamily, TransactionModel, holdout_report,
 };
 use custval_proto::v1 as pb;
 use rayon::prelude::*;
@@ -136,12 +136,22 @@ pub fn fit(spec: &FitSpec, input: DecodedTable, now_ms: i64) -> Result<ModelReco
     };
 
     let holdout = match &table.holdout {
-        Some(h) => Some(holdout_report(
-            &fitted.params,
-            &table.rfm,
-            &h.frequency,
-            h.duration,
-        )?),
+        Some(h) => {
+            // Columns of zeros mean the input had no amounts: no spend baselines then.
+            let known = |v: &[f64]| v.iter().any(|&s| s > 0.0);
+            let money = HoldoutSpend {
+                monetary_value: known(&table.monetary_value).then_some(&table.monetary_value[..]),
+                holdout_spend: known(&h.spend).then_some(&h.spend[..]),
+                spend_model: spend.as_ref(),
+            };
+            Some(holdout_report(
+                &fitted.params,
+                &table.rfm,
+                &h.frequency,
+                h.duration,
+                money,
+            )?)
+        }
         None => None,
     };
 
