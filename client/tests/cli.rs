@@ -48,6 +48,27 @@ fn every_command_end_to_end() {
     assert!(fit["log_likelihood"].as_f64().unwrap() < 0.0);
     assert!(fit["holdout"]["actual_total"].as_f64().unwrap() > 0.0);
     assert!(fit["holdout"]["predicted_total"].as_f64().unwrap() > 0.0);
+    // The model's ranking beside the naive baselines on the same customers.
+    let ranking = &fit["holdout"]["ranking"];
+    assert_eq!(ranking["outcome"], "purchases");
+    let gini = ranking["normalized_gini"].as_f64().unwrap();
+    assert!(gini > 0.0 && gini <= 1.0, "{ranking}");
+    assert!(
+        ranking["top_share"]["10%"].as_f64().unwrap() > 0.1,
+        "{ranking}"
+    );
+    let baselines = fit["holdout"]["baselines"].as_array().unwrap();
+    let names: Vec<&str> = baselines
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["past_spend", "past_frequency", "same_rate"]);
+    for b in baselines {
+        assert!(b["normalized_gini"].as_f64().is_some(), "{b}");
+    }
+    assert!(baselines[1]["mae"].as_f64().unwrap() > 0.0);
+    // Simulated amounts, holdout spend and a spend model: revenue is ranked too.
+    assert_eq!(fit["holdout"]["revenue_ranking"]["outcome"], "revenue");
 
     // Summaries in lifetimes' names, then scores from either input.
     let summ = p(d, "summ.csv");

@@ -2,6 +2,8 @@
 //! fit diagnostics and holdout metrics.
 
 use custval_model::models::{TransactionFamily, registry};
+use custval_model::predict::evaluate::baselines::RankingReport;
+use custval_model::predict::evaluate::ranking::RankingMetrics;
 use custval_model::{
     CustomerModel, Duration, FitDiagnostics, GammaGammaParams, HoldoutReport, ModelError, Result,
     TimeUnit, TransactionModel,
@@ -189,6 +191,46 @@ pub fn holdout_to_proto(h: &HoldoutReport, unit: TimeUnit) -> pb::HoldoutMetrics
                 mean_predicted: b.mean_predicted,
             })
             .collect(),
+        purchases_ranking: h.rankings.as_ref().map(|r| ranking_to_proto(&r.purchases)),
+        revenue_ranking: h
+            .rankings
+            .as_ref()
+            .and_then(|r| r.revenue.as_ref())
+            .map(ranking_to_proto),
+    }
+}
+
+fn ranking_metrics_to_proto(m: &RankingMetrics) -> pb::RankingMetrics {
+    pb::RankingMetrics {
+        normalized_gini: m.normalized_gini,
+        top: m
+            .top
+            .iter()
+            .map(|t| pb::RankingTopShare {
+                customer_share: t.customer_share,
+                outcome_share: t.outcome_share,
+                lift: t.lift,
+            })
+            .collect(),
+        mae: m.mae,
+    }
+}
+
+pub fn ranking_to_proto(r: &RankingReport) -> pb::HoldoutRanking {
+    pb::HoldoutRanking {
+        outcome: r.outcome.clone(),
+        model: Some(ranking_metrics_to_proto(&r.model)),
+        baselines: r
+            .baselines
+            .iter()
+            .map(|b| pb::BaselineRanking {
+                name: b.name.clone(),
+                metrics: Some(ranking_metrics_to_proto(&b.metrics)),
+                beats_model_on: b.beats_model_on.clone(),
+            })
+            .collect(),
+        model_beaten_by: r.model_beaten_by.clone(),
+        losses: r.losses(),
     }
 }
 
