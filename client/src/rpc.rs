@@ -164,18 +164,34 @@ impl Connection {
         let message = tonic_health::pb::HealthCheckRequest {
             service: String::new(),
         };
+        // A server still loading its store answers NOT_SERVING: worth waiting for under the
+        // retry policy, as for UNAVAILABLE. What is left when the retries run out is the
+        // answer, not an error.
+        const NOT_SERVING: &str = "NOT_SERVING";
         let r = self
             .unary(
                 "health check",
                 Retry::Idempotent,
                 message,
                 |c, r| async move {
-                    tonic_health::pb::health_client::HealthClient::new(c.channel())
+                    let answer = tonic_health::pb::health_client::HealthClient::new(c.channel())
                         .check(r)
-                        .await
+                        .await?;
+                    if answer.get_ref().status == ServingStatus::NotServing as i32 {
+                        return Err(Status::unavailable(NOT_SERVING));
+                    }
+                    Ok(answer)
                 },
             )
-            .await?;
-        Ok(ServingStatus::try_from(r.status).unwrap_or(ServingStatus::Unknown))
+            .await;
+        match r {
+            Ok(r) => Ok(ServingStatus::try_from(r.status).unwrap_or(ServingStatus::Unknown)),
+            Err(ClientError::Rpc { code, message, .. })
+                if code == tonic::Code::Unavailable && message == NOT_SERVING =>
+            {
+                Ok(ServingStatus::NotServing)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
