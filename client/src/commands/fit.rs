@@ -171,9 +171,33 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
                 h.mae,
                 h.auc.map_or("-".into(), |a| format!("{a:.3}"))
             );
+            for r in h.purchases_ranking.iter().chain(&h.revenue_ranking) {
+                let m = r.model.clone().unwrap_or_default();
+                let baselines: Vec<String> = r
+                    .baselines
+                    .iter()
+                    .map(|b| {
+                        let gini = b.metrics.as_ref().and_then(|m| m.normalized_gini);
+                        format!("{} {}", b.name, fmt_gini(gini))
+                    })
+                    .collect();
+                println!(
+                    "  ranking {}: normalized Gini {} (baselines: {})",
+                    r.outcome,
+                    fmt_gini(m.normalized_gini),
+                    baselines.join(", ")
+                );
+                for loss in &r.losses {
+                    println!("  warning: {loss}");
+                }
+            }
         }
     }
     Ok(())
+}
+
+fn fmt_gini(g: Option<f64>) -> String {
+    g.map_or("-".into(), |g| format!("{g:.3}"))
 }
 
 /// The model's side of a holdout ranking: normalized Gini, top shares, MAE, and where it
