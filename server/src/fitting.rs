@@ -18,12 +18,24 @@ use crate::input::{DecodedTable, InputSettings};
 use crate::record::{ModelRecord, TrainingInfo};
 use crate::wire;
 
+/// `FitSpec.family` asking for a model competition.
+pub const AUTO: &str = "auto";
+
+/// Which family a fit asks for.
+#[derive(Debug, Clone, Copy)]
+pub enum FamilyChoice {
+    One(&'static dyn TransactionFamily),
+    /// Every registered family, the best kept (see [`compete`]).
+    Auto,
+}
+
 /// A checked [`pb::FitSpec`].
 #[derive(Debug, Clone)]
 pub struct FitSpec {
     pub name: String,
-    /// The transaction model family (`spec.family`, else the built-in enum).
-    pub family: &'static dyn TransactionFamily,
+    /// The transaction model family (`spec.family`, else the built-in enum), or every
+    /// family in competition.
+    pub family: FamilyChoice,
     pub spend: bool,
     pub unit: TimeUnit,
     pub observation_end: Option<Day>,
@@ -73,7 +85,11 @@ impl FitSpec {
         }
         Ok(FitSpec {
             name: s.name.clone(),
-            family: wire::family(&s.family, s.transaction_model, "spec")?,
+            family: if s.family.trim().eq_ignore_ascii_case(AUTO) {
+                FamilyChoice::Auto
+            } else {
+                FamilyChoice::One(wire::family(&s.family, s.transaction_model, "spec")?)
+            },
             spend: wire::spend_model(s.spend_model, "spec.spend_model")?,
             unit,
             observation_end,
@@ -97,8 +113,14 @@ impl FitSpec {
     }
 }
 
-/// Fits the spec's models on `input`. The record's version is assigned by the registry.
-pub fn fit(spec: &FitSpec, input: DecodedTable, now_ms: i64) -> Result<ModelRecord, ApiError> {
+/// Fits `family` (and the spec's spend model) on `input`. The record's version is assigned
+/// by the registry.
+pub fn fit(
+    spec: &FitSpec,
+    family: &'static dyn TransactionFamily,
+    input: &DecodedTable,
+    now_ms: i64,
+) -> Result<ModelRecord, ApiError> {
     let started = Instant::now();
     let table = &input.table;
     if table.is_empty() {
@@ -116,7 +138,7 @@ pub fn fit(spec: &FitSpec, input: DecodedTable, now_ms: i64) -> Result<ModelReco
         ..FitOptions::default()
     };
     let grouped = GroupedRfm::build(&table.rfm, None)?;
-    let fitted = TransactionModel::fit(spec.family, &grouped, &options)?;
+    let fitted = TransactionModel::fit(family, &grouped, &options)?;
     let mut transaction_fit = fitted.diagnostics;
     if !transaction_fit.converged {
         return Err(not_converged(transaction_fit));
@@ -179,6 +201,103 @@ pub fn fit(spec: &FitSpec, input: DecodedTable, now_ms: i64) -> Result<ModelReco
             server_version: env!("CARGO_PKG_VERSION").into(),
         },
         segments: None,
+    })
+}
+
+/// The outcome of a model competition: the records to store, in order (the chosen one
+/// last, so it is the name's latest version), and the selection to report (versions are
+/// filled in once stored).
+#[derive(Debug)]
+pub struct Competition {
+    pub records: Vec<ModelRecord>,
+    pub selection: pb::ModelSelection,
+}
+
+/// Fits every registered family on the same data and ranks them: by holdout MAE of
+/// purchases when the fit has a holdout (the error a business sees), else by BIC. A family
+/// that cannot be fitted is reported with its error and not stored; the competition fails
+/// only when none can be.
+pub fn compete(spec: &FitSpec, input: &DecodedTable, now_ms: i64) -> Result<Competition, ApiError> {
+    let families = custval_model::models::families();
+    let fits: Vec<Result<ModelRecord, ApiError>> = families
+        .iter()
+        .map(|&family| fit(spec, family, input, now_ms))
+        .collect();
+    let holdout = input.table.holdout.is_some();
+    let criterion = if holdout { "holdout_mae" } else { "bic" };
+    let score = |r: &ModelRecord| match (&r.holdout, holdout) {
+        (Some(h), true) => h.mae,
+        _ => r.transaction_fit.bic,
+    };
+    let chosen = fits
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| f.as_ref().ok().map(|r| (i, score(r))))
+        .filter(|(_, v)| v.is_finite())
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| i);
+    let Some(chosen) = chosen else {
+        // Nothing fitted: the first family's error says why.
+        return Err(fits
+            .into_iter()
+            .find_map(Result::err)
+            .unwrap_or_else(|| ApiError::Internal("no model family is registered".into())));
+    };
+    let candidates: Vec<pb::Candidate> = families
+        .iter()
+        .zip(&fits)
+        .map(|(family, f)| match f {
+            Ok(r) => pb::Candidate {
+                family: family.name().to_owned(),
+                version: 0,
+                log_likelihood: r.transaction_fit.log_likelihood,
+                bic: r.transaction_fit.bic,
+                holdout_mae: r.holdout.as_ref().map(|h| h.mae),
+                holdout_total_error: r
+                    .holdout
+                    .as_ref()
+                    .filter(|h| h.actual_total > 0.0)
+                    .map(|h| (h.predicted_total - h.actual_total) / h.actual_total),
+                error: String::new(),
+            },
+            Err(e) => pb::Candidate {
+                family: family.name().to_owned(),
+                error: e.to_string(),
+                ..Default::default()
+            },
+        })
+        .collect();
+    let winner = &families[chosen];
+    let reason = if holdout {
+        format!(
+            "{} has the lowest holdout MAE of purchases per customer ({:.4}) among {} fitted families",
+            winner.name(),
+            candidates[chosen].holdout_mae.unwrap_or(f64::NAN),
+            fits.iter().filter(|f| f.is_ok()).count()
+        )
+    } else {
+        format!(
+            "{} has the lowest BIC ({:.2}) among {} fitted families (no holdout to judge by)",
+            winner.name(),
+            candidates[chosen].bic,
+            fits.iter().filter(|f| f.is_ok()).count()
+        )
+    };
+    let mut records: Vec<(usize, ModelRecord)> = fits
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, f)| f.ok().map(|r| (i, r)))
+        .collect();
+    // The chosen one last: it becomes the name's latest version.
+    records.sort_by_key(|(i, _)| *i == chosen);
+    Ok(Competition {
+        records: records.into_iter().map(|(_, r)| r).collect(),
+        selection: pb::ModelSelection {
+            criterion: criterion.to_owned(),
+            chosen: winner.name().to_owned(),
+            reason,
+            candidates,
+        },
     })
 }
 

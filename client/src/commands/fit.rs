@@ -30,7 +30,9 @@ pub struct FitArgs {
     #[arg(long, value_enum, default_value = "week", hide_possible_values = true)]
     pub time_unit: TimeUnitArg,
     /// The transaction model family: bgnbd, mbgnbd, pareto-nbd, or any family the server
-    /// lists (`custval models families`); passed to the server as it is.
+    /// lists (`custval models families`); passed to the server as it is. `auto` fits every
+    /// family and keeps the best: by holdout MAE with a holdout, else by BIC (each candidate
+    /// is stored as a version; the chosen one is the latest).
     #[arg(long, default_value = "bgnbd")]
     pub model: String,
     /// gamma-gamma or none.
@@ -99,9 +101,9 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
     }
     let conn = connect.connect().await?;
     let started = Instant::now();
-    let model = conn
-        .fit_stream(chunks)
-        .await?
+    let model = conn.fit_stream(chunks).await?;
+    let selection = model.selection;
+    let model = model
         .model
         .ok_or_else(|| ClientError::Internal("the server returned no model".into()))?;
     let d = model.diagnostics.clone().unwrap_or_default();
@@ -121,6 +123,9 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
             "time_unit": unit.as_str(),
             "seconds": started.elapsed().as_secs_f64(),
         });
+        if let Some(sel) = &selection {
+            v["selection"] = selection_json(sel);
+        }
         if let Some(h) = &model.holdout {
             v["holdout"] = json!({
                 "actual_total": h.actual_total,
@@ -147,9 +152,27 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
             "fitted {} version {} ({}, {})",
             model.name,
             model.version,
-            a.model,
+            model.family,
             unit.as_str()
         );
+        if let Some(sel) = &selection {
+            println!("  chosen by {}: {}", sel.criterion, sel.reason);
+            for c in &sel.candidates {
+                match (c.error.is_empty(), c.holdout_mae) {
+                    (false, _) => println!("  candidate {:<12} not fitted: {}", c.family, c.error),
+                    (true, Some(mae)) => println!(
+                        "  candidate {:<12} v{} BIC {:.2}, holdout MAE {mae:.4}",
+                        c.family, c.version, c.bic
+                    ),
+                    (true, None) => {
+                        println!(
+                            "  candidate {:<12} v{} BIC {:.2}",
+                            c.family, c.version, c.bic
+                        )
+                    }
+                }
+            }
+        }
         for p in model.params.iter().chain(&model.spend_params) {
             let se = p
                 .standard_error
@@ -243,4 +266,27 @@ fn top_shares_json(m: &pb::RankingMetrics) -> serde_json::Value {
         })
         .collect::<serde_json::Map<_, _>>()
         .into()
+}
+
+/// How `--model auto` chose: the criterion, the winner and every candidate, under the
+/// CLI's `--model` names.
+fn selection_json(s: &pb::ModelSelection) -> serde_json::Value {
+    json!({
+        "criterion": s.criterion,
+        "chosen": s.chosen,
+        "reason": s.reason,
+        "candidates": s.candidates.iter().map(|c| {
+            let mut v = json!({
+                "model": c.family,
+                "version": c.version,
+                "log_likelihood": c.log_likelihood,
+                "bic": c.bic,
+                "holdout": {"mae": c.holdout_mae, "total_error": c.holdout_total_error},
+            });
+            if !c.error.is_empty() {
+                v["error"] = json!(c.error);
+            }
+            v
+        }).collect::<Vec<_>>(),
+    })
 }

@@ -65,6 +65,13 @@ pub fn register(family: &'static dyn TransactionFamily) -> Result<()> {
             format!("family name {name:?} must be lower-case letters, digits and '-'"),
         ));
     }
+    // "auto" asks the service for a competition among all families: no family may take it.
+    if name == "auto" || family.aliases().contains(&"auto") {
+        return Err(ModelError::invalid(
+            "model",
+            "\"auto\" is reserved for the competition among all families",
+        ));
+    }
     let mut added = added().write().unwrap_or_else(|e| e.into_inner());
     let spellings = |f: &dyn TransactionFamily| {
         std::iter::once(f.name().to_string())

@@ -11,9 +11,8 @@ use tonic::{Request, Response, Status, Streaming};
 use super::{AppState, stream_error};
 use crate::admission::{blocking, deadline, past};
 use crate::error::ApiError;
-use crate::fitting::{self, FitSpec};
+use crate::fitting::{self, FamilyChoice, FitSpec};
 use crate::input::TableBuilder;
-use crate::record::ModelRecord;
 use crate::wire;
 
 /// `custval.v1.Models` over the shared [`AppState`].
@@ -21,7 +20,8 @@ use crate::wire;
 pub struct ModelsService(pub Arc<AppState>);
 
 impl ModelsService {
-    /// Finishes the table, fits, and stores the result unless the deadline has passed.
+    /// Finishes the table, fits, and stores the result unless the deadline has passed. A
+    /// competition stores every candidate that fitted, the chosen one last.
     async fn fit_and_store(
         &self,
         spec: FitSpec,
@@ -30,23 +30,43 @@ impl ModelsService {
     ) -> Result<pb::FitModelResponse, ApiError> {
         let registry = self.0.registry()?;
         let metrics = self.0.metrics.clone();
-        let stored: Arc<ModelRecord> = blocking(move || {
+        blocking(move || {
             let decoded = builder.finish()?;
-            let record = fitting::fit(&spec, decoded, now_ms())?;
+            let (records, mut selection) = match spec.family {
+                FamilyChoice::One(family) => {
+                    (vec![fitting::fit(&spec, family, &decoded, now_ms())?], None)
+                }
+                FamilyChoice::Auto => {
+                    let c = fitting::compete(&spec, &decoded, now_ms())?;
+                    (c.records, Some(c.selection))
+                }
+            };
             if past(deadline) {
                 return Err(ApiError::DeadlineExceeded("the model was stored"));
             }
-            let customers = record.training.customers as usize;
-            let stored = registry.insert(record)?;
-            metrics.fitted(customers);
-            tracing::info!(name = %stored.name, version = stored.version, customers,
-                seconds = stored.training.fit_seconds, "model fitted and stored");
-            Ok(stored)
+            let mut last = None;
+            for record in records {
+                let customers = record.training.customers as usize;
+                let family = record.model.transaction.family().name();
+                let stored = registry.insert(record)?;
+                metrics.fitted(customers);
+                tracing::info!(name = %stored.name, version = stored.version, customers, family,
+                    seconds = stored.training.fit_seconds, "model fitted and stored");
+                if let Some(c) = selection
+                    .as_mut()
+                    .and_then(|s| s.candidates.iter_mut().find(|c| c.family == family))
+                {
+                    c.version = stored.version;
+                }
+                last = Some(stored);
+            }
+            let stored = last.ok_or_else(|| ApiError::Internal("nothing was fitted".into()))?;
+            Ok(pb::FitModelResponse {
+                model: Some(wire::model_to_proto(&stored)),
+                selection,
+            })
         })
-        .await?;
-        Ok(pb::FitModelResponse {
-            model: Some(wire::model_to_proto(&stored)),
-        })
+        .await
     }
 }
 
