@@ -164,7 +164,9 @@ pub fn diagnostics_to_proto(d: &FitDiagnostics) -> pb::FitDiagnostics {
         observations: d.n_observations,
         groups: d.n_groups as u64,
         message: d.message.clone(),
-        warnings: d.warnings.clone(),
+        // The proto carries strings: `code: message`, so the code survives for a reader
+        // that splits on the first ": " (the .proto is unchanged).
+        warnings: d.warnings.iter().map(ToString::to_string).collect(),
     }
 }
 
