@@ -5,6 +5,7 @@
 //! Parameters are optimised in log space. The objective is lifetimes' convention,
 //! `-LL / n + penalizer * sum(params^2)`, so that penalizer values mean the same thing.
 
+pub mod diagnosis;
 mod grouping;
 mod optimizer;
 mod reduce;
