@@ -12,7 +12,6 @@
 //! rates are Gamma(r, α)).
 
 use super::TransactionFamily;
-use crate::Rfm;
 use crate::fit::diagnosis::{few_repeat_customers, imprecise_estimates};
 use crate::fit::{FitDiagnostics, FitWarning, GroupedRfm, WarningCode};
 
@@ -34,39 +33,17 @@ pub fn diagnose_fit(
     out
 }
 
-/// Below this share of customers the fitted model believes have left (the weighted mean
-/// of 1 − P(alive) over the data's customers), the dropout process is at its boundary:
-/// fewer than 1 in 1,000 customers gone, P(alive) = 1 for everyone to three digits. Fits
-/// of populations with real dropout sit far above (CDNOW: BG/NBD ~0.2, Pareto/NBD ~0.4);
-/// fits where the dropout parameter ran to its boundary far below (1e-6 and less).
+/// Below this share of customers the fitted model expects to lose over a typical
+/// customer's observed span (its prior probability of dropping out by then), the dropout
+/// process is at its boundary: fewer than 1 in 1,000 customers gone, P(alive) = 1 for
+/// everyone to three digits. Fits of populations with real dropout sit far above (CDNOW:
+/// BG/NBD 0.2, Pareto/NBD 0.5); fits where a ran to 0 against b far below (1e-7).
+///
+/// The share is the family's closed form from its parameters (`lost_share` of
+/// [`no_dropout`]) rather than a mean of P(alive) over the customers: it costs nothing, and
+/// P(alive) itself fails in the very regime to detect (Pareto/NBD's series do not converge
+/// for β in the hundreds of thousands).
 pub const MIN_DROPOUT_SHARE: f64 = 1e-3;
-
-/// At most this many customer groups are scored for [`no_dropout`]: groups come in hash
-/// order, so a stride is a fair subsample, and the mean of 1 − P(alive) is known well
-/// enough for a threshold three orders of magnitude from ordinary values.
-const DROPOUT_SAMPLE_GROUPS: usize = 20_000;
-
-/// The fitted model's share of customers who have left, from P(alive) at each customer's
-/// own (x, t_x, T); `None` if P(alive) fails for one of them (no diagnosis then).
-pub fn dropout_share(
-    family: &dyn TransactionFamily,
-    params: &[f64],
-    data: &GroupedRfm,
-) -> Option<f64> {
-    let stride = data.len().div_ceil(DROPOUT_SAMPLE_GROUPS).max(1);
-    let (mut gone, mut weight) = (0.0, 0.0);
-    for i in (0..data.len()).step_by(stride) {
-        let c = Rfm {
-            frequency: data.frequency[i],
-            recency: data.recency[i],
-            age: data.age[i],
-        };
-        let alive = family.p_alive(params, &c).ok()?;
-        gone += data.weight[i] * (1.0 - alive);
-        weight += data.weight[i];
-    }
-    (weight > 0.0).then(|| gone / weight)
-}
 
 /// At or below this shape, the distribution of the dropout parameter (BG/NBD's p ~
 /// Beta(a, b), Pareto/NBD's μ ~ Gamma(s, β)) is a spike at zero: with shape k, the share
@@ -78,30 +55,21 @@ pub fn dropout_share(
 /// (CDNOW: a 0.79, s 0.61).
 pub const DROPOUT_SPIKE_SHAPE: f64 = 0.05;
 
-/// `no_dropout` when the fitted model believes fewer than [`MIN_DROPOUT_SHARE`] of the
-/// customers have left, or when the shape of its dropout distribution is at most
-/// [`DROPOUT_SPIKE_SHAPE`] (most customers never leave). `reading` says what the family's
-/// parameters show (e.g. `E[p] = a/(a+b) = 1e-9`), so the message points at the parameter
-/// at its boundary.
-pub fn no_dropout(
-    family: &dyn TransactionFamily,
-    params: &[f64],
-    data: &GroupedRfm,
-    dropout_shape: f64,
-    reading: &str,
-) -> Option<FitWarning> {
-    let share = dropout_share(family, params, data);
-    let none_leave = share.is_some_and(|s| s < MIN_DROPOUT_SHARE);
+/// `no_dropout` when the fitted model expects to lose fewer than [`MIN_DROPOUT_SHARE`] of
+/// the customers over a typical customer's observed span (`lost_share`), or when the shape
+/// of its dropout distribution is at most [`DROPOUT_SPIKE_SHAPE`] (most customers never
+/// leave). `reading` says what the family's parameters show (e.g. `E[p] = a/(a+b) =
+/// 1e-9`), so the message points at the parameter at its boundary.
+pub fn no_dropout(dropout_shape: f64, lost_share: f64, reading: &str) -> Option<FitWarning> {
+    let none_leave = lost_share < MIN_DROPOUT_SHARE;
     let spike = dropout_shape <= DROPOUT_SPIKE_SHAPE;
     (none_leave || spike).then(|| {
-        let believed = share.map_or(String::new(), |s| {
-            format!("; the fit believes {s:.2e} of the customers have left")
-        });
         FitWarning::new(
             WarningCode::NoDropout,
             format!(
                 "P(alive) = 1 for everyone: the data show no dropout this model can detect \
-                 ({reading}{believed}); P(alive), and what depends on it, carry no information"
+                 ({reading}; expected share of customers lost over a typical customer's span \
+                 {lost_share:.2e}); P(alive), and what depends on it, carry no information"
             ),
         )
     })
@@ -128,4 +96,34 @@ pub fn poisson_limit(r: f64, alpha: f64) -> Option<FitWarning> {
             ),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_dropout_fires_on_a_spike_at_zero_or_on_nobody_lost() {
+        // CDNOW's BG/NBD: a = 0.79, a fifth of the customers lost.
+        assert_eq!(no_dropout(0.79, 0.2, "cdnow"), None);
+        assert_eq!(
+            no_dropout(DROPOUT_SPIKE_SHAPE * 1.01, 0.02, "just above"),
+            None
+        );
+        // a → 0 with b → 0 too: a few leave at once, the rest never.
+        let spike = no_dropout(2e-9, 0.019, "spike").unwrap();
+        assert_eq!(spike.code, WarningCode::NoDropout);
+        // a ≪ b: an ordinary shape, but nobody leaves.
+        let none = no_dropout(0.5, 1e-5, "a << b").unwrap();
+        assert!(none.message.contains("a << b"), "{}", none.message);
+    }
+
+    #[test]
+    fn poisson_limit_fires_from_its_shape_on() {
+        assert_eq!(poisson_limit(0.243, 4.414), None);
+        assert_eq!(poisson_limit(POISSON_LIMIT_SHAPE * 0.99, 100.0), None);
+        let w = poisson_limit(1e5, 1e5 / 0.3).unwrap();
+        assert_eq!(w.code, WarningCode::PoissonLimit);
+        assert!(w.message.contains("r/alpha = 3.0000e-1"), "{}", w.message);
+    }
 }

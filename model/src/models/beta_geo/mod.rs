@@ -28,6 +28,7 @@ use crate::fit::{self, FitDiagnostics, FitOptions, FitWarning, Fitted, GroupedRf
 use crate::models::diagnosis;
 use crate::models::family::{BatchScorer, BatchShape, TransactionFamily};
 use crate::models::params::BetaGeoParams;
+use crate::numerics::special::ln_beta;
 use crate::simulate::PurchaseProcess;
 use likelihood::BetaGeoLikelihood;
 
@@ -152,14 +153,24 @@ impl TransactionFamily for BetaGeo {
         data: &GroupedRfm,
     ) -> Vec<FitWarning> {
         let p = BetaGeoParams::from_slice(params);
+        // A typical customer's dropout checks, and the prior probability of leaving at one
+        // of k checks: 1 − E[(1 − p)^k] = 1 − B(a, b + k) / B(a, b).
+        let (mut checks, mut weight) = (0.0, 0.0);
+        for (&x, &w) in data.frequency.iter().zip(&data.weight) {
+            checks += w * self.0.checks(x);
+            weight += w;
+        }
+        let k = checks / weight.max(f64::MIN_POSITIVE);
+        let lost = -(ln_beta(p.a, p.b + k) - ln_beta(p.a, p.b)).exp_m1();
         let reading = format!(
-            "a = {:.3e}, b = {:.3e}: E[p] = a/(a+b) = {:.3e} per purchase",
+            "a = {:.3e}, b = {:.3e}: E[p] = a/(a+b) = {:.3e} per check, {k:.3} checks per \
+             customer",
             p.a,
             p.b,
             p.a / (p.a + p.b)
         );
         [
-            diagnosis::no_dropout(self, params, data, p.a, &reading),
+            diagnosis::no_dropout(p.a, lost, &reading),
             diagnosis::poisson_limit(p.r, p.alpha),
         ]
         .into_iter()

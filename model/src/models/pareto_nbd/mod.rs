@@ -85,6 +85,9 @@ impl TransactionFamily for ParetoNbd {
             weight += w;
         }
         let mean_age = age / weight.max(f64::MIN_POSITIVE);
+        // The prior probability of a lifetime shorter than the mean age:
+        // 1 − E[e^(−μT)] = 1 − (β / (β + T))^s.
+        let lost = -(-p.s * (mean_age / p.beta).ln_1p()).exp_m1();
         let reading = format!(
             "s = {:.3e}, beta = {:.3e}: E[mu] = s/beta = {:.3e} per unit, {:.3e} over the mean \
              age {mean_age:.4}",
@@ -94,7 +97,7 @@ impl TransactionFamily for ParetoNbd {
             p.s / p.beta * mean_age
         );
         [
-            diagnosis::no_dropout(self, params, data, p.s, &reading),
+            diagnosis::no_dropout(p.s, lost, &reading),
             diagnosis::poisson_limit(p.r, p.alpha),
         ]
         .into_iter()
