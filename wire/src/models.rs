@@ -259,8 +259,16 @@ mod tests {
             param_names: vec![],
             standard_errors: vec![Some(0.1); 4],
             message: String::new(),
-            warnings: vec![],
+            warnings: vec![custval_model::fit::FitWarning::new(
+                custval_model::fit::WarningCode::NoDropout,
+                "P(alive) = 1 for everyone",
+            )],
         };
+        // The proto's warnings are strings: the code travels in front of the message.
+        assert_eq!(
+            diagnostics_to_proto(&d).warnings,
+            ["no_dropout: P(alive) = 1 for everyone"]
+        );
         let cm = CustomerModel {
             unit: TimeUnit::Week,
             transaction: TransactionModel::from_named(
