@@ -64,12 +64,20 @@ pub fn no_dropout(dropout_shape: f64, lost_share: f64, reading: &str) -> Option<
     let none_leave = lost_share < MIN_DROPOUT_SHARE;
     let spike = dropout_shape <= DROPOUT_SPIKE_SHAPE;
     (none_leave || spike).then(|| {
+        // With a spike but a visible share lost, "everyone" is the bulk: say who the rest are.
+        let rest = if none_leave {
+            ""
+        } else {
+            "; the shape is a spike at zero dropout: all but those put down as leaving at \
+             their first chance stay forever"
+        };
         FitWarning::new(
             WarningCode::NoDropout,
             format!(
                 "P(alive) = 1 for everyone: the data show no dropout this model can detect \
                  ({reading}; expected share of customers lost over a typical customer's span \
-                 {lost_share:.2e}); P(alive), and what depends on it, carry no information"
+                 {lost_share:.2e}{rest}); P(alive), and what depends on it, carry no \
+                 information"
             ),
         )
     })
@@ -113,9 +121,11 @@ mod tests {
         // a → 0 with b → 0 too: a few leave at once, the rest never.
         let spike = no_dropout(2e-9, 0.019, "spike").unwrap();
         assert_eq!(spike.code, WarningCode::NoDropout);
+        assert!(spike.message.contains("spike at zero"), "{}", spike.message);
         // a ≪ b: an ordinary shape, but nobody leaves.
         let none = no_dropout(0.5, 1e-5, "a << b").unwrap();
         assert!(none.message.contains("a << b"), "{}", none.message);
+        assert!(!none.message.contains("spike"), "{}", none.message);
     }
 
     #[test]
