@@ -31,6 +31,9 @@ pub enum WarningCode {
     ImpreciseEstimates,
     /// Too few customers with a repeat purchase to identify the model's parameters.
     FewRepeatCustomers,
+    /// Holdout predictions off in one direction in every frequency bin
+    /// (`crate::predict::holdout_diagnosis`).
+    HoldoutBias,
     /// Customers whose first purchase is in the holdout were left out of the fit (server).
     HoldoutBirthsLeftOut,
     /// Customers with repeat purchases but zero spend were left out of the spend fit
@@ -53,6 +56,7 @@ impl WarningCode {
         WarningCode::PoissonLimit,
         WarningCode::ImpreciseEstimates,
         WarningCode::FewRepeatCustomers,
+        WarningCode::HoldoutBias,
         WarningCode::HoldoutBirthsLeftOut,
         WarningCode::ZeroSpendLeftOut,
         WarningCode::Unclassified,
@@ -69,6 +73,7 @@ impl WarningCode {
             WarningCode::PoissonLimit => "poisson_limit",
             WarningCode::ImpreciseEstimates => "imprecise_estimates",
             WarningCode::FewRepeatCustomers => "few_repeat_customers",
+            WarningCode::HoldoutBias => "holdout_bias",
             WarningCode::HoldoutBirthsLeftOut => "holdout_births_left_out",
             WarningCode::ZeroSpendLeftOut => "zero_spend_left_out",
             WarningCode::Unclassified => "unclassified",
