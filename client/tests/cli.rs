@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, custval, ok, p};
+use common::{Server, cdnow, custval, ok, p};
 use serde_json::Value;
 
 #[test]
@@ -263,4 +263,60 @@ fn a_server_that_is_down_is_a_clear_error() {
     let out = custval(&format!("http://127.0.0.1:{port}"), &["health"]);
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+}
+
+/// `fit --model auto` on CDNOW with a holdout: the selection names the criterion, the
+/// winner (the lowest holdout MAE) and every candidate under the CLI's --model names, and
+/// the diagnostics carry structured warnings.
+#[test]
+fn fit_auto_reports_the_competition() {
+    let server = Server::start();
+    let fit: Value = serde_json::from_str(&ok(server.run(&[
+        "fit",
+        "--input",
+        &cdnow("CDNOW_sample.txt"),
+        "--delimiter",
+        "whitespace",
+        "--no-header",
+        "--id-column",
+        "2",
+        "--date-column",
+        "3",
+        "--amount-column",
+        "5",
+        "--observation-end",
+        "1997-09-30",
+        "--holdout-end",
+        "1998-06-30",
+        "--name",
+        "cdnow",
+        "--model",
+        "auto",
+        "--json",
+    ])))
+    .unwrap();
+    let sel = &fit["selection"];
+    assert_eq!(sel["criterion"], "holdout_mae");
+    let candidates = sel["candidates"].as_array().unwrap();
+    let names: Vec<&str> = candidates
+        .iter()
+        .map(|c| c["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bgnbd", "mbgnbd", "pareto-nbd"]);
+    let best = candidates
+        .iter()
+        .min_by(|a, b| {
+            let mae = |c: &Value| c["holdout"]["mae"].as_f64().unwrap();
+            mae(a).total_cmp(&mae(b))
+        })
+        .unwrap();
+    assert_eq!(sel["chosen"], best["model"]);
+    assert_eq!(fit["family"], sel["chosen"]);
+    for c in candidates {
+        assert!(c["bic"].as_f64().unwrap() > 0.0);
+        assert!(c["log_likelihood"].as_f64().unwrap() < 0.0);
+        assert!(c["holdout"]["total_error"].as_f64().unwrap() < 0.0, "{c}");
+    }
+    // Structured warnings: a list of {code, message} (none on this clean fit).
+    assert_eq!(fit["diagnostics"]["warnings"], serde_json::json!([]));
 }

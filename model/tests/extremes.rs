@@ -124,7 +124,9 @@ fn gamma_gamma_with_q_below_one_is_reported_not_negative() {
     .unwrap();
     assert!(fit.params.q() <= 1.0, "q = {}", fit.params.q());
     assert!(
-        fit.diagnostics.warnings.iter().any(|w| w.contains("q =")),
+        fit.diagnostics.warnings.iter().any(|w| w.code
+            == custval_model::fit::WarningCode::SpendMeanUndefined
+            && w.message.contains("q =")),
         "{:?}",
         fit.diagnostics.warnings
     );

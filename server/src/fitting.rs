@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use custval_model::data::summary::Day;
+use custval_model::fit::{FitWarning, WarningCode};
 use custval_model::models::gamma_gamma::{self, SpendData};
 use custval_model::{
     CustomerModel, CustomerTable, FitOptions, GroupedRfm, HoldoutSpend, TimeUnit,
@@ -144,9 +145,12 @@ pub fn fit(
         return Err(not_converged(transaction_fit));
     }
     if input.born_in_holdout > 0 {
-        transaction_fit.warnings.push(format!(
-            "{} customers whose first purchase is in the holdout were left out",
-            input.born_in_holdout
+        transaction_fit.warnings.push(FitWarning::new(
+            WarningCode::HoldoutBirthsLeftOut,
+            format!(
+                "{} customers whose first purchase is in the holdout were left out",
+                input.born_in_holdout
+            ),
         ));
     }
 
@@ -176,6 +180,13 @@ pub fn fit(
         }
         None => None,
     };
+    // A model off the same way in every frequency bin is biased, not unlucky.
+    if let Some(w) = holdout
+        .as_ref()
+        .and_then(custval_model::predict::holdout_diagnosis::holdout_bias)
+    {
+        transaction_fit.warnings.push(w);
+    }
 
     Ok(ModelRecord {
         name: spec.name.clone(),
@@ -342,8 +353,11 @@ fn fit_spend(
         return Err(not_converged(d));
     }
     if zero_spend > 0 {
-        d.warnings.push(format!(
-            "{zero_spend} customers with repeat purchases but zero spend were left out of the spend fit"
+        d.warnings.push(FitWarning::new(
+            WarningCode::ZeroSpendLeftOut,
+            format!(
+                "{zero_spend} customers with repeat purchases but zero spend were left out of the spend fit"
+            ),
         ));
     }
     Ok((fitted.params, d))

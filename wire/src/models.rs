@@ -166,7 +166,16 @@ pub fn diagnostics_to_proto(d: &FitDiagnostics) -> pb::FitDiagnostics {
         observations: d.n_observations,
         groups: d.n_groups as u64,
         message: d.message.clone(),
-        warnings: d.warnings.clone(),
+        // `code: message` strings for readers of strings, and the structured findings.
+        warnings: d.warnings.iter().map(ToString::to_string).collect(),
+        findings: d
+            .warnings
+            .iter()
+            .map(|w| pb::FitWarning {
+                code: w.code.as_str().to_owned(),
+                message: w.message.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -299,8 +308,16 @@ mod tests {
             param_names: vec![],
             standard_errors: vec![Some(0.1); 4],
             message: String::new(),
-            warnings: vec![],
+            warnings: vec![custval_model::fit::FitWarning::new(
+                custval_model::fit::WarningCode::NoDropout,
+                "P(alive) = 1 for everyone",
+            )],
         };
+        // The proto's warnings are strings: the code travels in front of the message.
+        assert_eq!(
+            diagnostics_to_proto(&d).warnings,
+            ["no_dropout: P(alive) = 1 for everyone"]
+        );
         let cm = CustomerModel {
             unit: TimeUnit::Week,
             transaction: TransactionModel::from_named(

@@ -120,6 +120,15 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
             "aic": d.aic,
             "bic": d.bic,
             "warnings": d.warnings,
+            "diagnostics": {
+                "converged": d.converged,
+                "method": d.method,
+                "iterations": d.iterations,
+                "gradient_norm": d.gradient_norm,
+                "warnings": d.findings.iter()
+                    .map(|w| json!({"code": w.code, "message": w.message}))
+                    .collect::<Vec<_>>(),
+            },
             "time_unit": unit.as_str(),
             "seconds": started.elapsed().as_secs_f64(),
         });

@@ -5,10 +5,12 @@
 //! Parameters are optimised in log space. The objective is lifetimes' convention,
 //! `-LL / n + penalizer * sum(params^2)`, so that penalizer values mean the same thing.
 
+pub mod diagnosis;
 mod grouping;
 mod optimizer;
 mod reduce;
 mod times;
+mod warning;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +20,7 @@ pub use grouping::GroupedRfm;
 pub use optimizer::maximize;
 pub(crate) use reduce::chunked_sum;
 pub(crate) use times::{DirectLogTimes, DistinctLogTimes, LogTimes};
+pub use warning::{FitWarning, WarningCode};
 
 /// A weighted log-likelihood over grouped data, differentiable in its natural parameters.
 pub trait LogLikelihood: Sync {
@@ -133,7 +136,23 @@ pub struct FitDiagnostics {
     /// Hessian); `None` where the Hessian is not positive definite.
     pub standard_errors: Vec<Option<f64>>,
     pub message: String,
-    pub warnings: Vec<String>,
+    /// What the reader of the fit must know: optimizer trouble and, for transaction models,
+    /// the diagnosis of degenerate fits (`crate::models::diagnose_fit`).
+    ///
+    /// One list of structured warnings under the old key, rather than a new `findings`
+    /// field beside the old strings: two lists would have to be kept in step by every
+    /// producer (the optimizer, the families, the server) and a reader would not know which
+    /// to trust. Old records, whose warnings are plain strings, still load (see
+    /// [`FitWarning`]'s `Deserialize`); the price is that a binary older than this field's
+    /// change cannot read records written after it.
+    pub warnings: Vec<FitWarning>,
+}
+
+impl FitDiagnostics {
+    /// Whether a warning with `code` was raised.
+    pub fn has_warning(&self, code: WarningCode) -> bool {
+        self.warnings.iter().any(|w| w.code == code)
+    }
 }
 
 /// A fitted model: its parameters and the diagnostics of the fit.

@@ -9,7 +9,7 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::neldermead::NelderMead;
 use argmin::solver::quasinewton::LBFGS;
 
-use super::{FitDiagnostics, FitOptions, Fitted, LogLikelihood};
+use super::{FitDiagnostics, FitOptions, FitWarning, Fitted, LogLikelihood, WarningCode};
 use crate::error::{ModelError, Result};
 use crate::numerics::linalg;
 
@@ -410,7 +410,7 @@ fn first_order<L: LogLikelihood>(
     f_start: f64,
     opts: &FitOptions,
     method: &mut String,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<FitWarning>,
 ) -> (Vec<f64>, u64) {
     let mut iterations = 0;
     let mut x = match run_lbfgs(obj, x0.clone(), opts) {
@@ -427,9 +427,12 @@ fn first_order<L: LogLikelihood>(
     }
     // L-BFGS stalled (line search failure, flat region): restart from a simplex search.
     method.push_str("Nelder-Mead fallback + L-BFGS");
-    warnings.push(format!(
-        "L-BFGS stopped with gradient norm {:.3e}; used Nelder-Mead fallback",
-        g_norm(&x)
+    warnings.push(FitWarning::new(
+        WarningCode::OptimizerFallback,
+        format!(
+            "L-BFGS stopped with gradient norm {:.3e}; used Nelder-Mead fallback",
+            g_norm(&x)
+        ),
     ));
     let start = if obj.eval(&x).0 <= f_start {
         x.clone()
@@ -575,15 +578,19 @@ pub fn maximize<L: LogLikelihood>(ll: &L, opts: &FitOptions) -> Result<Fitted<Ve
                     })
                     .collect(),
                 None => {
-                    warnings.push(
-                        "Hessian is not positive definite: standard errors unavailable".into(),
-                    );
+                    warnings.push(FitWarning::new(
+                        WarningCode::HessianNotPositiveDefinite,
+                        "Hessian is not positive definite: standard errors unavailable",
+                    ));
                     vec![None; n]
                 }
             }
         }
         None => {
-            warnings.push("Hessian could not be evaluated: standard errors unavailable".into());
+            warnings.push(FitWarning::new(
+                WarningCode::StandardErrorsUnavailable,
+                "Hessian could not be evaluated: standard errors unavailable",
+            ));
             vec![None; n]
         }
     };

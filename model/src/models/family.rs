@@ -17,7 +17,7 @@ use std::fmt;
 
 use crate::data::rfm::Rfm;
 use crate::error::{ModelError, Result};
-use crate::fit::{FitOptions, Fitted, GroupedRfm};
+use crate::fit::{FitDiagnostics, FitOptions, FitWarning, Fitted, GroupedRfm};
 use crate::simulate::PurchaseProcess;
 
 /// A purchase/dropout model family. Every time (recency, age, horizon) a method takes is in
@@ -69,6 +69,21 @@ pub trait TransactionFamily: fmt::Debug + Send + Sync + 'static {
     /// in [`TransactionFamily::param_names`] order. A fit that did not converge is returned
     /// with `converged: false`, never silently.
     fn fit(&self, data: &GroupedRfm, opts: &FitOptions) -> Result<Fitted<Vec<f64>>>;
+
+    /// The family's own diagnosis of a fit of `data` that gave `params`: where its
+    /// parameters sit at a boundary of what they can express (no dropout, no heterogeneity),
+    /// with the building blocks in [`super::diagnosis`]. Run after every fit, after the
+    /// checks any fit gets (imprecise estimates, few repeat customers), which a family does
+    /// not repeat here. The default finds nothing.
+    fn diagnose(
+        &self,
+        params: &[f64],
+        diagnostics: &FitDiagnostics,
+        data: &GroupedRfm,
+    ) -> Vec<FitWarning> {
+        let _ = (params, diagnostics, data);
+        Vec::new()
+    }
 
     /// Total weighted log-likelihood of `data` at `params`.
     fn log_likelihood(&self, params: &[f64], data: &GroupedRfm) -> f64;

@@ -10,7 +10,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::error::{ModelError, Result};
-use crate::fit::{self, FitOptions, Fitted, LogLikelihood};
+use crate::fit::{self, FitOptions, FitWarning, Fitted, LogLikelihood, WarningCode};
 use crate::models::params::GammaGammaParams;
 use crate::numerics::special::{digamma, ln_gamma};
 
@@ -204,10 +204,13 @@ pub fn fit(data: &SpendData, opts: &FitOptions) -> Result<Fitted<GammaGammaParam
     let params = GammaGammaParams::from_slice(&raw.params);
     let mut diagnostics = raw.diagnostics;
     if params.q <= 1.0 {
-        diagnostics.warnings.push(format!(
-            "q = {:.4} <= 1: the population mean spend p*v/(q-1) is infinite; expected spend is undefined \
-             for customers with p*x + q <= 1 (including every customer without repeat purchases)",
-            params.q
+        diagnostics.warnings.push(FitWarning::new(
+            WarningCode::SpendMeanUndefined,
+            format!(
+                "q = {:.4} <= 1: the population mean spend p*v/(q-1) is infinite; expected spend is undefined \
+                 for customers with p*x + q <= 1 (including every customer without repeat purchases)",
+                params.q
+            ),
         ));
     }
     Ok(Fitted {

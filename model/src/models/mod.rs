@@ -7,8 +7,11 @@
 //! * [`beta_geo`] (BG/NBD, MBG/NBD), [`pareto_nbd`]: the families.
 //! * [`gamma_gamma`]: the spend-per-transaction model.
 //! * [`params`]: typed, checked parameter sets of the built-in models.
+//! * [`diagnosis`]: what a fit's parameters say about the data (no dropout, Poisson limit…),
+//!   run after every transaction-model fit.
 
 pub mod beta_geo;
+pub mod diagnosis;
 pub mod family;
 pub mod gamma_gamma;
 pub mod params;
@@ -17,6 +20,7 @@ pub mod registry;
 mod transaction;
 
 pub use beta_geo::{BG_NBD, MBG_NBD};
+pub use diagnosis::diagnose_fit;
 pub use family::{BatchScorer, BatchShape, ChunkColumns, TransactionFamily};
 pub use pareto_nbd::PARETO_NBD;
 pub use registry::{families, family, register};

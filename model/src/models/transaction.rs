@@ -120,13 +120,17 @@ impl TransactionModel {
         Self::new(family, params)
     }
 
-    /// Fits `family` by maximum likelihood on grouped summaries.
+    /// Fits `family` by maximum likelihood on grouped summaries, and diagnoses the fit
+    /// ([`super::diagnose_fit`]): its warnings say where `converged` does not mean
+    /// "estimated".
     pub fn fit(
         family: &'static dyn TransactionFamily,
         data: &GroupedRfm,
         opts: &FitOptions,
     ) -> Result<Fitted<TransactionModel>> {
-        let fitted = family.fit(data, opts)?;
+        let mut fitted = family.fit(data, opts)?;
+        let found = super::diagnose_fit(family, &fitted.params, &fitted.diagnostics, data);
+        fitted.diagnostics.warnings.extend(found);
         Ok(Fitted {
             params: TransactionModel::new(family, fitted.params)?,
             diagnostics: fitted.diagnostics,

@@ -1,8 +1,10 @@
 //! What a fitted model says about customers: batch scoring ([`score`]), CLV over an
 //! explicit horizon and discount basis ([`clv`]), calendar-time tracking ([`tracking`]),
-//! and holdout evaluation ([`evaluate`]).
+//! holdout evaluation ([`evaluate`]) and what a holdout shows about the fit
+//! ([`holdout_diagnosis`]).
 
 pub mod clv;
 pub mod evaluate;
+pub mod holdout_diagnosis;
 pub mod score;
 pub mod tracking;

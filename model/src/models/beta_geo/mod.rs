@@ -24,9 +24,11 @@ mod simulate;
 
 use crate::data::rfm::Rfm;
 use crate::error::Result;
-use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood};
+use crate::fit::{self, FitDiagnostics, FitOptions, FitWarning, Fitted, GroupedRfm, LogLikelihood};
+use crate::models::diagnosis;
 use crate::models::family::{BatchScorer, BatchShape, TransactionFamily};
 use crate::models::params::BetaGeoParams;
+use crate::numerics::special::ln_beta;
 use crate::simulate::PurchaseProcess;
 use likelihood::BetaGeoLikelihood;
 
@@ -76,17 +78,23 @@ fn log_likelihood_variant(data: &GroupedRfm, variant: Variant, params: &[f64]) -
     ll.ll_grad(params, &mut g)
 }
 
-/// Fits BG/NBD by maximum likelihood, with typed parameters.
+/// Fits BG/NBD by maximum likelihood, with typed parameters and the fit's diagnosis.
 pub fn fit_bgnbd(data: &GroupedRfm, opts: &FitOptions) -> Result<Fitted<BetaGeoParams>> {
-    typed(fit_variant(data, Variant::Classic, opts)?)
+    typed(&BG_NBD, data, fit_variant(data, Variant::Classic, opts)?)
 }
 
-/// Fits MBG/NBD by maximum likelihood, with typed parameters.
+/// Fits MBG/NBD by maximum likelihood, with typed parameters and the fit's diagnosis.
 pub fn fit_mbgnbd(data: &GroupedRfm, opts: &FitOptions) -> Result<Fitted<BetaGeoParams>> {
-    typed(fit_variant(data, Variant::Modified, opts)?)
+    typed(&MBG_NBD, data, fit_variant(data, Variant::Modified, opts)?)
 }
 
-fn typed(f: Fitted<Vec<f64>>) -> Result<Fitted<BetaGeoParams>> {
+fn typed(
+    family: &BetaGeo,
+    data: &GroupedRfm,
+    mut f: Fitted<Vec<f64>>,
+) -> Result<Fitted<BetaGeoParams>> {
+    let found = diagnosis::diagnose_fit(family, &f.params, &f.diagnostics, data);
+    f.diagnostics.warnings.extend(found);
     Ok(Fitted {
         params: BetaGeoParams::new(f.params[0], f.params[1], f.params[2], f.params[3])?,
         diagnostics: f.diagnostics,
@@ -134,6 +142,40 @@ impl TransactionFamily for BetaGeo {
     }
     fn fit(&self, data: &GroupedRfm, opts: &FitOptions) -> Result<Fitted<Vec<f64>>> {
         fit_variant(data, self.0, opts)
+    }
+    /// No dropout when a → 0 (most of Beta(a, b) at p = 0) or a ≪ b (E[p] = a/(a+b)
+    /// negligible: the fit believes nobody has left); the Poisson limit
+    /// when r, α → ∞ together.
+    fn diagnose(
+        &self,
+        params: &[f64],
+        _diagnostics: &FitDiagnostics,
+        data: &GroupedRfm,
+    ) -> Vec<FitWarning> {
+        let p = BetaGeoParams::from_slice(params);
+        // A typical customer's dropout checks, and the prior probability of leaving at one
+        // of k checks: 1 − E[(1 − p)^k] = 1 − B(a, b + k) / B(a, b).
+        let (mut checks, mut weight) = (0.0, 0.0);
+        for (&x, &w) in data.frequency.iter().zip(&data.weight) {
+            checks += w * self.0.checks(x);
+            weight += w;
+        }
+        let k = checks / weight.max(f64::MIN_POSITIVE);
+        let lost = -(ln_beta(p.a, p.b + k) - ln_beta(p.a, p.b)).exp_m1();
+        let reading = format!(
+            "a = {:.3e}, b = {:.3e}: E[p] = a/(a+b) = {:.3e} per check, {k:.3} checks per \
+             customer",
+            p.a,
+            p.b,
+            p.a / (p.a + p.b)
+        );
+        [
+            diagnosis::no_dropout(p.a, lost, &reading),
+            diagnosis::poisson_limit(p.r, p.alpha),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
     fn log_likelihood(&self, params: &[f64], data: &GroupedRfm) -> f64 {
         log_likelihood_variant(data, self.0, params)

@@ -24,14 +24,17 @@ mod simulate;
 
 use crate::data::rfm::Rfm;
 use crate::error::{ModelError, Result};
-use crate::fit::{FitOptions, Fitted, GroupedRfm};
+use crate::fit::{FitDiagnostics, FitOptions, FitWarning, Fitted, GroupedRfm};
+use crate::models::diagnosis;
 use crate::models::family::{BatchScorer, BatchShape, ChunkColumns, TransactionFamily};
 use crate::models::params::ParetoNbdParams;
 use crate::simulate::PurchaseProcess;
 
-/// Fits Pareto/NBD by maximum likelihood, with typed parameters.
+/// Fits Pareto/NBD by maximum likelihood, with typed parameters and the fit's diagnosis.
 pub fn fit_pareto_nbd(data: &GroupedRfm, opts: &FitOptions) -> Result<Fitted<ParetoNbdParams>> {
-    let f = likelihood::fit_vector(data, opts)?;
+    let mut f = likelihood::fit_vector(data, opts)?;
+    let found = diagnosis::diagnose_fit(&PARETO_NBD, &f.params, &f.diagnostics, data);
+    f.diagnostics.warnings.extend(found);
     Ok(Fitted {
         params: ParetoNbdParams::new(f.params[0], f.params[1], f.params[2], f.params[3])?,
         diagnostics: f.diagnostics,
@@ -65,6 +68,41 @@ impl TransactionFamily for ParetoNbd {
     }
     fn fit(&self, data: &GroupedRfm, opts: &FitOptions) -> Result<Fitted<Vec<f64>>> {
         likelihood::fit_vector(data, opts)
+    }
+    /// No dropout when s → 0 or E[μ] = s/β is negligible over the data's time span (the
+    /// fit then believes nobody has left); the
+    /// Poisson limit when r, α → ∞ together.
+    fn diagnose(
+        &self,
+        params: &[f64],
+        _diagnostics: &FitDiagnostics,
+        data: &GroupedRfm,
+    ) -> Vec<FitWarning> {
+        let p = ParetoNbdParams::from_slice(params);
+        let (mut age, mut weight) = (0.0, 0.0);
+        for (t, w) in data.age.iter().zip(&data.weight) {
+            age += t * w;
+            weight += w;
+        }
+        let mean_age = age / weight.max(f64::MIN_POSITIVE);
+        // The prior probability of a lifetime shorter than the mean age:
+        // 1 − E[e^(−μT)] = 1 − (β / (β + T))^s.
+        let lost = -(-p.s * (mean_age / p.beta).ln_1p()).exp_m1();
+        let reading = format!(
+            "s = {:.3e}, beta = {:.3e}: E[mu] = s/beta = {:.3e} per unit, {:.3e} over the mean \
+             age {mean_age:.4}",
+            p.s,
+            p.beta,
+            p.s / p.beta,
+            p.s / p.beta * mean_age
+        );
+        [
+            diagnosis::no_dropout(p.s, lost, &reading),
+            diagnosis::poisson_limit(p.r, p.alpha),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
     fn log_likelihood(&self, params: &[f64], data: &GroupedRfm) -> f64 {
         likelihood::log_likelihood_vector(data, params)
