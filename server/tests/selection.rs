@@ -1,5 +1,6 @@
 //! Model competition (`FitSpec.family = "auto"`): every family fitted on the same data,
 //! ranked by the stated criterion, each stored as a version with the chosen one latest.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
 
