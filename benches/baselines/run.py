@@ -27,7 +27,7 @@ def datasets(lifetimes_dir, work):
     whitespace = ["--delimiter", "whitespace", "--no-header"]
     out = [
         ("CDNOW master (23,570 customers)", os.path.join(CDNOW, "CDNOW_master.txt"),
-         whitespace + ["--id-column", "1", "--date-column", "2", "--amount-column", "4"],
+         ["--delimiter", "whitespace", "--amount-column", "dollar_value"],
          "1997-09-30", "1998-06-30", "gamma-gamma"),
         ("CDNOW sample (2,357 customers)", os.path.join(CDNOW, "CDNOW_sample.txt"),
          whitespace + ["--id-column", "2", "--date-column", "3", "--amount-column", "5"],
