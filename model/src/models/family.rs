@@ -163,9 +163,17 @@ pub struct ChunkColumns<'c> {
     pub expected_purchases: &'c mut [f64],
     pub p_alive: &'c mut [f64],
     pub propensity: &'c mut [f64],
-    /// Σ_i (E[X(t_i)] − E[X(t_{i−1})]) · factor_i over the CLV schedule; `None` when no
-    /// customer of the batch gets a CLV (no spend model), so the work is skipped.
-    pub discounted_purchases: Option<&'c mut [f64]>,
+    /// `None` when no customer of the batch gets a CLV (no spend model): the discounted
+    /// purchases are then not computed at all.
+    pub clv: Option<ClvColumns<'c>>,
+}
+
+/// CLV = expected spend × Σ_i (E[X(t_i)] − E[X(t_{i−1})]) · factor_i over the CLV
+/// schedule, for the customers with an expected spend (the others keep `None`).
+#[derive(Debug)]
+pub struct ClvColumns<'c> {
+    pub expected_spend: &'c [Option<f64>],
+    pub clv: &'c mut [Option<f64>],
 }
 
 /// Scores chunks of a prepared batch.
@@ -204,14 +212,19 @@ impl<F: TransactionFamily + ?Sized> BatchScorer for PerCustomer<'_, F> {
             out.p_alive[k] = f.p_alive(p, c).map_err(within)?;
             out.expected_purchases[k] = f.expected_purchases(p, c, horizon).map_err(within)?;
             out.propensity[k] = f.propensity(p, c, horizon).map_err(within)?;
-            if let Some(d) = out.discounted_purchases.as_deref_mut() {
+            if let Some(ClvColumns {
+                expected_spend,
+                clv,
+            }) = out.clv.as_mut()
+                && let Some(spend) = expected_spend[k]
+            {
                 let (mut prev, mut total) = (0.0, 0.0);
                 for &(t, factor) in schedule {
                     let e = f.expected_purchases(p, c, t).map_err(within)?;
                     total += (e - prev) * factor;
                     prev = e;
                 }
-                d[k] = total;
+                clv[k] = Some(spend * total);
             }
         }
         Ok(())

@@ -21,7 +21,7 @@ mod transaction;
 
 pub use beta_geo::{BG_NBD, MBG_NBD};
 pub use diagnosis::diagnose_fit;
-pub use family::{BatchScorer, BatchShape, ChunkColumns, TransactionFamily};
+pub use family::{BatchScorer, BatchShape, ChunkColumns, ClvColumns, TransactionFamily};
 pub use pareto_nbd::PARETO_NBD;
 pub use registry::{families, family, register};
 pub use transaction::TransactionModel;

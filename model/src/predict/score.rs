@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::rfm::Rfm;
 use crate::data::units::TimeUnit;
 use crate::error::{ModelError, Result};
-use crate::models::{BatchShape, ChunkColumns};
+use crate::models::{BatchShape, ChunkColumns, ClvColumns};
 use crate::predict::clv::{ClvSpec, CustomerModel};
 
 /// Per-customer predictions. Times are in `unit`; `expected_spend` and `clv` are `None`
@@ -109,40 +109,40 @@ impl CustomerModel {
             .try_for_each(|(chunk, ((((e, pa), pr), sp), cl))| {
                 let start = chunk * CHUNK;
                 let end = start + e.len();
-                let rows = in_model_unit(&rfm[start..end], factor, start)?;
+                // One pass checks the summaries and values their spend; the family's
+                // scorer then writes the predictions and, where there is a spend, the CLV.
+                let chunk = &rfm[start..end];
                 let money = &monetary_value[start..end];
-                // Discounted purchases only where a CLV can come of them.
-                let mut discounted = self.spend.map(|_| vec![0.0; e.len()]);
+                for (k, c) in chunk.iter().enumerate() {
+                    c.validate()
+                        .map_err(|err| err.within(&format!("customers[{}]", start + k)))?;
+                    if let Some(spend) = self.spend {
+                        sp[k] = spend.expected_spend(c.frequency, money[k]);
+                    }
+                }
+                let rows = in_model_unit(chunk, factor);
                 let cols = ChunkColumns {
                     expected_purchases: e,
                     p_alive: pa,
                     propensity: pr,
-                    discounted_purchases: discounted.as_deref_mut(),
+                    clv: self.spend.map(|_| ClvColumns {
+                        expected_spend: sp,
+                        clv: cl,
+                    }),
                 };
                 scorer.score_chunk(&rows, horizon, &schedule, start, cols)?;
-                if let (Some(spend), Some(discounted)) = (self.spend, discounted) {
-                    for (k, c) in rows.iter().enumerate() {
-                        sp[k] = spend.expected_spend(c.frequency, money[k]);
-                        cl[k] = sp[k].map(|s| s * discounted[k]);
-                    }
-                }
                 Ok::<(), ModelError>(())
             })?;
         Ok(out)
     }
 }
 
-/// Checks a chunk's summaries (errors name `customers[first + k]`) and converts their
-/// recency and age to the model's unit (borrowed as they are when the units agree).
-fn in_model_unit(rfm: &[Rfm], factor: f64, first: usize) -> Result<Cow<'_, [Rfm]>> {
-    for (k, c) in rfm.iter().enumerate() {
-        c.validate()
-            .map_err(|err| err.within(&format!("customers[{}]", first + k)))?;
-    }
+/// A chunk's summaries in the model's unit (borrowed as they are when the units agree).
+fn in_model_unit(rfm: &[Rfm], factor: f64) -> Cow<'_, [Rfm]> {
     if factor == 1.0 {
-        return Ok(Cow::Borrowed(rfm));
+        return Cow::Borrowed(rfm);
     }
-    Ok(Cow::Owned(
+    Cow::Owned(
         rfm.iter()
             .map(|c| Rfm {
                 frequency: c.frequency,
@@ -150,5 +150,5 @@ fn in_model_unit(rfm: &[Rfm], factor: f64, first: usize) -> Result<Cow<'_, [Rfm]
                 age: c.age * factor,
             })
             .collect(),
-    ))
+    )
 }

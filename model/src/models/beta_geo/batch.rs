@@ -11,7 +11,7 @@ use super::expectation::{ExpectationTable, expectation_table};
 use super::predict::{log_drop_odds, p_alive_with};
 use crate::data::rfm::Rfm;
 use crate::error::Result;
-use crate::models::family::{BatchScorer, BatchShape, ChunkColumns};
+use crate::models::family::{BatchScorer, BatchShape, ChunkColumns, ClvColumns};
 use crate::models::params::BetaGeoParams;
 use crate::numerics::lanes;
 
@@ -102,14 +102,19 @@ impl BatchScorer for BetaGeoBatch {
                 (true, Some(&e_h)) => e_h,
                 _ => self.table.expected(x, alpha_t, horizon),
             };
-            if let Some(d) = out.discounted_purchases.as_deref_mut() {
+            if let Some(ClvColumns {
+                expected_spend,
+                clv,
+            }) = out.clv.as_mut()
+                && let Some(spend) = expected_spend[k]
+            {
                 let (mut prev, mut total) = (0.0, 0.0);
                 for (&ej, &(_, factor)) in e.iter().zip(schedule) {
                     let ej = p_alive * ej;
                     total += (ej - prev) * factor;
                     prev = ej;
                 }
-                d[k] = total;
+                clv[k] = Some(spend * total);
             }
             out.expected_purchases[k] = p_alive * e_h;
             out.p_alive[k] = p_alive;

@@ -26,7 +26,7 @@ use crate::data::rfm::Rfm;
 use crate::error::{ModelError, Result};
 use crate::fit::{FitDiagnostics, FitOptions, FitWarning, Fitted, GroupedRfm};
 use crate::models::diagnosis;
-use crate::models::family::{BatchScorer, BatchShape, ChunkColumns, TransactionFamily};
+use crate::models::family::{BatchScorer, BatchShape, ChunkColumns, ClvColumns, TransactionFamily};
 use crate::models::params::ParetoNbdParams;
 use crate::simulate::PurchaseProcess;
 
@@ -162,8 +162,12 @@ impl BatchScorer for ParetoBatch {
             out.expected_purchases[k] = s.expected_purchases;
             out.p_alive[k] = s.p_alive;
             out.propensity[k] = s.propensity;
-            if let Some(d) = out.discounted_purchases.as_deref_mut() {
-                d[k] = s.discounted_purchases;
+            if let Some(ClvColumns {
+                expected_spend,
+                clv,
+            }) = out.clv.as_mut()
+            {
+                clv[k] = expected_spend[k].map(|spend| spend * s.discounted_purchases);
             }
         }
         Ok(())
