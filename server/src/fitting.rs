@@ -114,12 +114,30 @@ impl FitSpec {
     }
 }
 
+/// A fitted spend model and its diagnostics, or none when the spec asks for none.
+type SpendFit = Option<(
+    custval_model::GammaGammaParams,
+    custval_model::FitDiagnostics,
+)>;
+
 /// Fits `family` (and the spec's spend model) on `input`. The record's version is assigned
 /// by the registry.
 pub fn fit(
     spec: &FitSpec,
     family: &'static dyn TransactionFamily,
     input: &DecodedTable,
+    now_ms: i64,
+) -> Result<ModelRecord, ApiError> {
+    fit_with(spec, family, input, None, now_ms)
+}
+
+/// As [`fit`], with the spend model already fitted on the same input when `spend` is given
+/// (a competition fits it once for every family; it does not depend on the family).
+fn fit_with(
+    spec: &FitSpec,
+    family: &'static dyn TransactionFamily,
+    input: &DecodedTable,
+    spend: Option<&SpendFit>,
     now_ms: i64,
 ) -> Result<ModelRecord, ApiError> {
     let started = Instant::now();
@@ -129,15 +147,7 @@ pub fn fit(
             "no customer has a first purchase in the calibration period".into(),
         ));
     }
-    let options = FitOptions {
-        penalizer: spec.penalizer,
-        max_iterations: if spec.max_iterations == 0 {
-            FitOptions::default().max_iterations
-        } else {
-            u64::from(spec.max_iterations)
-        },
-        ..FitOptions::default()
-    };
+    let options = fit_options(spec);
     let grouped = GroupedRfm::build(&table.rfm, None)?;
     let fitted = TransactionModel::fit(family, &grouped, &options)?;
     let mut transaction_fit = fitted.diagnostics;
@@ -154,12 +164,11 @@ pub fn fit(
         ));
     }
 
-    let (spend, spend_fit) = if spec.spend {
-        let (g, d) = fit_spend(table, &options)?;
-        (Some(g), Some(d))
-    } else {
-        (None, None)
-    };
+    let (spend, spend_fit) = match spend {
+        Some(fitted) => fitted.clone(),
+        None => spend_model(spec, table, &options)?,
+    }
+    .unzip();
 
     let holdout = match &table.holdout {
         Some(h) => {
@@ -230,9 +239,11 @@ pub struct Competition {
 /// only when none can be.
 pub fn compete(spec: &FitSpec, input: &DecodedTable, now_ms: i64) -> Result<Competition, ApiError> {
     let families = custval_model::models::families();
+    // The spend model does not depend on the family: fitted once for all of them.
+    let spend = spend_model(spec, &input.table, &fit_options(spec))?;
     let fits: Vec<Result<ModelRecord, ApiError>> = families
         .iter()
-        .map(|&family| fit(spec, family, input, now_ms))
+        .map(|&family| fit_with(spec, family, input, Some(&spend), now_ms))
         .collect();
     let holdout = input.table.holdout.is_some();
     let criterion = if holdout { "holdout_mae" } else { "bic" };
@@ -310,6 +321,32 @@ pub fn compete(spec: &FitSpec, input: &DecodedTable, now_ms: i64) -> Result<Comp
             candidates,
         },
     })
+}
+
+/// The optimizer options a spec asks for (its penalizer and iteration cap).
+fn fit_options(spec: &FitSpec) -> FitOptions {
+    FitOptions {
+        penalizer: spec.penalizer,
+        max_iterations: if spec.max_iterations == 0 {
+            FitOptions::default().max_iterations
+        } else {
+            u64::from(spec.max_iterations)
+        },
+        ..FitOptions::default()
+    }
+}
+
+/// The spec's spend model fitted on `table`, if it asks for one.
+fn spend_model(
+    spec: &FitSpec,
+    table: &CustomerTable,
+    options: &FitOptions,
+) -> Result<SpendFit, ApiError> {
+    if spec.spend {
+        fit_spend(table, options).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 fn not_converged(d: custval_model::FitDiagnostics) -> ApiError {

@@ -111,16 +111,16 @@ impl CustomerModel {
                 let end = start + e.len();
                 // One pass checks the summaries and values their spend; the family's
                 // scorer then writes the predictions and, where there is a spend, the CLV.
-                let chunk = &rfm[start..end];
+                let summaries = &rfm[start..end];
                 let money = &monetary_value[start..end];
-                for (k, c) in chunk.iter().enumerate() {
+                for (k, c) in summaries.iter().enumerate() {
                     c.validate()
                         .map_err(|err| err.within(&format!("customers[{}]", start + k)))?;
                     if let Some(spend) = self.spend {
                         sp[k] = spend.expected_spend(c.frequency, money[k]);
                     }
                 }
-                let rows = in_model_unit(chunk, factor);
+                let rows = in_model_unit(summaries, factor);
                 let cols = ChunkColumns {
                     expected_purchases: e,
                     p_alive: pa,
