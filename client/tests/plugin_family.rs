@@ -32,6 +32,17 @@ fn the_cli_fits_and_scores_a_family_it_was_never_told_about() {
     ];
     let run = |args: &[&str]| server.run(&[args, &columns[..]].concat());
 
+    // The server lists it beside the built-in families.
+    let families: Value =
+        serde_json::from_str(&ok(server.run(&["models", "families", "--json"]))).unwrap();
+    let names: Vec<&str> = families
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bgnbd", "mbgnbd", "pareto-nbd", "poisson"]);
+
     let fit: Value = serde_json::from_str(&ok(run(&[
         "fit",
         "--input",
