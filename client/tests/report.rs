@@ -266,6 +266,11 @@ fn report_renders_every_section_and_the_browser_draws_the_charts() {
     assert!(html.contains("<h1>Model cdnow &lt;BG/NBD &amp; Gamma-Gamma&gt;</h1>"));
     // Numbers for people: the holdout's 1,882 actual repeat purchases, the 2,357 customers.
     assert!(html.contains("1,882"), "holdout actual total");
+    // The model's ranking beside the naive baselines, and where it loses.
+    assert!(html.contains("Customers ranked by holdout purchases"));
+    for name in ["past_spend", "past_frequency", "same_rate"] {
+        assert!(html.contains(&format!("<tr><th>{name}</th>")), "{name}");
+    }
     assert!(html.contains("2,357"));
     // The tracking table: calibration and holdout rows.
     assert!(html.contains("Calibration (weeks 1–39)"));
@@ -329,7 +334,7 @@ fn screenshot(browser: &Path, page: &Path, shot: &Path, dir: &Path) {
             "--no-first-run",
             "--hide-scrollbars",
             "--force-device-scale-factor=1",
-            "--window-size=1200,3000",
+            "--window-size=1200,3400",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", shot.display()))
@@ -405,7 +410,7 @@ fn near(a: [u8; 3], b: [u8; 3], tolerance: i32) -> bool {
 
 fn check_screenshot(path: &Path) {
     let img = decode(path);
-    assert_eq!((img.width, img.height), (1200, 3000), "screenshot size");
+    assert_eq!((img.width, img.height), (1200, 3400), "screenshot size");
     let white = img
         .rgb
         .iter()

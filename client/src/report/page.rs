@@ -11,17 +11,18 @@ use super::chart::{
 };
 use super::customers::{budget_section, concentration_section, segments_section};
 use super::text::{
-    esc, fmt_count, fmt_date, fmt_fixed, fmt_num, fmt_sci, fmt_sig, fmt_signed_pct, fmt_time,
-    kv_table, not_available, w,
+    esc, fmt_count, fmt_date, fmt_fixed, fmt_num, fmt_pct, fmt_sci, fmt_sig, fmt_signed_pct,
+    fmt_time, kv_table, not_available, w,
 };
 use super::{PAliveMatrix, ReportData, time_unit_from_proto};
 
 /// Section ids, in page order.
-pub const SECTIONS: [&str; 8] = [
+pub const SECTIONS: [&str; 9] = [
     "model",
     "fit",
     "tracking",
     "calibration",
+    "ranking",
     "p-alive",
     "concentration",
     "segments",
@@ -87,6 +88,12 @@ pub fn render(data: &ReportData) -> String {
     section(&mut out, "calibration", "Calibration by frequency", |o| {
         calibration_section(o, model, unit)
     });
+    section(
+        &mut out,
+        "ranking",
+        "Ranking against naive baselines",
+        |o| ranking_section(o, model),
+    );
     out.push_str("<div class=\"grid\">\n");
     section(
         &mut out,
@@ -434,6 +441,76 @@ fn tracking_section(out: &mut String, tracking: Result<&Tracking, &String>) {
         ),
     }
     out.push_str("</tbody></table>\n");
+}
+
+/// How the model ranks customers by their holdout purchases (and revenue) beside the naive
+/// baselines on the same customers, and where it loses.
+fn ranking_section(out: &mut String, model: Result<&pb::Model, &String>) {
+    let m = match model {
+        Ok(m) => m,
+        Err(why) => return not_available(out, why),
+    };
+    let Some(h) = &m.holdout else {
+        return not_available(out, "the model was fitted without a holdout period");
+    };
+    let rankings: Vec<&pb::HoldoutRanking> = h
+        .purchases_ranking
+        .iter()
+        .chain(&h.revenue_ranking)
+        .collect();
+    if rankings.is_empty() {
+        return not_available(
+            out,
+            "the holdout metrics have no rankings (an older server)",
+        );
+    }
+    let gini = |v: Option<f64>| v.map_or("—".to_owned(), |g| fmt_fixed(g, 3));
+    let top = |m: &pb::RankingMetrics, share: f64| {
+        m.top
+            .iter()
+            .find(|t| (t.customer_share - share).abs() < 1e-9)
+            .map_or("—".to_owned(), |t| fmt_pct(t.outcome_share))
+    };
+    for r in rankings {
+        w(
+            out,
+            format_args!("<h3>Customers ranked by holdout {}</h3>\n", esc(&r.outcome)),
+        );
+        out.push_str(
+            "<table><thead><tr><th>score</th><th>normalized Gini</th><th>top 1 %</th>\
+             <th>top 10 %</th><th>MAE</th></tr></thead><tbody>\n",
+        );
+        let model_metrics = r.model.clone().unwrap_or_default();
+        let rows = std::iter::once(("model".to_owned(), model_metrics)).chain(
+            r.baselines
+                .iter()
+                .map(|b| (b.name.clone(), b.metrics.clone().unwrap_or_default())),
+        );
+        for (name, metrics) in rows {
+            w(
+                out,
+                format_args!(
+                    "<tr><th>{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+                     <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+                    esc(&name),
+                    gini(metrics.normalized_gini),
+                    top(&metrics, 0.01),
+                    top(&metrics, 0.10),
+                    metrics.mae.map_or("—".to_owned(), |v| fmt_fixed(v, 3)),
+                ),
+            );
+        }
+        out.push_str("</tbody></table>\n");
+        if r.losses.is_empty() {
+            out.push_str("<p class=\"ok\">The model does better than every baseline.</p>\n");
+        } else {
+            out.push_str("<ul class=\"warnings\">\n");
+            for loss in &r.losses {
+                w(out, format_args!("<li>{}</li>\n", esc(loss)));
+            }
+            out.push_str("</ul>\n");
+        }
+    }
 }
 
 fn calibration_section(out: &mut String, model: Result<&pb::Model, &String>, unit: &str) {
