@@ -15,7 +15,7 @@ use arrow_array::{
     Array, ArrayRef, Date32Array, Decimal128Array, Float64Array, Int32Array, Int64Array,
     RecordBatch, StringArray, TimestampMillisecondArray,
 };
-use common::{Server, cdnow, fails, ok, p};
+use common::{CDNOW_RENAMED, CDNOW_RENAMED_COLUMNS, Server, cdnow, fails, ok, p};
 use custval_client::files::InputOptions;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::ArrowWriter;
@@ -129,19 +129,8 @@ fn text_files_with_options() {
     assert_eq!(from_us["log_likelihood"], ws["log_likelihood"]);
 
     // lifetimes' summary with other column names (ID,x,t_x,T,zbar), rounded to 2 decimals.
-    let renamed = cdnow("cdnow_customers_summary_with_transactions.csv");
-    let columns = [
-        "--id-column",
-        "ID",
-        "--frequency-column",
-        "x",
-        "--recency-column",
-        "t_x",
-        "--t-column",
-        "T",
-        "--monetary-column",
-        "zbar",
-    ];
+    let renamed = cdnow(CDNOW_RENAMED);
+    let columns = CDNOW_RENAMED_COLUMNS;
     let summ = fit(&server, "renamed", &renamed, &columns);
     for k in ["r", "alpha", "a", "b"] {
         let (a, b) = (param(&summ, k), param(&ws, k));

@@ -17,19 +17,8 @@ fn the_cli_fits_and_scores_a_family_it_was_never_told_about() {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
     // lifetimes' CDNOW summary (weeks) under its own column names.
-    let summaries = cdnow("cdnow_customers_summary_with_transactions.csv");
-    let columns = [
-        "--id-column",
-        "ID",
-        "--frequency-column",
-        "x",
-        "--recency-column",
-        "t_x",
-        "--t-column",
-        "T",
-        "--monetary-column",
-        "zbar",
-    ];
+    let summaries = cdnow(CDNOW_RENAMED);
+    let columns = CDNOW_RENAMED_COLUMNS;
     let run = |args: &[&str]| server.run(&[args, &columns[..]].concat());
 
     // The server lists it beside the built-in families.

@@ -128,6 +128,22 @@ pub fn cdnow(name: &str) -> String {
         + name
 }
 
+/// lifetimes' CDNOW summary with its own column names (ID, x, t_x, T, zbar; weeks), and the
+/// options that read it.
+pub const CDNOW_RENAMED: &str = "cdnow_customers_summary_with_transactions.csv";
+pub const CDNOW_RENAMED_COLUMNS: [&str; 10] = [
+    "--id-column",
+    "ID",
+    "--frequency-column",
+    "x",
+    "--recency-column",
+    "t_x",
+    "--t-column",
+    "T",
+    "--monetary-column",
+    "zbar",
+];
+
 /// A server task on the calling test's tokio runtime, on 127.0.0.1:0 with a fresh store,
 /// stopped when dropped (the pattern of server/tests/common).
 pub struct AsyncServer {
