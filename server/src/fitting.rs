@@ -290,19 +290,20 @@ pub fn compete(spec: &FitSpec, input: &DecodedTable, now_ms: i64) -> Result<Comp
         })
         .collect();
     let winner = &families[chosen];
+    let fitted = fits.iter().filter(|f| f.is_ok()).count();
     let reason = if holdout {
         format!(
             "{} has the lowest holdout MAE of purchases per customer ({:.4}) among {} fitted families",
             winner.name(),
             candidates[chosen].holdout_mae.unwrap_or(f64::NAN),
-            fits.iter().filter(|f| f.is_ok()).count()
+            fitted
         )
     } else {
         format!(
             "{} has the lowest BIC ({:.2}) among {} fitted families (no holdout to judge by)",
             winner.name(),
             candidates[chosen].bic,
-            fits.iter().filter(|f| f.is_ok()).count()
+            fitted
         )
     };
     let mut records: Vec<(usize, ModelRecord)> = fits

@@ -85,7 +85,8 @@ pub fn transaction_model_from_proto(m: &pb::Model) -> Result<TransactionModel> {
         .iter()
         .map(|p| (p.name.as_str(), p.value))
         .collect();
-    TransactionModel::from_named(family.name(), &named).map_err(|e| e.within("model.params"))
+    TransactionModel::from_named_in(family, Vec::new(), &named)
+        .map_err(|e| e.within("model.params"))
 }
 
 /// The spend model of a `pb::Model`, if it has one.

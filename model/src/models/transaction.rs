@@ -96,28 +96,34 @@ impl TransactionModel {
 
     /// The family called `name` with these parameters (by the family's names).
     pub fn from_named(name: &str, named: &[(&str, f64)]) -> Result<Self> {
-        let family = registry::family(name)?;
-        let params = family
-            .param_names()
+        Self::from_named_in(registry::family(name)?, Vec::new(), named)
+    }
+
+    /// `family` with its parameters given by name (with `covariates`, their coefficients
+    /// too): every name the family has must be there, and no other.
+    pub fn from_named_in(
+        family: &'static dyn TransactionFamily,
+        covariates: Vec<String>,
+        named: &[(&str, f64)],
+    ) -> Result<Self> {
+        let names = family.param_names_with(&covariates);
+        let params = names
             .iter()
             .map(|p| {
                 named
                     .iter()
                     .find(|(n, _)| n == p)
                     .map(|&(_, v)| v)
-                    .ok_or_else(|| ModelError::invalid(*p, "missing parameter"))
+                    .ok_or_else(|| ModelError::invalid(p.as_str(), "missing parameter"))
             })
             .collect::<Result<Vec<f64>>>()?;
-        if let Some((extra, _)) = named
-            .iter()
-            .find(|(n, _)| !family.param_names().contains(n))
-        {
+        if let Some((extra, _)) = named.iter().find(|(n, _)| !names.iter().any(|p| p == n)) {
             return Err(ModelError::invalid(
                 *extra,
                 format!("not a parameter of the {} model", family.title()),
             ));
         }
-        Self::new(family, params)
+        Self::with_covariates(family, params, covariates)
     }
 
     /// Fits `family` by maximum likelihood on grouped summaries, and diagnoses the fit
@@ -278,24 +284,9 @@ impl<'de> Deserialize<'de> for TransactionModel {
                 let kind = kind.ok_or_else(|| de::Error::missing_field("kind"))?;
                 let params = params.ok_or_else(|| de::Error::missing_field("params"))?;
                 let family = registry::family(&kind).map_err(de::Error::custom)?;
-                let names = family.param_names_with(&covariates);
-                let values = names
-                    .iter()
-                    .map(|n| {
-                        params
-                            .iter()
-                            .find(|(p, _)| p == n)
-                            .map(|&(_, v)| v)
-                            .ok_or_else(|| de::Error::custom(format!("missing parameter {n}")))
-                    })
-                    .collect::<std::result::Result<Vec<f64>, A::Error>>()?;
-                if let Some((extra, _)) = params.iter().find(|(p, _)| !names.contains(p)) {
-                    return Err(de::Error::custom(format!(
-                        "{extra} is not a parameter of the {} model",
-                        family.title()
-                    )));
-                }
-                TransactionModel::with_covariates(family, values, covariates)
+                let named: Vec<(&str, f64)> =
+                    params.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+                TransactionModel::from_named_in(family, covariates, &named)
                     .map_err(de::Error::custom)
             }
         }
