@@ -128,6 +128,31 @@ impl Connection {
             .map(Response::into_inner)
     }
 
+    /// Backtests families on a transaction log (Backtest). Resent when nothing is stored
+    /// (no `spec.name`): then a second run does no harm.
+    pub async fn backtest(
+        &self,
+        chunks: Vec<pb::BacktestChunk>,
+    ) -> Result<pb::BacktestResponse, ClientError> {
+        let stores = chunks
+            .first()
+            .and_then(|c| c.spec.as_ref())
+            .is_some_and(|s| !s.name.is_empty());
+        let retry = if stores {
+            Retry::Never
+        } else {
+            Retry::Idempotent
+        };
+        self.policy()
+            .run("backtest", retry, |left| {
+                let stream = tokio_stream::iter(chunks.clone());
+                let mut models = self.models();
+                async move { models.backtest(request(stream, left)).await }
+            })
+            .await
+            .map(Response::into_inner)
+    }
+
     /// Segments customers; with `store` the segmentation is kept with the model, so the
     /// call is then not resent.
     pub async fn segment(

@@ -239,12 +239,7 @@ pub struct Competition {
 /// only when none can be.
 pub fn compete(spec: &FitSpec, input: &DecodedTable, now_ms: i64) -> Result<Competition, ApiError> {
     let families = custval_model::models::families();
-    // The spend model does not depend on the family: fitted once for all of them.
-    let spend = spend_model(spec, &input.table, &fit_options(spec))?;
-    let fits: Vec<Result<ModelRecord, ApiError>> = families
-        .iter()
-        .map(|&family| fit_with(spec, family, input, Some(&spend), now_ms))
-        .collect();
+    let fits = fit_each(spec, &families, input, now_ms)?;
     let holdout = input.table.holdout.is_some();
     let criterion = if holdout { "holdout_mae" } else { "bic" };
     let score = |r: &ModelRecord| match (&r.holdout, holdout) {
@@ -322,6 +317,22 @@ pub fn compete(spec: &FitSpec, input: &DecodedTable, now_ms: i64) -> Result<Comp
             candidates,
         },
     })
+}
+
+/// Fits each of `families` on the same input, with the spend model fitted once for all of
+/// them (it does not depend on the family). A family that cannot be fitted is an `Err` in
+/// its place; only a spend model that cannot be fitted fails the whole.
+pub fn fit_each(
+    spec: &FitSpec,
+    families: &[&'static dyn TransactionFamily],
+    input: &DecodedTable,
+    now_ms: i64,
+) -> Result<Vec<Result<ModelRecord, ApiError>>, ApiError> {
+    let spend = spend_model(spec, &input.table, &fit_options(spec))?;
+    Ok(families
+        .iter()
+        .map(|&family| fit_with(spec, family, input, Some(&spend), now_ms))
+        .collect())
 }
 
 /// The optimizer options a spec asks for (its penalizer and iteration cap).

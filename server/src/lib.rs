@@ -4,8 +4,8 @@
 //! * [`services`]: the RPC handlers, one file per gRPC service (`Models`, `Scoring`).
 //! * [`admission`]: the concurrency limit and shedding, deadlines, accounting, and what
 //!   runs on the blocking pool.
-//! * [`fitting`], [`scoring`], [`segmenting`]: the fit, score, segment and recommend
-//!   pipelines behind the handlers.
+//! * [`fitting`], [`backtesting`], [`scoring`], [`segmenting`]: the fit, backtest, score,
+//!   segment and recommend pipelines behind the handlers.
 //! * [`input`]: customer histories from requests into model tables, field by field.
 //! * [`wire`]: other conversions between custval.v1 messages and model types.
 //! * [`registry`], [`store`], [`record`]: the persistent, versioned model registry over a
@@ -17,6 +17,7 @@
 pub mod admission;
 pub mod app;
 pub mod auth;
+pub mod backtesting;
 pub mod config;
 pub mod error;
 pub mod fitting;

@@ -234,7 +234,7 @@ fn fmt_gini(g: Option<f64>) -> String {
 
 /// The model's side of a holdout ranking: normalized Gini, top shares, MAE, and where it
 /// loses to a baseline.
-fn ranking_json(r: &pb::HoldoutRanking) -> serde_json::Value {
+pub(super) fn ranking_json(r: &pb::HoldoutRanking) -> serde_json::Value {
     let m = r.model.clone().unwrap_or_default();
     json!({
         "outcome": r.outcome,
@@ -247,7 +247,7 @@ fn ranking_json(r: &pb::HoldoutRanking) -> serde_json::Value {
 }
 
 /// Each baseline's normalized Gini, MAE and top shares, on the same customers.
-fn baselines_json(r: &pb::HoldoutRanking) -> serde_json::Value {
+pub(super) fn baselines_json(r: &pb::HoldoutRanking) -> serde_json::Value {
     r.baselines
         .iter()
         .map(|b| {

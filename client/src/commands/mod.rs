@@ -3,6 +3,7 @@
 //! ([`crate::files`], [`crate::report`], [`crate::bench`]). Here: the list of commands,
 //! the dispatch, and the small parsers and conversions several commands share.
 
+pub mod backtest;
 pub mod bench;
 pub mod fit;
 pub mod health;
@@ -35,6 +36,9 @@ pub enum Command {
     Health,
     /// Fit a model on a transaction log or summaries and store it under --name.
     Fit(Box<fit::FitArgs>),
+    /// Backtest every family on a transaction log: fit at several calibration ends, judge
+    /// each on the holdout after it beside naive baselines; --name stores the winner.
+    Backtest(Box<backtest::BacktestArgs>),
     /// Score a file of customers against a stored model (streams large files).
     Score(Box<score::ScoreArgs>),
     /// Segment customers (k-means, RFM quintiles, value tiers, concentration).
@@ -71,6 +75,7 @@ pub fn exec(connect: &ConnectOptions, command: &Command) -> Result<ExitCode, Cli
             match other {
                 Command::Health => health::exec(connect).await,
                 Command::Fit(a) => fit::exec(connect, a).await,
+                Command::Backtest(a) => backtest::exec(connect, a).await,
                 Command::Score(a) => score::exec(connect, a).await,
                 Command::Segment(a) => segment::exec(connect, a).await,
                 Command::Recommend(a) => recommend::exec(connect, a).await,

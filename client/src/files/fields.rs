@@ -9,6 +9,16 @@ use custval_proto::v1 as pb;
 /// Column roles, as named in messages.
 pub(super) const ID: &str = "customer_id";
 pub(super) const DATE: &str = "date";
+pub(super) const AMOUNT: &str = "amount";
+
+/// An amount as a log row gives it: a finite number >= 0; otherwise why not.
+pub(super) fn amount(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v + 0.0),
+        Ok(v) => Err(format!("{text:?}: must be finite and >= 0 (got {v})")),
+        Err(_) => Err(format!("{text:?}: not a number")),
+    }
+}
 
 /// A summary's frequency read as a number: a whole number from 0 to the models'
 /// [`MAX_FREQUENCY`]; otherwise the message.

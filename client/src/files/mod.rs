@@ -23,7 +23,7 @@ use custval_model::data::summary::{
 };
 use custval_proto::v1 as pb;
 
-use self::fields::{DATE, ID};
+use self::fields::{AMOUNT, DATE, ID};
 use self::parquet::{LogNames, ParquetInput, ParquetSummaries, SummaryNames};
 use self::text::{TextInput, TextSummaries};
 use crate::error::ClientError;
@@ -126,6 +126,14 @@ fn parse_date_format(text: &str) -> Result<DateFormat, String> {
     })
 }
 
+/// One row of a transaction log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Purchase {
+    pub customer_id: String,
+    pub day: Day,
+    pub amount: f64,
+}
+
 /// A customer file and how to read it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct InputOptions {
@@ -182,13 +190,31 @@ impl InputOptions {
     /// read with the same options as [`summarize`](Self::summarize) (rows with a bad date
     /// are skipped with --lenient).
     pub fn purchase_days(&self) -> Result<Vec<(String, Day)>, ClientError> {
+        Ok(self
+            .purchases(false)?
+            .into_iter()
+            .map(|p| (p.customer_id, p.day))
+            .collect())
+    }
+
+    /// Every row of a transaction log, with its amount when `with_amount` (else 0), read
+    /// with the same options as [`summarize`](Self::summarize): for a backtest, which
+    /// cuts the log itself. A bad row is an error naming its line and column, or skipped
+    /// with --lenient.
+    pub fn purchases(&self, with_amount: bool) -> Result<Vec<Purchase>, ClientError> {
         if let Some(p) = self.parquet()? {
             let (format, lenient) = (self.read.date_format, self.read.lenient);
-            return parquet::purchase_days(p, &self.log_names(), format, lenient);
+            return parquet::purchases(p, &self.log_names(), format, lenient, with_amount);
         }
         let mut t = self.open_text()?;
         let id = t.column(ID, &self.column("--id-column", &self.read.id_column)?)?;
         let date = t.column(DATE, &self.column("--date-column", &self.read.date_column)?)?;
+        let amount = if with_amount {
+            let col = self.column("--amount-column", &self.read.amount_column)?;
+            Some(t.column(AMOUNT, &col)?)
+        } else {
+            None
+        };
         let format = self.read.date_format;
         let mut out = Vec::new();
         while let Some(line) = t.next()? {
@@ -207,7 +233,25 @@ impl InputOptions {
                     ),
                 ));
             };
-            out.push((t.str(line, id, ID)?.to_owned(), day));
+            let value = match amount {
+                None => 0.0,
+                Some(a) => match fields::amount(t.str(line, a, AMOUNT)?) {
+                    Ok(v) => v,
+                    Err(_) if self.read.lenient => continue,
+                    Err(why) => {
+                        return Err(self.input_error(
+                            line,
+                            Some(a + 1),
+                            format!("{AMOUNT}: {why}"),
+                        ));
+                    }
+                },
+            };
+            out.push(Purchase {
+                customer_id: t.str(line, id, ID)?.to_owned(),
+                day,
+                amount: value,
+            });
         }
         Ok(out)
     }

@@ -596,28 +596,52 @@ pub fn summarize(
     Ok(builder.finish())
 }
 
-/// (customer id, purchase day) of every row of a Parquet transaction log; rows with a null
-/// or a bad date are errors, or skipped if `lenient`.
-pub fn purchase_days(
+/// Every row of a Parquet transaction log, with its amount when `with_amount` (else 0); a
+/// null, a bad date or (with amounts) a negative or non-finite amount is an error, or
+/// skipped if `lenient`.
+pub fn purchases(
     input: ParquetInput,
     names: &LogNames<'_>,
     format: DateFormat,
     lenient: bool,
-) -> Result<Vec<(String, Day)>, ClientError> {
+    with_amount: bool,
+) -> Result<Vec<super::Purchase>, ClientError> {
     let id_c = input.column("customer_id", names.id, Want::Id)?;
     let day_c = input.column("date", names.date, Want::Date)?;
-    let mut batches = input.read(&[&id_c, &day_c], LOG_BATCH)?;
+    let amount_c = with_amount
+        .then(|| input.column("amount", names.amount, Want::Number))
+        .transpose()?;
+    let mut cols = vec![&id_c, &day_c];
+    cols.extend(amount_c.as_ref());
+    let mut batches = input.read(&cols, LOG_BATCH)?;
     let path = batches.path.clone();
     let mut out = Vec::new();
     while let Some(b) = batches.next()? {
         let id = ids(b.array(&path, &id_c)?).ok_or_else(|| unreadable(&path, &id_c))?;
         let day = days(b.array(&path, &day_c)?, format).ok_or_else(|| unreadable(&path, &day_c))?;
+        let amount = match &amount_c {
+            Some(c) => Some(numbers(b.array(&path, c)?).ok_or_else(|| unreadable(&path, c))?),
+            None => None,
+        };
         for i in 0..b.len() {
-            let row = match (id(i), day(i)) {
-                (Some(id), Some(Ok(day))) => Ok((id, day)),
-                (None, _) => Err((&id_c, "missing value (null)".to_owned())),
-                (_, None) => Err((&day_c, "missing value (null)".to_owned())),
-                (_, Some(Err(text))) => Err((&day_c, format!("{text:?}: {}", format.reason()))),
+            let value = match (&amount, &amount_c) {
+                (Some(get), Some(c)) => match get(i) {
+                    Some(v) if v.is_finite() && v >= 0.0 => Ok(v + 0.0),
+                    Some(v) => Err((c, format!("{v}: must be finite and >= 0"))),
+                    None => Err((c, "missing value (null)".to_owned())),
+                },
+                _ => Ok(0.0),
+            };
+            let row = match (id(i), day(i), value) {
+                (Some(id), Some(Ok(day)), Ok(amount)) => Ok(super::Purchase {
+                    customer_id: id,
+                    day,
+                    amount,
+                }),
+                (None, _, _) => Err((&id_c, "missing value (null)".to_owned())),
+                (_, None, _) => Err((&day_c, "missing value (null)".to_owned())),
+                (_, Some(Err(text)), _) => Err((&day_c, format!("{text:?}: {}", format.reason()))),
+                (_, _, Err(e)) => Err(e),
             };
             match row {
                 Ok(r) => out.push(r),

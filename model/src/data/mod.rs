@@ -1,6 +1,7 @@
-//! The data side: time units, per-customer RFM summaries and the streaming reader that
-//! turns transaction logs into them.
+//! The data side: time units, per-customer RFM summaries, the streaming reader that turns
+//! transaction logs into them, and a whole log kept for cutting at several dates ([`log`]).
 
+pub mod log;
 pub mod rfm;
 pub mod summary;
 pub mod units;

@@ -10,6 +10,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::{AppState, stream_error};
 use crate::admission::{blocking, deadline, past};
+use crate::backtesting::{self, BacktestSpec, LogBuilder};
 use crate::error::ApiError;
 use crate::fitting::{self, FamilyChoice, FitSpec};
 use crate::input::TableBuilder;
@@ -222,6 +223,51 @@ impl Models for ModelsService {
             .await
     }
 
+    async fn backtest(
+        &self,
+        request: Request<Streaming<pb::BacktestChunk>>,
+    ) -> Result<Response<pb::BacktestResponse>, Status> {
+        let deadline = deadline(&request);
+        let max = self.0.limits.max_fit_customers;
+        self.0
+            .admission
+            .unary("Backtest", deadline, async move {
+                self.0.registry()?;
+                let mut inbound = request.into_inner();
+                let mut state: Option<(BacktestSpec, LogBuilder)> = None;
+                let mut chunk = 0usize;
+                while let Some(msg) = inbound.message().await.map_err(stream_error)? {
+                    let prefix = format!("chunks[{chunk}]");
+                    let (spec, mut builder) = match state.take() {
+                        None => {
+                            let spec = BacktestSpec::parse(msg.spec.as_ref())
+                                .map_err(|e| e.within(&prefix))?;
+                            let builder = LogBuilder::new(spec.data_end, max);
+                            (spec, builder)
+                        }
+                        Some(_) if msg.spec.is_some() => {
+                            return Err(ApiError::invalid(
+                                format!("{prefix}.spec"),
+                                "only the first chunk carries the spec",
+                            ));
+                        }
+                        Some(s) => s,
+                    };
+                    builder = blocking(move || {
+                        builder.add(msg.customers).map_err(|e| e.within(&prefix))?;
+                        Ok(builder)
+                    })
+                    .await?;
+                    state = Some((spec, builder));
+                    chunk += 1;
+                }
+                let (spec, builder) =
+                    state.ok_or_else(|| ApiError::invalid("chunks", "the stream had no chunks"))?;
+                self.backtest_and_store(spec, builder, deadline).await
+            })
+            .await
+    }
+
     async fn list_families(
         &self,
         request: Request<pb::ListFamiliesRequest>,
@@ -237,6 +283,36 @@ impl Models for ModelsService {
                 Ok(pb::ListFamiliesResponse { families })
             })
             .await
+    }
+}
+
+impl ModelsService {
+    /// Runs a backtest and stores its winner when the spec names where.
+    async fn backtest_and_store(
+        &self,
+        spec: BacktestSpec,
+        builder: LogBuilder,
+        deadline: Option<Instant>,
+    ) -> Result<pb::BacktestResponse, ApiError> {
+        let registry = self.0.registry()?;
+        let metrics = self.0.metrics.clone();
+        blocking(move || {
+            let log = builder.finish()?;
+            let mut done = backtesting::run(&spec, &log, deadline, now_ms())?;
+            if let Some(record) = done.winner.take() {
+                if past(deadline) {
+                    return Err(ApiError::DeadlineExceeded("nothing was stored"));
+                }
+                let customers = record.training.customers as usize;
+                let stored = registry.insert(record)?;
+                metrics.fitted(customers);
+                tracing::info!(name = %stored.name, version = stored.version, customers,
+                    family = %done.response.chosen, "backtest winner fitted and stored");
+                done.response.model = Some(wire::model_to_proto(&stored));
+            }
+            Ok(done.response)
+        })
+        .await
     }
 }
 
