@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, cdnow, custval, ok, p};
+use common::{Server, cdnow, custval, fails, ok, p};
 use serde_json::Value;
 
 #[test]
@@ -33,6 +33,8 @@ fn every_command_end_to_end() {
         "2024-12-29",
         "--name",
         "sim",
+        "--model",
+        "bgnbd",
         "--json",
     ])))
     .unwrap();
@@ -319,4 +321,116 @@ fn fit_auto_reports_the_competition() {
     }
     // Structured warnings: a list of {code, message} (none on this clean fit).
     assert_eq!(fit["diagnostics"]["warnings"], serde_json::json!([]));
+}
+
+/// The CDNOW sample in its own format, for commands that read the transaction log.
+fn cdnow_log_args() -> Vec<String> {
+    [
+        "--input",
+        &cdnow("CDNOW_sample.txt"),
+        "--delimiter",
+        "whitespace",
+        "--no-header",
+        "--id-column",
+        "2",
+        "--date-column",
+        "3",
+        "--amount-column",
+        "5",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// `custval backtest`: a rolling origin over the end of CDNOW, every family on every
+/// fold beside the naive baselines, the winner by mean holdout MAE stored under --name.
+#[test]
+fn backtest_ranks_families_over_folds_and_stores_the_winner() {
+    let server = Server::start();
+    let mut args = vec!["backtest".to_owned()];
+    args.extend(cdnow_log_args());
+    args.extend(
+        [
+            "--data-end",
+            "1998-06-30",
+            "--holdout",
+            "13",
+            "--folds",
+            "2",
+            "--name",
+            "cdnow-bt",
+            "--json",
+        ]
+        .map(str::to_owned),
+    );
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r: Value = serde_json::from_str(&ok(server.run(&args))).unwrap();
+    assert_eq!(r["criterion"], "mean_holdout_mae");
+    assert_eq!(r["time_unit"], "week");
+    assert_eq!(r["holdout_days"], 91);
+    let folds = r["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 2);
+    assert_eq!(folds[0]["calibration_end"], "1997-12-30");
+    assert_eq!(folds[1]["holdout_end"], "1998-06-30");
+    for f in folds {
+        let names: Vec<&str> = f["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["model"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["bgnbd", "mbgnbd", "pareto-nbd"]);
+        for c in f["candidates"].as_array().unwrap() {
+            let h = &c["holdout"];
+            assert!(h["mae"].as_f64().unwrap() > 0.0, "{c}");
+            assert!(h["ranking"]["normalized_gini"].as_f64().is_some(), "{c}");
+            let baselines: Vec<&str> = h["baselines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["name"].as_str().unwrap())
+                .collect();
+            assert!(baselines.contains(&"past_frequency"), "{baselines:?}");
+            assert!(c["warnings"].is_array(), "{c}");
+        }
+    }
+    let summaries = r["summaries"].as_array().unwrap();
+    let best = summaries
+        .iter()
+        .min_by(|a, b| {
+            let mae = |s: &Value| s["mean_holdout_mae"].as_f64().unwrap();
+            mae(a).total_cmp(&mae(b))
+        })
+        .unwrap();
+    assert_eq!(r["chosen"], best["model"]);
+    assert_eq!(r["model"]["name"], "cdnow-bt");
+    assert_eq!(r["model"]["family"], r["chosen"]);
+
+    // Text output says the same, and a summary file is refused: it cannot be re-cut.
+    args.retain(|a| *a != "--json" && *a != "--name" && *a != "cdnow-bt");
+    let text = ok(server.run(&args));
+    assert!(text.contains("chosen by mean_holdout_mae"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.csv");
+    std::fs::write(
+        &summary,
+        "customer_id,frequency,recency,T,monetary_value\n1,2,10,30,5.5\n",
+    )
+    .unwrap();
+    let summary = summary.to_str().unwrap();
+    let err = fails(
+        server.run(&[
+            "backtest",
+            "--input",
+            &summary,
+            "--data-end",
+            "1998-06-30",
+            "--holdout",
+            "13",
+            "--folds",
+            "2",
+        ]),
+        2,
+    );
+    assert!(err.contains("summaries cannot be re-cut"), "{err}");
 }

@@ -46,7 +46,10 @@ const CDNOW_PERIODS: [&str; 4] = [
 ];
 
 fn fit(server: &Server, name: &str, input: &str, args: &[&str]) -> Value {
-    let mut all = vec!["fit", "--input", input, "--name", name, "--json"];
+    // BG/NBD: these tests compare with its published CDNOW estimates.
+    let mut all = vec![
+        "fit", "--input", input, "--name", name, "--model", "bgnbd", "--json",
+    ];
     all.extend_from_slice(args);
     serde_json::from_str(&ok(server.run(&all))).unwrap()
 }
@@ -84,6 +87,8 @@ fn us_fit(input: &str) -> Vec<&str> {
         input,
         "--name",
         "us",
+        "--model",
+        "bgnbd",
         "--json",
         "--delimiter",
         ";",

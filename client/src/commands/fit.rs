@@ -29,11 +29,12 @@ pub struct FitArgs {
     pub holdout_end: Option<String>,
     #[arg(long, value_enum, default_value = "week", hide_possible_values = true)]
     pub time_unit: TimeUnitArg,
-    /// The transaction model family: bgnbd, mbgnbd, pareto-nbd, or any family the server
-    /// lists (`custval models families`); passed to the server as it is. `auto` fits every
-    /// family and keeps the best: by holdout MAE with a holdout, else by BIC (each candidate
-    /// is stored as a version; the chosen one is the latest).
-    #[arg(long, default_value = "bgnbd")]
+    /// The transaction model family: auto, bgnbd, mbgnbd, pareto-nbd, or any family the
+    /// server lists (`custval models families`); passed to the server as it is. `auto` (the
+    /// default) fits every family and keeps the best: by holdout MAE with a holdout, else
+    /// by BIC (each candidate is stored as a version; the chosen one is the latest). No
+    /// single family is a safe default: BG/NBD, for one, calls every one-time buyer alive.
+    #[arg(long, default_value = "auto")]
     pub model: String,
     /// gamma-gamma or none.
     #[arg(
