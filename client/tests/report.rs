@@ -184,6 +184,40 @@ async fn report_data() -> ReportData {
         .unwrap()
         .into_inner();
     recommendations.recommendations.clear();
+    // Two 13-week holdouts at the end of the log, every family on each.
+    let mut by_id: std::collections::BTreeMap<String, pb::Customer> = Default::default();
+    for (id, d) in cdnow_transactions() {
+        let mut time = prost_types::Timestamp::default();
+        time.seconds = i64::from(d.0) * 86_400;
+        by_id
+            .entry(id.clone())
+            .or_insert_with(|| pb::Customer {
+                customer_id: id,
+                ..Default::default()
+            })
+            .transactions
+            .push(pb::Transaction {
+                time: Some(time),
+                amount: 0.0,
+            });
+    }
+    let mut data_end = prost_types::Timestamp::default();
+    data_end.seconds = i64::from(day(1998, 6, 30).0) * 86_400;
+    let backtest = conn
+        .models()
+        .backtest(tokio_stream::iter(vec![pb::BacktestChunk {
+            spec: Some(pb::BacktestSpec {
+                time_unit: pb::TimeUnit::Week as i32,
+                data_end: Some(data_end),
+                holdout: Some(weeks(13.0)),
+                folds: 2,
+                ..Default::default()
+            }),
+            customers: by_id.into_values().collect(),
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
     drop(conn);
     server.stop().await;
 
@@ -201,6 +235,7 @@ async fn report_data() -> ReportData {
     data.p_alive = Ok(PAliveMatrix::at_age(age));
     data.segments = Ok(segments);
     data.recommendations = Ok(recommendations);
+    data.backtest = Ok(backtest);
     data
 }
 
@@ -272,6 +307,19 @@ fn report_renders_every_section_and_the_browser_draws_the_charts() {
         assert!(html.contains(&format!("<tr><th>{name}</th>")), "{name}");
     }
     assert!(html.contains("2,357"));
+    // The backtest: every family over the folds, then fold by fold.
+    assert!(html.contains("<h3>Over the folds</h3>") && html.contains("<h3>Fold by fold</h3>"));
+    for family in ["bgnbd", "mbgnbd", "pareto-nbd"] {
+        assert!(
+            html.contains(&format!("<th>{family}</th>"))
+                || html.contains(&format!("<th>{family} ✓</th>")),
+            "{family}"
+        );
+    }
+    assert!(
+        html.contains("1998-03-31") && html.contains("1998-06-30"),
+        "fold dates"
+    );
     // The tracking table: calibration and holdout rows.
     assert!(html.contains("Calibration (weeks 1–39)"));
     assert!(html.contains("Holdout (weeks 40–78)"));
@@ -334,7 +382,7 @@ fn screenshot(browser: &Path, page: &Path, shot: &Path, dir: &Path) {
             "--no-first-run",
             "--hide-scrollbars",
             "--force-device-scale-factor=1",
-            "--window-size=1200,3400",
+            "--window-size=1200,4400",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", shot.display()))
@@ -410,7 +458,7 @@ fn near(a: [u8; 3], b: [u8; 3], tolerance: i32) -> bool {
 
 fn check_screenshot(path: &Path) {
     let img = decode(path);
-    assert_eq!((img.width, img.height), (1200, 3400), "screenshot size");
+    assert_eq!((img.width, img.height), (1200, 4400), "screenshot size");
     let white = img
         .rgb
         .iter()

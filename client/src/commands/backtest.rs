@@ -116,7 +116,7 @@ pub async fn exec(connect: &ConnectOptions, a: &BacktestArgs) -> Result<(), Clie
 
 /// The log grouped by customer (in order of first appearance) as wire chunks, the spec in
 /// the first.
-fn chunks(spec: pb::BacktestSpec, purchases: Vec<Purchase>) -> Vec<pb::BacktestChunk> {
+pub(super) fn chunks(spec: pb::BacktestSpec, purchases: Vec<Purchase>) -> Vec<pb::BacktestChunk> {
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut customers: Vec<pb::Customer> = Vec::new();
     for p in purchases {

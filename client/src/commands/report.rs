@@ -36,6 +36,14 @@ pub struct ReportArgs {
     /// End of the holdout shown in the tracking chart, YYYY-MM-DD.
     #[arg(long)]
     pub holdout_end: Option<String>,
+    /// Backtest every family on the transaction log over this many folds (a rolling
+    /// origin ending at --holdout-end, else --observation-end); 0 = no backtest section.
+    #[arg(long, default_value_t = 0)]
+    pub backtest_folds: u32,
+    /// Length of each backtest holdout, in the model's time unit (default: the holdout
+    /// from --observation-end to --holdout-end, else 13 weeks).
+    #[arg(long)]
+    pub backtest_holdout: Option<f64>,
     /// Budget of the recommended plan.
     #[arg(long, default_value_t = 1000.0)]
     pub budget: f64,
@@ -125,6 +133,9 @@ pub async fn exec(connect: &ConnectOptions, a: &ReportArgs) -> Result<(), Client
                 report::tracking(&model, unit, rows, cal_end, last).map_err(ClientError::Invalid)?
             }
         };
+        if a.backtest_folds > 0 {
+            data.backtest = backtest(&conn, a, &input, &model, unit).await?;
+        }
     }
     data.p_alive = Ok(PAliveMatrix::at_age(age));
     data.model = Ok(model);
@@ -133,4 +144,49 @@ pub async fn exec(connect: &ConnectOptions, a: &ReportArgs) -> Result<(), Client
     std::fs::write(&a.output, html).map_err(|e| ClientError::file(&a.output, e))?;
     eprintln!("wrote {}", a.output.display());
     Ok(())
+}
+
+/// The backtest section's data: every family over `--backtest-folds` holdouts of the log
+/// (with the model's spend model), or why there is none.
+async fn backtest(
+    conn: &crate::connect::Connection,
+    a: &ReportArgs,
+    input: &InputOptions,
+    model: &pb::Model,
+    unit: TimeUnit,
+) -> Result<crate::report::Part<pb::BacktestResponse>, ClientError> {
+    if input.kind()? == InputKind::Summaries {
+        return Ok(Err(
+            "a backtest needs a transaction log, not summaries".into()
+        ));
+    }
+    let Some(end) = a.holdout_end.as_ref().or(a.observation_end.as_ref()) else {
+        return Ok(Err(
+            "a backtest needs --observation-end or --holdout-end".into()
+        ));
+    };
+    let data_end = parse_day(end, "--holdout-end")?;
+    let holdout = match (a.backtest_holdout, &a.observation_end, &a.holdout_end) {
+        (Some(h), _, _) => h,
+        (None, Some(o), Some(h)) => {
+            let days =
+                parse_day(h, "--holdout-end")?.days_since(parse_day(o, "--observation-end")?);
+            TimeUnit::Day.convert(days as f64, unit)
+        }
+        _ => TimeUnit::Week.convert(13.0, unit),
+    };
+    let spend = model.spend_model == pb::SpendModelKind::GammaGamma as i32;
+    let spec = pb::BacktestSpec {
+        spend_model: model.spend_model,
+        time_unit: model.time_unit,
+        data_end: Some(custval_wire::dates::timestamp_of_day(data_end)),
+        holdout: Some(pb::Duration {
+            value: holdout,
+            unit: model.time_unit,
+        }),
+        folds: a.backtest_folds,
+        ..Default::default()
+    };
+    let chunks = super::backtest::chunks(spec, input.purchases(spend)?);
+    Ok(conn.backtest(chunks).await.map_err(|e| e.to_string()))
 }

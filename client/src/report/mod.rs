@@ -13,8 +13,10 @@
 //!   the calls that fill it are made by the `report` command;
 //! * [`page`]: the document and the sections about the model;
 //! * `customers`: the sections about customers (concentration, segments, budget);
+//! * `backtest`: the backtest section (families over several holdouts);
 //! * `chart`: the SVG charts; `text`: escaping and number formatting.
 
+mod backtest;
 mod chart;
 mod customers;
 pub mod page;
@@ -51,6 +53,8 @@ pub struct ReportData {
     pub segments: Part<pb::SegmentResponse>,
     /// `Recommend`, with a budget for the plan.
     pub recommendations: Part<pb::RecommendResponse>,
+    /// `Backtest` of the transaction log.
+    pub backtest: Part<pb::BacktestResponse>,
 }
 
 impl ReportData {
@@ -68,6 +72,7 @@ impl ReportData {
             p_alive: missing(),
             segments: missing(),
             recommendations: missing(),
+            backtest: missing(),
         }
     }
 }

@@ -6,6 +6,7 @@ use custval_model::TimeUnit;
 use custval_model::predict::tracking::Tracking;
 use custval_proto::v1 as pb;
 
+use super::backtest::backtest_section;
 use super::chart::{
     BLUE, ColumnChart, INK, LineChart, SLATE, Series, column_chart, heatmap, line_chart,
 };
@@ -17,12 +18,13 @@ use super::text::{
 use super::{PAliveMatrix, ReportData, time_unit_from_proto};
 
 /// Section ids, in page order.
-pub const SECTIONS: [&str; 9] = [
+pub const SECTIONS: [&str; 10] = [
     "model",
     "fit",
     "tracking",
     "calibration",
     "ranking",
+    "backtest",
     "p-alive",
     "concentration",
     "segments",
@@ -93,6 +95,12 @@ pub fn render(data: &ReportData) -> String {
         "ranking",
         "Ranking against naive baselines",
         |o| ranking_section(o, model),
+    );
+    section(
+        &mut out,
+        "backtest",
+        "Backtest over several holdouts",
+        |o| backtest_section(o, data.backtest.as_ref()),
     );
     out.push_str("<div class=\"grid\">\n");
     section(
