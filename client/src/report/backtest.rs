@@ -145,9 +145,11 @@ pub fn backtest_section(out: &mut String, backtest: Result<&pb::BacktestResponse
                      <td>{}</td></tr>\n",
                     fmt_fixed(h.actual_total, 0),
                     fmt_fixed(h.predicted_total, 1),
-                    (h.actual_total > 0.0)
-                        .then(|| fmt_signed_pct(h.predicted_total / h.actual_total - 1.0))
-                        .unwrap_or_else(|| "—".into()),
+                    if h.actual_total > 0.0 {
+                        fmt_signed_pct(h.predicted_total / h.actual_total - 1.0)
+                    } else {
+                        "—".into()
+                    },
                     fmt_fixed(h.mae, 4),
                     opt(gini, 3),
                     best.map_or("—".into(), |(g, n)| format!(
