@@ -422,7 +422,7 @@ fn backtest_ranks_families_over_folds_and_stores_the_winner() {
         server.run(&[
             "backtest",
             "--input",
-            &summary,
+            summary,
             "--data-end",
             "1998-06-30",
             "--holdout",
