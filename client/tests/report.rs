@@ -187,8 +187,10 @@ async fn report_data() -> ReportData {
     // Two 13-week holdouts at the end of the log, every family on each.
     let mut by_id: std::collections::BTreeMap<String, pb::Customer> = Default::default();
     for (id, d) in cdnow_transactions() {
-        let mut time = prost_types::Timestamp::default();
-        time.seconds = i64::from(d.0) * 86_400;
+        let time = prost_types::Timestamp {
+            seconds: i64::from(d.0) * 86_400,
+            nanos: 0,
+        };
         by_id
             .entry(id.clone())
             .or_insert_with(|| pb::Customer {
@@ -201,8 +203,10 @@ async fn report_data() -> ReportData {
                 amount: 0.0,
             });
     }
-    let mut data_end = prost_types::Timestamp::default();
-    data_end.seconds = i64::from(day(1998, 6, 30).0) * 86_400;
+    let data_end = prost_types::Timestamp {
+        seconds: i64::from(day(1998, 6, 30).0) * 86_400,
+        nanos: 0,
+    };
     let backtest = conn
         .models()
         .backtest(tokio_stream::iter(vec![pb::BacktestChunk {
