@@ -41,6 +41,11 @@ pub async fn run(
     metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), BoxError> {
+    // Refuse an unsafe exposure before anything listens or loads.
+    let token = config.token()?;
+    if let Some(warning) = config.check_exposure(grpc.local_addr()?, token.is_some())? {
+        tracing::warn!("{warning}");
+    }
     let metrics = Arc::new(Metrics::new());
     let limits = Limits {
         max_batch_customers: config.max_batch_customers,
@@ -55,7 +60,7 @@ pub async fn run(
         .register_encoded_file_descriptor_set(custval_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let auth = BearerAuth::new(config.auth_token.as_deref());
+    let auth = BearerAuth::new(token.as_deref());
     let size = config.max_message_bytes;
     let models = InterceptedService::new(
         ModelsServer::new(ModelsService(state.clone()))
@@ -107,14 +112,14 @@ pub async fn run(
         }
         None => None,
     };
-    tracing::info!(%addr, tls = config.tls_cert.is_some(), auth = config.auth_token.is_some(),
+    tracing::info!(%addr, tls = config.tls_cert.is_some(), auth = token.is_some(),
         data_dir = %config.data_dir.display(), "custval-server listening; loading models");
 
     // Load the store while health already answers NOT_SERVING.
     let dir = config.data_dir.clone();
     let busy = Duration::from_secs(config.store_busy_seconds);
     let load = tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&dir)
+        crate::store::create_private_dir(&dir)
             .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
         Registry::open(&dir, busy).map_err(|e| e.to_string())
     });

@@ -54,18 +54,40 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
 
     /// Require `authorization: Bearer <token>` on custval.v1 calls (health and reflection
-    /// stay open for probes and tooling).
+    /// stay open for probes and tooling). Visible in the process list: prefer
+    /// --auth-token-file or the environment variable.
     #[arg(long, env = "CUSTVAL_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,
+
+    /// A file holding the bearer token (surrounding whitespace ignored), e.g. a container
+    /// secret: the token stays out of the process list and the environment.
+    #[arg(long, env = "CUSTVAL_AUTH_TOKEN_FILE", conflicts_with = "auth_token")]
+    pub auth_token_file: Option<PathBuf>,
+
+    /// Serve a non-loopback --listen address without a token. Refused by default: anyone
+    /// who can reach the port could then read, overwrite and delete models. Set it only
+    /// where a network policy or a proxy in front does the authentication.
+    #[arg(long, env = "CUSTVAL_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
 
     /// Log format: `text` for people, `json` for log pipelines. Levels via RUST_LOG.
     #[arg(long, env = "CUSTVAL_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
 
-    /// Do not serve: ask the server at --listen for its health and exit 0 if SERVING, 1
-    /// otherwise (a container HEALTHCHECK with no extra binary).
+    /// Do not serve: ask the server at --listen for its health (grpc.health.v1, over TLS
+    /// when --tls-cert is set) and exit 0 if SERVING, 1 otherwise (a container HEALTHCHECK
+    /// with no extra binary).
     #[arg(long)]
     pub probe: bool,
+
+    /// With --probe over TLS: the PEM certificates to trust (default: those in
+    /// --tls-cert, which suffices when the chain includes its CA or is self-signed).
+    #[arg(long, env = "CUSTVAL_PROBE_CA")]
+    pub probe_ca: Option<PathBuf>,
+
+    /// With --probe over TLS: the name the certificate must be valid for.
+    #[arg(long, env = "CUSTVAL_PROBE_DOMAIN", default_value = "localhost")]
+    pub probe_domain: String,
 
     /// How long to wait for the store file's lock at start-up (another process using it).
     #[arg(long, env = "CUSTVAL_STORE_BUSY_SECONDS", default_value_t = 30)]
@@ -73,6 +95,57 @@ pub struct Config {
 }
 
 impl Config {
+    /// The bearer token, from --auth-token or read from --auth-token-file.
+    pub fn token(&self) -> Result<Option<String>, String> {
+        let Some(path) = &self.auth_token_file else {
+            return Ok(self.auth_token.clone());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--auth-token-file {}: {e}", path.display()))?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(format!(
+                "--auth-token-file {}: the file is empty",
+                path.display()
+            ));
+        }
+        Ok(Some(token.to_owned()))
+    }
+
+    /// Refuses to expose an unauthenticated service beyond this machine unless told to;
+    /// returns a warning for a token that would travel in clear text.
+    pub fn check_exposure(
+        &self,
+        addr: SocketAddr,
+        has_token: bool,
+    ) -> Result<Option<String>, String> {
+        let ip = addr.ip();
+        if ip.is_loopback() {
+            return Ok(None);
+        }
+        if !has_token && !self.allow_unauthenticated {
+            return Err(format!(
+                "refusing to serve {} (not a loopback address) without authentication: anyone \
+                 who can reach it could read, overwrite and delete models. Set \
+                 --auth-token-file (or CUSTVAL_AUTH_TOKEN), or pass --allow-unauthenticated \
+                 (CUSTVAL_ALLOW_UNAUTHENTICATED=true) if a network policy or proxy guards it",
+                addr
+            ));
+        }
+        Ok(match (has_token, self.tls_cert.is_some()) {
+            (true, false) => Some(format!(
+                "serving {} with a bearer token but without TLS: the token travels in clear \
+                 text; set --tls-cert and --tls-key",
+                addr
+            )),
+            (false, _) => Some(format!(
+                "serving {} without authentication (--allow-unauthenticated)",
+                addr
+            )),
+            _ => None,
+        })
+    }
+
     /// The metrics address, or `None` when disabled.
     pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, String> {
         match self.metrics_listen.trim() {

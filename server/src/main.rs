@@ -4,8 +4,25 @@
 use clap::Parser;
 use custval_server::{Config, app::BoxError};
 
-#[tokio::main]
-async fn main() -> Result<(), BoxError> {
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("custval-server: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // A sentence for people, not a Debug dump.
+        Err(e) => {
+            eprintln!("custval-server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), BoxError> {
     let config = Config::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
@@ -32,18 +49,30 @@ async fn main() -> Result<(), BoxError> {
     custval_server::run(config, grpc, metrics, wait_for_signal()).await
 }
 
-/// One health check against the configured address (plain text; with TLS enabled it
-/// checks that the port accepts connections).
+/// One grpc.health.v1 check against the configured address: plain text, or TLS trusting
+/// --probe-ca (default: the certificates in --tls-cert) for --probe-domain.
 async fn probe(config: &Config) -> bool {
     let mut addr = config.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     let check = async {
-        if config.tls_cert.is_some() {
-            return tokio::net::TcpStream::connect(addr).await.is_ok();
-        }
-        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+        let endpoint = match &config.tls_cert {
+            None => tonic::transport::Endpoint::from_shared(format!("http://{addr}")),
+            Some(cert) => {
+                let ca = config.probe_ca.as_ref().unwrap_or(cert);
+                let Ok(pem) = std::fs::read(ca) else {
+                    eprintln!("custval-server --probe: cannot read {}", ca.display());
+                    return false;
+                };
+                let tls = tonic::transport::ClientTlsConfig::new()
+                    .ca_certificate(tonic::transport::Certificate::from_pem(pem))
+                    .domain_name(config.probe_domain.clone());
+                tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+                    .and_then(|e| e.tls_config(tls))
+            }
+        };
+        let Ok(endpoint) = endpoint else {
             return false;
         };
         let Ok(channel) = endpoint.connect().await else {

@@ -15,6 +15,16 @@ pub(crate) mod conformance;
 
 pub use sqlite::{STORE_FILE, SqliteStore};
 
+/// Creates the data directory (and missing parents) readable by its owner only: models
+/// are business data, not for every local user. An existing directory is left as it is.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 /// A failed store operation. The message names the store (`model store <location>: …`).
 #[derive(Debug, Error)]
 pub enum StoreError {

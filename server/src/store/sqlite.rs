@@ -41,6 +41,20 @@ CREATE TABLE IF NOT EXISTS models (
 );
 ";
 
+/// Creates the store file owner-only (0600) if it is missing, before SQLite creates it
+/// with the umask's permissions; SQLite gives its -wal and -shm files the same mode.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir`. Waits up to `busy` for another
     /// process holding the file's lock.
@@ -48,6 +62,10 @@ impl SqliteStore {
         let path = dir.join(STORE_FILE);
         let location = path.display().to_string();
         let err = |source| sqlite_error(&location, source);
+        create_private_file(&path).map_err(|e| StoreError::Backend {
+            location: location.clone(),
+            source: Box::new(e),
+        })?;
         let conn = Connection::open(&path).map_err(err)?;
         conn.busy_timeout(busy).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
