@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -92,72 +92,119 @@ impl<R: BufRead> Read for Gunzip<R> {
 
 /// An output file (or standard output for `-`), gzip-compressed if its name ends `.gz`.
 /// Call [`finish`](Self::finish): it writes the gzip trailer and reports the last errors.
-pub enum Sink {
+pub struct Sink {
+    out: SinkOut,
+    /// A file is written under a temporary name beside its final one and renamed by
+    /// [`finish`](Sink::finish): a run that fails half-way (or is killed) never leaves a
+    /// truncated file under the name a later step would read.
+    staged: Option<Staged>,
+}
+
+enum SinkOut {
     Plain(BufWriter<Box<dyn Write + Send>>),
     Gzip(BufWriter<GzEncoder<File>>),
 }
 
+/// A temporary file removed on drop unless it was renamed into place.
+struct Staged {
+    temporary: PathBuf,
+    destination: PathBuf,
+    renamed: bool,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
+}
+
 impl std::fmt::Debug for Sink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Sink::Plain(_) => "Sink::Plain",
-            Sink::Gzip(_) => "Sink::Gzip",
+        f.write_str(match self.out {
+            SinkOut::Plain(_) => "Sink::Plain",
+            SinkOut::Gzip(_) => "Sink::Gzip",
         })
     }
 }
 
 impl Sink {
+    /// `-` is standard output; any other path is written under a temporary name in the
+    /// same directory until [`finish`](Sink::finish).
     pub fn create(path: &Path) -> Result<Sink, ClientError> {
         let capacity = 1 << 20;
         if path.as_os_str() == "-" {
-            return Ok(Sink::Plain(BufWriter::with_capacity(
-                capacity,
-                Box::new(io::stdout()),
-            )));
+            return Ok(Sink {
+                out: SinkOut::Plain(BufWriter::with_capacity(capacity, Box::new(io::stdout()))),
+                staged: None,
+            });
         }
-        let file = File::create(path).map_err(|e| ClientError::file(path, e))?;
-        Ok(if is_gz(path) {
-            Sink::Gzip(BufWriter::with_capacity(
+        let name = path
+            .file_name()
+            .ok_or_else(|| ClientError::Invalid(format!("{}: not a file name", path.display())))?;
+        let mut temporary_name = std::ffi::OsString::from(".");
+        temporary_name.push(name);
+        temporary_name.push(format!(".custval-{}.tmp", std::process::id()));
+        let temporary = path.with_file_name(temporary_name);
+        let file = File::create(&temporary).map_err(|e| ClientError::file(path, e))?;
+        let staged = Staged {
+            temporary,
+            destination: path.to_owned(),
+            renamed: false,
+        };
+        let out = if is_gz(path) {
+            SinkOut::Gzip(BufWriter::with_capacity(
                 capacity,
                 GzEncoder::new(file, Compression::default()),
             ))
         } else {
-            Sink::Plain(BufWriter::with_capacity(capacity, Box::new(file)))
+            SinkOut::Plain(BufWriter::with_capacity(capacity, Box::new(file)))
+        };
+        Ok(Sink {
+            out,
+            staged: Some(staged),
         })
     }
 
-    /// Flushes everything, and ends the gzip stream.
+    /// Flushes everything, ends the gzip stream, and moves the file to its name.
     pub fn finish(self) -> io::Result<()> {
-        match self {
-            Sink::Plain(mut w) => w.flush(),
-            Sink::Gzip(w) => w
+        let Sink { out, staged } = self;
+        match out {
+            SinkOut::Plain(mut w) => w.flush()?,
+            SinkOut::Gzip(w) => w
                 .into_inner()
                 .map_err(|e| e.into_error())?
                 .finish()?
-                .flush(),
+                .flush()?,
         }
+        if let Some(mut s) = staged {
+            std::fs::rename(&s.temporary, &s.destination)?;
+            s.renamed = true;
+        }
+        Ok(())
     }
 }
 
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Sink::Plain(w) => w.write(buf),
-            Sink::Gzip(w) => w.write(buf),
+        match &mut self.out {
+            SinkOut::Plain(w) => w.write(buf),
+            SinkOut::Gzip(w) => w.write(buf),
         }
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Sink::Plain(w) => w.write_all(buf),
-            Sink::Gzip(w) => w.write_all(buf),
+        match &mut self.out {
+            SinkOut::Plain(w) => w.write_all(buf),
+            SinkOut::Gzip(w) => w.write_all(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Plain(w) => w.flush(),
-            Sink::Gzip(w) => w.flush(),
+        match &mut self.out {
+            SinkOut::Plain(w) => w.flush(),
+            SinkOut::Gzip(w) => w.flush(),
         }
     }
 }

@@ -314,3 +314,73 @@ fn the_progress_bar_shows_on_a_terminal_only() {
     );
     assert!(shown.contains("scored 300000 customers"), "{shown}");
 }
+
+/// A score that fails half-way (a bad row after the first chunks were written) leaves no
+/// file under the output name and no temporary file beside it; a finished one is whole.
+#[test]
+fn a_failed_score_leaves_no_partial_output() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fit_input = d.join("fit.csv");
+    let path = |p: &Path| p.display().to_string();
+    ok(server.run(&[
+        "simulate",
+        "--customers",
+        "120000",
+        "--output",
+        &path(&fit_input),
+    ]));
+    let text = std::fs::read_to_string(&fit_input).unwrap();
+
+    ok(server.run(&[
+        "fit",
+        "--input",
+        &path(&fit_input),
+        "--name",
+        "m",
+        "--model",
+        "bgnbd",
+    ]));
+    // The same customers, then a frequency that is not a number past the first chunks.
+    let bad = d.join("bad.csv");
+    std::fs::write(&bad, format!("{}\nlate,x,1,2,3\n", text.trim_end())).unwrap();
+    for name in ["scores.csv", "scores.csv.gz", "scores.parquet"] {
+        let out_path = d.join(name);
+        let out = server.run(&[
+            "score",
+            "--model",
+            "m",
+            "--input",
+            &path(&bad),
+            "--output",
+            &path(&out_path),
+        ]);
+        let err = common::fails(out, 3);
+        assert!(err.contains("line 120002"), "{err}");
+        assert!(!out_path.exists(), "{name} was left behind");
+    }
+    let left: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.iter()
+            .all(|n| !n.contains("custval") && !n.starts_with(".scores")),
+        "temporary files left: {left:?}"
+    );
+    let good = d.join("scores.csv");
+    ok(server.run(&[
+        "score",
+        "--model",
+        "m",
+        "--input",
+        &path(&fit_input),
+        "--output",
+        &path(&good),
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(&good).unwrap().lines().count(),
+        120_001
+    );
+}

@@ -141,7 +141,7 @@ pub async fn exec(connect: &ConnectOptions, a: &ReportArgs) -> Result<(), Client
     data.model = Ok(model);
     data.metadata = Ok(metadata);
     let html = report::render(&data);
-    std::fs::write(&a.output, html).map_err(|e| ClientError::file(&a.output, e))?;
+    files::write_text(&a.output, &html)?;
     eprintln!("wrote {}", a.output.display());
     Ok(())
 }
