@@ -77,6 +77,11 @@ fn columns(t: &CustomerTable, holdout: bool) -> pb::SummaryColumns {
         monetary_value: t.monetary_value.clone(),
         holdout_frequency: if holdout { h.frequency.clone() } else { vec![] },
         holdout_spend: if holdout { h.spend.clone() } else { vec![] },
+        // As `custval fit` sends a summarized log: past_spend ranks by total spend.
+        calibration_spend: match (&t.calibration_spend, holdout) {
+            (Some(total), true) => total.clone(),
+            _ => vec![],
+        },
     }
 }
 

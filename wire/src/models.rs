@@ -237,6 +237,7 @@ pub fn ranking_to_proto(r: &RankingReport) -> pb::HoldoutRanking {
                 name: b.name.clone(),
                 metrics: Some(ranking_metrics_to_proto(&b.metrics)),
                 beats_model_on: b.beats_model_on.clone(),
+                description: b.description.clone(),
             })
             .collect(),
         model_beaten_by: r.model_beaten_by.clone(),
