@@ -177,7 +177,7 @@ fn every_command_end_to_end() {
         &html,
     ]));
     let page = std::fs::read_to_string(&html).unwrap();
-    assert_eq!(page.matches("<svg").count(), 8, "every chart drawn");
+    assert_eq!(page.matches("<svg").count(), 12, "every chart drawn");
     assert!(!page.contains("not available"), "no section missing");
 
     let list: Value = serde_json::from_str(&ok(server.run(&["models", "list", "--json"]))).unwrap();
