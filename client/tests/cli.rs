@@ -175,11 +175,16 @@ fn every_command_end_to_end() {
         "2024-12-29",
         "--budget",
         "300",
+        "--backtest-folds",
+        "2",
         "--output",
         &html,
     ]));
     let page = std::fs::read_to_string(&html).unwrap();
-    assert_eq!(page.matches("<svg").count(), 8, "every chart drawn");
+    // Two folds of the holdout's length (90 days), the last ending at --holdout-end.
+    assert!(page.contains("2 folds with 90-day holdouts"), "backtest section");
+    assert!(page.contains("2024-12-29") && page.contains("2024-09-30"));
+    assert_eq!(page.matches("<svg").count(), 12, "every chart drawn");
     assert!(!page.contains("not available"), "no section missing");
 
     let list: Value = serde_json::from_str(&ok(server.run(&["models", "list", "--json"]))).unwrap();
@@ -187,6 +192,10 @@ fn every_command_end_to_end() {
     let show: Value =
         serde_json::from_str(&ok(server.run(&["models", "show", "sim", "--json"]))).unwrap();
     assert_eq!(show["fingerprint"].as_str().unwrap().len(), 64);
+    // `models show` has the holdout as `fit` printed it, deciles and gain curves included.
+    assert_eq!(show["holdout"]["deciles"], fit["holdout"]["deciles"]);
+    assert_eq!(show["holdout"]["gain_curve"], fit["holdout"]["gain_curve"]);
+    assert_eq!(show["holdout"]["baselines"], fit["holdout"]["baselines"]);
     ok(server.run(&["models", "delete", "sim"]));
     let out = server.run(&["models", "show", "sim"]);
     assert_eq!(
@@ -321,6 +330,76 @@ fn fit_auto_reports_the_competition() {
     }
     // Structured warnings: a list of {code, message} (none on this clean fit).
     assert_eq!(fit["diagnostics"]["warnings"], serde_json::json!([]));
+    holdout_deciles_and_gain_curves_add_up(&fit["holdout"]);
+}
+
+/// The decile calibration and gain curves of a fit on the CDNOW log: the deciles hold
+/// every customer and every holdout purchase, lowest predictions first; each curve ends
+/// with the whole outcome, never falls, and agrees with the top shares; past_spend is the
+/// total calibration spend, since the CLI summarized a log.
+fn holdout_deciles_and_gain_curves_add_up(h: &Value) {
+    let deciles = h["deciles"].as_array().unwrap();
+    assert!((5..=10).contains(&deciles.len()), "{deciles:?}");
+    let count = |d: &Value| d["customers"].as_u64().unwrap();
+    let customers: u64 = deciles.iter().map(count).sum();
+    assert_eq!(customers, h["customers"].as_u64().unwrap());
+    let purchases: f64 = deciles
+        .iter()
+        .map(|d| d["mean_actual"].as_f64().unwrap() * count(d) as f64)
+        .sum();
+    assert!((purchases - h["actual_total"].as_f64().unwrap()).abs() < 1e-6);
+    let predicted: Vec<f64> = deciles
+        .iter()
+        .map(|d| d["mean_predicted"].as_f64().unwrap())
+        .collect();
+    assert!(predicted.windows(2).all(|w| w[0] < w[1]), "{predicted:?}");
+
+    let curve = &h["gain_curve"];
+    let shares: Vec<f64> = curve["customer_share"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(shares.len(), 20);
+    assert!((shares[1] - 0.10).abs() < 1e-12 && shares[19] == 1.0);
+    let baselines = h["baselines"].as_array().unwrap();
+    let mut curves = vec![(&h["ranking"], &curve["model"])];
+    curves.extend(
+        baselines
+            .iter()
+            .map(|b| (b, &curve["baselines"][b["name"].as_str().unwrap()])),
+    );
+    for (metrics, points) in curves {
+        let points: Vec<f64> = points
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(
+            points.windows(2).all(|w| w[0] <= w[1] + 1e-12),
+            "{points:?}"
+        );
+        assert!((points[19] - 1.0).abs() < 1e-12);
+        let top10 = metrics["top_share"]["10%"].as_f64().unwrap();
+        assert!((points[1] - top10).abs() < 1e-12, "{metrics}");
+    }
+    let past_spend = &baselines[0];
+    assert_eq!(past_spend["name"], "past_spend");
+    assert!(
+        past_spend["description"]
+            .as_str()
+            .unwrap()
+            .contains("first purchase included"),
+        "{past_spend}"
+    );
+    // Revenue has its own deciles and curves.
+    assert!(!h["revenue_deciles"].as_array().unwrap().is_empty());
+    assert_eq!(
+        h["revenue_gain_curve"]["model"].as_array().unwrap().len(),
+        20
+    );
 }
 
 /// The CDNOW sample in its own format, for commands that read the transaction log.

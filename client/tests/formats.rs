@@ -161,7 +161,7 @@ fn text_files_with_options() {
     args.extend_from_slice(&CDNOW_PERIODS);
     ok(server.run(&args));
     let page = std::fs::read_to_string(&html).unwrap();
-    assert_eq!(page.matches("<svg").count(), 8, "every chart drawn");
+    assert_eq!(page.matches("<svg").count(), 12, "every chart drawn");
     assert!(!page.contains("not available"), "no section missing");
 }
 
@@ -666,7 +666,7 @@ fn parquet_logs_fit_like_text() {
     args.extend_from_slice(&CDNOW_PERIODS);
     ok(server.run(&args));
     let page = std::fs::read_to_string(&html).unwrap();
-    assert_eq!(page.matches("<svg").count(), 8, "every chart drawn");
+    assert_eq!(page.matches("<svg").count(), 12, "every chart drawn");
     assert!(!page.contains("not available"), "no section missing");
 }
 

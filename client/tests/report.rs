@@ -77,6 +77,11 @@ fn columns(t: &CustomerTable, holdout: bool) -> pb::SummaryColumns {
         monetary_value: t.monetary_value.clone(),
         holdout_frequency: if holdout { h.frequency.clone() } else { vec![] },
         holdout_spend: if holdout { h.spend.clone() } else { vec![] },
+        // As `custval fit` sends a summarized log: past_spend ranks by total spend.
+        calibration_spend: match (&t.calibration_spend, holdout) {
+            (Some(total), true) => total.clone(),
+            _ => vec![],
+        },
     }
 }
 
@@ -278,8 +283,9 @@ fn report_renders_every_section_and_the_browser_draws_the_charts() {
     }
     let svgs = html.matches("<svg ").count();
     assert_eq!(
-        svgs, 8,
-        "one chart each: tracking ×2, bins, P(alive), curve, segments, tiers, budget"
+        svgs, 12,
+        "one chart each: tracking ×2, bins, deciles ×2, gain ×2, P(alive), curve, segments, \
+         tiers, budget"
     );
     assert_eq!(html.matches("</svg>").count(), svgs);
     // Each SVG opens with its <title>.
@@ -311,6 +317,9 @@ fn report_renders_every_section_and_the_browser_draws_the_charts() {
         assert!(html.contains(&format!("<tr><th>{name}</th>")), "{name}");
     }
     assert!(html.contains("2,357"));
+    // The log's first purchases are known: past_spend says it ranks by total spend.
+    assert!(html.contains("total calibration spend, first purchase included"));
+    deciles_and_gain_curves_are_drawn(&data, &html);
     // The backtest: every family over the folds, then fold by fold.
     assert!(html.contains("<h3>Over the folds</h3>") && html.contains("<h3>Fold by fold</h3>"));
     for family in ["bgnbd", "mbgnbd", "pareto-nbd"] {
@@ -366,6 +375,69 @@ fn report_renders_every_section_and_the_browser_draws_the_charts() {
     check_screenshot(&shot);
 }
 
+/// The decile and gain sections show the model's figures: one table row per decile with
+/// its customers, a chart per outcome with the model, every baseline and the diagonal,
+/// and the sentence on the top 20 % with the model's own share.
+fn deciles_and_gain_curves_are_drawn(data: &ReportData, html: &str) {
+    let model = data.model.as_ref().unwrap();
+    let holdout = model.holdout.as_ref().unwrap();
+    let section = |id: &str| {
+        let start = html.find(&format!("<section id=\"{id}\">")).unwrap();
+        &html[start..start + html[start..].find("</section>").unwrap()]
+    };
+    let (deciles, gain) = (section("deciles"), section("gain"));
+    for ranking in [&holdout.purchases_ranking, &holdout.revenue_ranking] {
+        let r = ranking.as_ref().unwrap();
+        let m = r.model.as_ref().unwrap();
+        assert!(
+            m.deciles.len() >= 5,
+            "{} deciles: {}",
+            r.outcome,
+            m.deciles.len()
+        );
+        assert_eq!(m.deciles.iter().map(|d| d.customers).sum::<u64>(), 2357);
+        let table = &deciles[deciles
+            .find(&format!("id=\"deciles-{}-table\"", r.outcome))
+            .unwrap()..];
+        let table = &table[..table.find("</table>").unwrap()];
+        assert_eq!(table.matches("<tr><td>").count(), m.deciles.len());
+        for d in &m.deciles {
+            let row = format!(
+                "<tr><td>{}</td><td class=\"n\">{}</td>",
+                d.decile,
+                report::fmt_count(d.customers)
+            );
+            assert!(table.contains(&row), "{row}");
+        }
+        assert!(deciles.contains(&format!("id=\"deciles-{}\"", r.outcome)));
+
+        let chart = &gain[gain.find(&format!("id=\"gain-{}\"", r.outcome)).unwrap()..];
+        let chart = &chart[..chart.find("</svg>").unwrap()];
+        for b in &r.baselines {
+            assert!(
+                chart.contains(&format!("<title>{}</title></polyline>", b.name)),
+                "{} gain curve of {}",
+                r.outcome,
+                b.name
+            );
+        }
+        assert!(chart.contains("<title>model</title></polyline>"));
+        assert!(chart.contains("<title>random</title></polyline>"));
+        let top_fifth = m
+            .gain
+            .iter()
+            .find(|g| (g.customer_share - 0.2).abs() < 1e-9)
+            .unwrap()
+            .outcome_share;
+        let sentence = format!(
+            "The model&#39;s top 20 % of customers hold {} of holdout {};",
+            report::fmt_pct(top_fifth),
+            r.outcome
+        );
+        assert!(gain.contains(&sentence), "{sentence}");
+    }
+}
+
 fn find_browser() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     ["chromium", "chromium-browser"].iter().find_map(|name| {
@@ -386,7 +458,7 @@ fn screenshot(browser: &Path, page: &Path, shot: &Path, dir: &Path) {
             "--no-first-run",
             "--hide-scrollbars",
             "--force-device-scale-factor=1",
-            "--window-size=1200,4400",
+            "--window-size=1200,5600",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", shot.display()))
@@ -462,7 +534,7 @@ fn near(a: [u8; 3], b: [u8; 3], tolerance: i32) -> bool {
 
 fn check_screenshot(path: &Path) {
     let img = decode(path);
-    assert_eq!((img.width, img.height), (1200, 4400), "screenshot size");
+    assert_eq!((img.width, img.height), (1200, 5600), "screenshot size");
     let white = img
         .rgb
         .iter()

@@ -176,6 +176,7 @@ fn fit_with(
             let known = |v: &[f64]| v.iter().any(|&s| s > 0.0);
             let money = HoldoutSpend {
                 monetary_value: known(&table.monetary_value).then_some(&table.monetary_value[..]),
+                calibration_spend: table.calibration_spend.as_deref().filter(|v| known(v)),
                 holdout_spend: known(&h.spend).then_some(&h.spend[..]),
                 spend_model: spend.as_ref(),
             };
@@ -459,6 +460,7 @@ mod tests {
                 },
             ],
             monetary_value: vec![5.0, 0.0],
+            calibration_spend: None,
             holdout: None,
             unit: Some(TimeUnit::Week),
         };

@@ -334,6 +334,7 @@ impl TableBuilder {
         len_check("monetary_value", c.monetary_value.len(), true)?;
         len_check("holdout_frequency", c.holdout_frequency.len(), true)?;
         len_check("holdout_spend", c.holdout_spend.len(), true)?;
+        len_check("calibration_spend", c.calibration_spend.len(), true)?;
         if c.holdout_frequency.is_empty() && !c.holdout_spend.is_empty() {
             return Err(ApiError::invalid(
                 "summary_columns.holdout_spend",
@@ -376,6 +377,26 @@ impl TableBuilder {
                 ));
             }
             Some(_) => {}
+        }
+        // Known for every customer or for none: a column missing from one chunk would
+        // leave some customers ranked by a different spend.
+        let has_total = !c.calibration_spend.is_empty();
+        if self.customers > 0 && table.calibration_spend.is_some() != has_total {
+            return Err(ApiError::invalid(
+                "summary_columns.calibration_spend",
+                "every chunk needs calibration_spend, or none",
+            ));
+        }
+        if has_total {
+            for (k, &s) in c.calibration_spend.iter().enumerate() {
+                if !(s.is_finite() && s >= 0.0) {
+                    check_money(s, &col("calibration_spend", k))?;
+                }
+            }
+            table
+                .calibration_spend
+                .get_or_insert_with(Vec::new)
+                .extend_from_slice(&c.calibration_spend);
         }
         table.rfm.reserve(n);
         for k in 0..n {
@@ -664,12 +685,38 @@ mod tests {
             .add(vec![], Some(bad))
             .unwrap_err();
         assert_eq!(field_of(e), "summary_columns.monetary_value");
-        let mut bad = good;
+        let mut bad = good.clone();
         bad.customer_id[1] = "a".into();
         let e = TableBuilder::new(settings())
             .add(vec![], Some(bad))
             .unwrap_err();
         assert_eq!(field_of(e), "summary_columns.customer_id[1]");
+
+        // Total calibration spend: kept when every chunk has it, checked per value.
+        let with_total = pb::SummaryColumns {
+            calibration_spend: vec![40.0, 7.5],
+            ..good.clone()
+        };
+        let mut b = TableBuilder::new(settings());
+        b.add(vec![], Some(with_total.clone())).unwrap();
+        assert_eq!(
+            b.finish().unwrap().table.calibration_spend,
+            Some(vec![40.0, 7.5])
+        );
+        let mut bad = with_total.clone();
+        bad.calibration_spend[1] = -1.0;
+        let e = TableBuilder::new(settings())
+            .add(vec![], Some(bad))
+            .unwrap_err();
+        assert_eq!(field_of(e), "summary_columns.calibration_spend[1]");
+        let mut b = TableBuilder::new(settings());
+        b.add(vec![], Some(with_total)).unwrap();
+        let later = pb::SummaryColumns {
+            customer_id: vec!["c".into(), "d".into()],
+            ..good
+        };
+        let e = b.add(vec![], Some(later)).unwrap_err();
+        assert_eq!(field_of(e), "summary_columns.calibration_spend");
     }
 
     #[test]

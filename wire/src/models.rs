@@ -223,6 +223,24 @@ fn ranking_metrics_to_proto(m: &RankingMetrics) -> pb::RankingMetrics {
             })
             .collect(),
         mae: m.mae,
+        gain: m
+            .gain
+            .iter()
+            .map(|g| pb::GainPoint {
+                customer_share: g.customer_share,
+                outcome_share: g.outcome_share,
+            })
+            .collect(),
+        deciles: m
+            .calibration
+            .iter()
+            .map(|d| pb::DecileBin {
+                decile: u32::from(d.decile),
+                customers: d.customers,
+                mean_predicted: d.mean_predicted,
+                mean_actual: d.mean_actual,
+            })
+            .collect(),
     }
 }
 
@@ -237,6 +255,7 @@ pub fn ranking_to_proto(r: &RankingReport) -> pb::HoldoutRanking {
                 name: b.name.clone(),
                 metrics: Some(ranking_metrics_to_proto(&b.metrics)),
                 beats_model_on: b.beats_model_on.clone(),
+                description: b.description.clone(),
             })
             .collect(),
         model_beaten_by: r.model_beaten_by.clone(),
@@ -353,5 +372,80 @@ mod tests {
         assert!(model_name("cdnow-bgnbd_v1.2", "name").is_ok());
         assert!(model_name("", "name").is_err());
         assert!(model_name("a/b", "name").is_err());
+    }
+
+    /// Deciles, gain curves and baseline descriptions survive the trip from the model's
+    /// holdout report through the wire encoding, for the model and every baseline.
+    #[test]
+    fn holdout_rankings_round_trip_through_the_wire() {
+        use custval_model::{HoldoutSpend, Rfm, holdout_report};
+        use prost::Message;
+        let rfm: Vec<Rfm> = (0..30u32)
+            .map(|i| Rfm::new(i % 6, f64::from(i % 6) * 4.0, 30.0).unwrap())
+            .collect();
+        let bought: Vec<u32> = (0..30u32).map(|i| (i * 7) % 5).collect();
+        let monetary: Vec<f64> = (0..30)
+            .map(|i| if i % 6 == 0 { 0.0 } else { 10.0 + f64::from(i) })
+            .collect();
+        let total: Vec<f64> = monetary.iter().map(|m| m * 2.0 + 5.0).collect();
+        let spend: Vec<f64> = bought.iter().map(|&b| f64::from(b) * 12.0).collect();
+        let gg = GammaGammaParams::published_cdnow();
+        let report = holdout_report(
+            &TransactionModel::bg_nbd(custval_model::BetaGeoParams::published_cdnow()),
+            &rfm,
+            &bought,
+            39.0,
+            HoldoutSpend {
+                monetary_value: Some(&monetary),
+                calibration_spend: Some(&total),
+                holdout_spend: Some(&spend),
+                spend_model: Some(&gg),
+            },
+        )
+        .unwrap();
+        let bytes = holdout_to_proto(&report, TimeUnit::Week).encode_to_vec();
+        let back = pb::HoldoutMetrics::decode(&bytes[..]).unwrap();
+        let rankings = report.rankings.as_ref().unwrap();
+        for (ours, theirs) in [
+            (
+                &rankings.purchases,
+                back.purchases_ranking.as_ref().unwrap(),
+            ),
+            (
+                rankings.revenue.as_ref().unwrap(),
+                back.revenue_ranking.as_ref().unwrap(),
+            ),
+        ] {
+            let pairs = std::iter::once((&ours.model, theirs.model.as_ref().unwrap())).chain(
+                ours.baselines
+                    .iter()
+                    .zip(&theirs.baselines)
+                    .map(|(o, t)| (&o.metrics, t.metrics.as_ref().unwrap())),
+            );
+            for (m, p) in pairs {
+                assert_eq!(p.gain.len(), m.gain.len());
+                for (a, b) in m.gain.iter().zip(&p.gain) {
+                    assert_eq!(
+                        (a.customer_share, a.outcome_share),
+                        (b.customer_share, b.outcome_share)
+                    );
+                }
+                assert_eq!(p.deciles.len(), m.calibration.len());
+                for (a, b) in m.calibration.iter().zip(&p.deciles) {
+                    assert_eq!(u32::from(a.decile), b.decile);
+                    assert_eq!(a.customers, b.customers);
+                    assert_eq!(a.mean_predicted, b.mean_predicted);
+                    assert_eq!(a.mean_actual, b.mean_actual);
+                }
+            }
+            for (o, t) in ours.baselines.iter().zip(&theirs.baselines) {
+                assert_eq!(o.description, t.description);
+                assert!(!t.description.is_empty());
+            }
+            // The model predicts the outcome: it has a decile calibration and a full curve.
+            let model = theirs.model.as_ref().unwrap();
+            assert!(!model.deciles.is_empty());
+            assert!(!model.gain.is_empty());
+        }
     }
 }

@@ -9,7 +9,8 @@ use custval_proto::v1 as pb;
 use custval_wire::dates::timestamp_of_day;
 use serde_json::json;
 
-use super::fit::{SpendArg, baselines_json, ranking_json};
+use super::fit::SpendArg;
+use super::holdout::holdout_json;
 use super::{TimeUnitArg, params_json, parse_day, unit_to_proto};
 use crate::connect::ConnectOptions;
 use crate::error::ClientError;
@@ -200,23 +201,9 @@ fn fold_json(f: &pb::BacktestFold) -> serde_json::Value {
                     .collect::<Vec<_>>(),
             });
             if let Some(h) = &c.holdout {
-                v["holdout"] = json!({
-                    "actual_total": h.actual_total,
-                    "predicted_total": h.predicted_total,
-                    "total_error": total_error(h),
-                    "mae": h.mae,
-                    "rmse": h.rmse,
-                    "auc": h.auc,
-                    "brier": h.brier,
-                });
-                if let Some(r) = &h.purchases_ranking {
-                    v["holdout"]["ranking"] = ranking_json(r);
-                    v["holdout"]["baselines"] = baselines_json(r);
-                }
-                if let Some(r) = &h.revenue_ranking {
-                    v["holdout"]["revenue_ranking"] = ranking_json(r);
-                    v["holdout"]["revenue_baselines"] = baselines_json(r);
-                }
+                // The same object as `fit --json`'s holdout, with the signed total error.
+                v["holdout"] = holdout_json(h);
+                v["holdout"]["total_error"] = json!(total_error(h));
             }
             v
         }).collect::<Vec<_>>(),

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::scoring::Customers;
 use custval_wire::dates::timestamp_of_day;
 
+use super::holdout::holdout_json;
 use super::{TimeUnitArg, params_json, parse_day, unit_to_proto};
 use crate::connect::ConnectOptions;
 use crate::error::ClientError;
@@ -137,24 +138,7 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
             v["selection"] = selection_json(sel);
         }
         if let Some(h) = &model.holdout {
-            v["holdout"] = json!({
-                "actual_total": h.actual_total,
-                "predicted_total": h.predicted_total,
-                "customers": h.customers,
-                "mae": h.mae,
-                "rmse": h.rmse,
-                "pearson_r": h.pearson_r,
-                "auc": h.auc,
-                "brier": h.brier,
-            });
-            if let Some(r) = &h.purchases_ranking {
-                v["holdout"]["ranking"] = ranking_json(r);
-                v["holdout"]["baselines"] = baselines_json(r);
-            }
-            if let Some(r) = &h.revenue_ranking {
-                v["holdout"]["revenue_ranking"] = ranking_json(r);
-                v["holdout"]["revenue_baselines"] = baselines_json(r);
-            }
+            v["holdout"] = holdout_json(h);
         }
         println!("{v:#}");
     } else {
@@ -231,51 +215,6 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
 
 fn fmt_gini(g: Option<f64>) -> String {
     g.map_or("-".into(), |g| format!("{g:.3}"))
-}
-
-/// The model's side of a holdout ranking: normalized Gini, top shares, MAE, and where it
-/// loses to a baseline.
-pub(super) fn ranking_json(r: &pb::HoldoutRanking) -> serde_json::Value {
-    let m = r.model.clone().unwrap_or_default();
-    json!({
-        "outcome": r.outcome,
-        "normalized_gini": m.normalized_gini,
-        "top_share": top_shares_json(&m),
-        "mae": m.mae,
-        "beaten_by": r.model_beaten_by,
-        "losses": r.losses,
-    })
-}
-
-/// Each baseline's normalized Gini, MAE and top shares, on the same customers.
-pub(super) fn baselines_json(r: &pb::HoldoutRanking) -> serde_json::Value {
-    r.baselines
-        .iter()
-        .map(|b| {
-            let m = b.metrics.clone().unwrap_or_default();
-            json!({
-                "name": b.name,
-                "normalized_gini": m.normalized_gini,
-                "mae": m.mae,
-                "top_share": top_shares_json(&m),
-                "beats_model_on": b.beats_model_on,
-            })
-        })
-        .collect()
-}
-
-/// Share of the outcome in the top 1/5/10/20 % by score, keyed by that fraction.
-fn top_shares_json(m: &pb::RankingMetrics) -> serde_json::Value {
-    m.top
-        .iter()
-        .map(|t| {
-            (
-                format!("{}%", (t.customer_share * 100.0).round()),
-                json!(t.outcome_share),
-            )
-        })
-        .collect::<serde_json::Map<_, _>>()
-        .into()
 }
 
 /// How `--model auto` chose: the criterion, the winner and every candidate, under the

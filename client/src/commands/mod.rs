@@ -7,6 +7,7 @@ pub mod backtest;
 pub mod bench;
 pub mod fit;
 pub mod health;
+mod holdout;
 pub mod info;
 pub mod models;
 pub mod recommend;

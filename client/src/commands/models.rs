@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::holdout::holdout_json;
 use super::params_json;
 use crate::connect::ConnectOptions;
 use crate::error::ClientError;
@@ -76,7 +77,7 @@ pub async fn exec(connect: &ConnectOptions, cmd: &ModelsCommand) -> Result<(), C
                            "params": params_json(&model.params), "spend_params": params_json(&model.spend_params),
                            "log_likelihood": d.log_likelihood, "converged": d.converged,
                            "customers": t.customers, "fingerprint": t.fingerprint, "input_kind": t.input_kind,
-                           "holdout": model.holdout.as_ref().map(|h| json!({"actual_total": h.actual_total, "predicted_total": h.predicted_total}))})
+                           "holdout": model.holdout.as_ref().map(holdout_json)})
                 );
             } else {
                 println!(

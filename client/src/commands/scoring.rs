@@ -139,6 +139,7 @@ fn drop_front(c: &mut pb::SummaryColumns, n: usize) {
     cut(&mut c.monetary_value, n);
     cut(&mut c.holdout_frequency, n);
     cut(&mut c.holdout_spend, n);
+    cut(&mut c.calibration_spend, n);
 }
 
 /// Options shared by score, segment and recommend (and filled in by report).

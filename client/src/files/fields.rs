@@ -45,7 +45,11 @@ pub fn table_columns(t: &CustomerTable, range: std::ops::Range<usize>) -> pb::Su
     };
     if let Some(h) = &t.holdout {
         c.holdout_frequency = h.frequency[range.clone()].to_vec();
-        c.holdout_spend = h.spend[range].to_vec();
+        c.holdout_spend = h.spend[range.clone()].to_vec();
+        // Only the holdout's past_spend baseline uses it: scores need not carry it.
+        if let Some(total) = &t.calibration_spend {
+            c.calibration_spend = total[range].to_vec();
+        }
     }
     c
 }

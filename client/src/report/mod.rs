@@ -1,6 +1,7 @@
 //! `custval report`: one self-contained HTML page about a model — fit, holdout tracking,
-//! calibration, P(alive), value concentration, segments and the budget plan — with inline
-//! SVG charts drawn here (no scripts, no fonts or styles from the network).
+//! calibration, ranking beside naive baselines with deciles and gain curves, P(alive),
+//! value concentration, segments and the budget plan — with inline SVG charts drawn here
+//! (no scripts, no fonts or styles from the network).
 //!
 //! [`ReportData`] holds what the page shows: RPC responses as they arrive, the tracking
 //! curves computed locally with [`custval_model::predict::tracking`], and which P(alive) matrix to
@@ -12,6 +13,7 @@
 //!   the server (the transaction model from its parameters, the P(alive) grid, tracking);
 //!   the calls that fill it are made by the `report` command;
 //! * [`page`]: the document and the sections about the model;
+//! * `gains`: the holdout's decile calibration and gain curves (model and baselines);
 //! * `customers`: the sections about customers (concentration, segments, budget);
 //! * `backtest`: the backtest section (families over several holdouts);
 //! * `chart`: the SVG charts; `text`: escaping and number formatting.
@@ -19,6 +21,7 @@
 mod backtest;
 mod chart;
 mod customers;
+mod gains;
 pub mod page;
 mod text;
 

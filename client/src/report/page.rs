@@ -11,6 +11,7 @@ use super::chart::{
     BLUE, ColumnChart, INK, LineChart, SLATE, Series, column_chart, heatmap, line_chart,
 };
 use super::customers::{budget_section, concentration_section, segments_section};
+use super::gains::{deciles_section, gain_section};
 use super::text::{
     esc, fmt_count, fmt_date, fmt_fixed, fmt_num, fmt_pct, fmt_sci, fmt_sig, fmt_signed_pct,
     fmt_time, kv_table, not_available, w,
@@ -18,12 +19,14 @@ use super::text::{
 use super::{PAliveMatrix, ReportData, time_unit_from_proto};
 
 /// Section ids, in page order.
-pub const SECTIONS: [&str; 10] = [
+pub const SECTIONS: [&str; 12] = [
     "model",
     "fit",
     "tracking",
     "calibration",
     "ranking",
+    "deciles",
+    "gain",
     "backtest",
     "p-alive",
     "concentration",
@@ -95,6 +98,18 @@ pub fn render(data: &ReportData) -> String {
         "ranking",
         "Ranking against naive baselines",
         |o| ranking_section(o, model),
+    );
+    section(
+        &mut out,
+        "deciles",
+        "Decile calibration: predicted against actual",
+        |o| deciles_section(o, model),
+    );
+    section(
+        &mut out,
+        "gain",
+        "Gain curves: the model and the baselines",
+        |o| gain_section(o, model),
     );
     section(
         &mut out,
@@ -486,25 +501,26 @@ fn ranking_section(out: &mut String, model: Result<&pb::Model, &String>) {
         );
         out.push_str(
             "<table><thead><tr><th>score</th><th>normalized Gini</th><th>top 1 %</th>\
-             <th>top 10 %</th><th>MAE</th></tr></thead><tbody>\n",
+             <th>top 10 %</th><th>MAE</th><th>what it is</th></tr></thead><tbody>\n",
         );
         let model_metrics = r.model.clone().unwrap_or_default();
-        let rows = std::iter::once(("model".to_owned(), model_metrics)).chain(
-            r.baselines
-                .iter()
-                .map(|b| (b.name.clone(), b.metrics.clone().unwrap_or_default())),
-        );
-        for (name, metrics) in rows {
+        let rows =
+            std::iter::once(("model", "", model_metrics)).chain(r.baselines.iter().map(|b| {
+                let metrics = b.metrics.clone().unwrap_or_default();
+                (b.name.as_str(), b.description.as_str(), metrics)
+            }));
+        for (name, description, metrics) in rows {
             w(
                 out,
                 format_args!(
                     "<tr><th>{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-                     <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
-                    esc(&name),
+                     <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
+                    esc(name),
                     gini(metrics.normalized_gini),
                     top(&metrics, 0.01),
                     top(&metrics, 0.10),
                     metrics.mae.map_or("—".to_owned(), |v| fmt_fixed(v, 3)),
+                    esc(description),
                 ),
             );
         }

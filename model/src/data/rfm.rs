@@ -95,6 +95,11 @@ pub struct CustomerTable {
     pub rfm: Vec<Rfm>,
     /// Mean spend per repeat purchase (first purchase excluded; 0 when x = 0).
     pub monetary_value: Vec<f64>,
+    /// Total spend in calibration, first purchase included, per customer: known when the
+    /// table was summarized from transactions, `None` for summaries (lifetimes' columns
+    /// carry only the mean repeat spend). The `past_spend` baseline ranks by it.
+    #[serde(default)]
+    pub calibration_spend: Option<Vec<f64>>,
     /// Present when the table was built with a calibration/holdout split.
     pub holdout: Option<HoldoutColumns>,
     pub unit: Option<TimeUnit>,

@@ -326,6 +326,7 @@ mod tests {
                     model: metrics(gini),
                     baselines: vec![Baseline {
                         name: "past_frequency".into(),
+                        description: String::new(),
                         metrics: metrics(baseline_gini),
                         beats_model_on: if baseline_gini > gini {
                             vec!["normalized_gini".into()]

@@ -229,6 +229,8 @@ fn summaries_impl(spec: &SimulationSpec, parallel: bool) -> Result<SimulatedTabl
             ids,
             rfm,
             monetary_value,
+            // Simulated summaries, like lifetimes' ones, carry the mean repeat spend only.
+            calibration_spend: None,
             holdout,
             unit: None,
         },

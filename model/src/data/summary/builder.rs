@@ -280,6 +280,7 @@ impl SummaryBuilder {
             n
         ];
         let mut monetary = vec![0.0; n];
+        let mut cal_total = vec![0.0; n];
         let mut hold_x = vec![0u32; n];
         let mut hold_spend = vec![0.0; n];
         let mut keep = vec![false; n];
@@ -316,6 +317,9 @@ impl SummaryBuilder {
                     c.cal_spend / f64::from(x)
                 };
             }
+            if let Some(slot) = cal_total.get_mut(i) {
+                *slot = c.first_spend + c.cal_spend;
+            }
             if let Some(slot) = hold_x.get_mut(i) {
                 *slot = c.hold_days;
             }
@@ -330,6 +334,7 @@ impl SummaryBuilder {
         retain(&mut ids, &keep);
         retain(&mut rfm, &keep);
         retain(&mut monetary, &keep);
+        retain(&mut cal_total, &keep);
         let holdout = self.config.calibration_end.map(|c| {
             retain(&mut hold_x, &keep);
             retain(&mut hold_spend, &keep);
@@ -347,6 +352,7 @@ impl SummaryBuilder {
                 ids,
                 rfm,
                 monetary_value: monetary,
+                calibration_spend: Some(cal_total),
                 holdout,
                 unit: Some(unit),
             },
@@ -420,6 +426,8 @@ mod tests {
         assert!((t.rfm[0].recency - 2.0).abs() < 1e-12);
         assert!((t.rfm[0].age - 60.0 / 7.0).abs() < 1e-12);
         assert!((t.monetary_value[0] - 4.0).abs() < 1e-12); // (7 + 1) / 2
+        // Total calibration spend keeps the first day's 15 beside the repeat 8.
+        assert_eq!(t.calibration_spend, Some(vec![23.0, 4.0]));
         assert_eq!(
             t.rfm[1],
             Rfm {
@@ -498,6 +506,8 @@ mod tests {
         assert_eq!(out.table.rfm[0].frequency, 1);
         assert!((out.table.rfm[0].recency - 59.0 / 7.0).abs() < 1e-12);
         assert_eq!(out.table.monetary_value[0], 2.0);
+        // Calibration only: 1 on the first day and 2 on 2020-02-29; "moved" 1 on its first.
+        assert_eq!(out.table.calibration_spend, Some(vec![3.0, 1.0]));
         assert_eq!(out.table.rfm[1].frequency, 0);
         assert!((out.table.rfm[1].age - 40.0 / 7.0).abs() < 1e-12);
     }

@@ -7,15 +7,20 @@
 //!
 //! | name | purchases score | revenue score |
 //! |---|---|---|
-//! | [`PAST_SPEND`] | x · m (ranking only) | x · m · h / T̄ (a revenue prediction) |
+//! | [`PAST_SPEND`] | S, or x · m (ranking only) | S or x · m, scaled (a revenue prediction) |
 //! | [`PAST_FREQUENCY`] | x · h / T̄ (a count prediction) | x (ranking only) |
 //! | [`SAME_RATE`] | x · h / T (a count prediction) | x · m · h / T (a revenue prediction) |
 //!
 //! x is the calibration repeat-purchase count and m the mean spend per repeat purchase, so
-//! x · m is the total repeat spend in calibration. `past_frequency` and `past_spend` are
-//! scaled by one factor for every customer, h / T̄: the ranking is that of x (or x · m)
-//! alone, and the predicted total is the population's pooled calibration rate
-//! (Σx / ΣT) over the holdout. `same_rate` is "the same as last period": each customer's
+//! x · m is the total repeat spend in calibration. `past_spend` is the customer's *total*
+//! calibration spend S, first purchase included, wherever it is known (summaries built
+//! from transactions); x · m is the fallback for summaries, which carry only the mean
+//! repeat spend ([`Baseline::description`] says which was used). `past_frequency` and
+//! `past_spend` are scaled by one factor for every customer, h / T̄: the ranking is that of
+//! x (or the past spend) alone, and the predicted total is the population's pooled
+//! calibration rate (Σx / ΣT) over the holdout. Holdout revenue is repeat spend only, so
+//! a total spend S is scaled by h / T̄ · Σ(x · m) / ΣS: the same pooled repeat-spend rate,
+//! with the ranking of S. `same_rate` is "the same as last period": each customer's
 //! own rate x / T carried over the holdout. A customer with T = 0 has no observed rate;
 //! `same_rate` gives them x (0 for every valid summary but a degenerate one). When every
 //! T is 0, `past_frequency` and `past_spend` are left unscaled and are ranking-only.
@@ -29,12 +34,19 @@ use super::ranking::RankingMetrics;
 use crate::data::rfm::Rfm;
 use crate::error::{ModelError, Result};
 
-/// x · m: total repeat spend in calibration.
+/// Total calibration spend (first purchase included), or x · m where only that is known.
 pub const PAST_SPEND: &str = "past_spend";
 /// x: calibration repeat purchases.
 pub const PAST_FREQUENCY: &str = "past_frequency";
 /// x / T carried over the holdout: "the same as last period".
 pub const SAME_RATE: &str = "same_rate";
+
+const PAST_SPEND_TOTAL: &str = "total calibration spend, first purchase included";
+const PAST_SPEND_REPEAT: &str =
+    "repeat calibration spend x · m only (summaries carry no first-purchase amount)";
+const PAST_FREQUENCY_DESCRIPTION: &str =
+    "calibration repeat purchases x, at the population's pooled rate over the holdout";
+const SAME_RATE_DESCRIPTION: &str = "each customer's own calibration rate x / T over the holdout";
 
 /// What [`holdout_rankings`] needs, all per customer in the same order.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +56,10 @@ pub struct RankingInputs<'a> {
     /// Mean spend per repeat purchase in calibration (0 when x = 0); `None` when the data
     /// has no amounts: then there is no `past_spend` baseline and no revenue ranking.
     pub monetary_value: Option<&'a [f64]>,
+    /// Total calibration spend, first purchase included, when known (summaries built from
+    /// transactions): `past_spend` then ranks by it rather than by x · m. Used only with
+    /// `monetary_value`.
+    pub calibration_spend: Option<&'a [f64]>,
     /// Holdout length, in the unit of the summaries.
     pub holdout_duration: f64,
     /// Holdout purchases (distinct purchase periods, as counted in the summaries).
@@ -63,6 +79,10 @@ pub struct RankingInputs<'a> {
 pub struct Baseline {
     /// [`PAST_SPEND`], [`PAST_FREQUENCY`] or [`SAME_RATE`].
     pub name: String,
+    /// What the score is, in a phrase; for `past_spend` whether it is the total
+    /// calibration spend or repeat spend only. Empty in reports stored before it existed.
+    #[serde(default)]
+    pub description: String,
     pub metrics: RankingMetrics,
     /// The metrics on which this baseline does better than the model: "normalized_gini"
     /// (higher) and/or "mae" (lower). Empty when the model is at least as good on both.
@@ -142,17 +162,44 @@ pub fn holdout_rankings(inputs: &RankingInputs<'_>) -> Result<HoldoutRankings> {
     };
 
     let bought: Vec<f64> = inputs.holdout_purchases.iter().map(|&a| a as f64).collect();
-    let past_spend: Option<Vec<f64>> = inputs
+    let repeat_spend: Option<Vec<f64>> = inputs
         .monetary_value
         .map(|m| x.iter().zip(m).map(|(a, b)| a * b).collect());
+    // (score, description, factor turning the score into repeat spend at the pooled rate)
+    let past_spend: Option<(Vec<f64>, &str, f64)> =
+        repeat_spend
+            .as_ref()
+            .map(|repeat| match inputs.calibration_spend {
+                Some(total) => {
+                    let total_sum: f64 = total.iter().sum();
+                    let repeat_sum: f64 = repeat.iter().sum();
+                    let to_repeat = if total_sum > 0.0 {
+                        repeat_sum / total_sum
+                    } else {
+                        1.0
+                    };
+                    (total.to_vec(), PAST_SPEND_TOTAL, to_repeat)
+                }
+                None => (repeat.clone(), PAST_SPEND_REPEAT, 1.0),
+            });
 
     let mut purchase_baselines = Vec::new();
-    if let Some(s) = &past_spend {
-        purchase_baselines.push((PAST_SPEND, s.clone(), false));
+    if let Some((s, description, _)) = &past_spend {
+        purchase_baselines.push((PAST_SPEND, *description, s.clone(), false));
     }
     let (freq, freq_predicts) = scaled(&x);
-    purchase_baselines.push((PAST_FREQUENCY, freq, freq_predicts));
-    purchase_baselines.push((SAME_RATE, rfm.iter().map(own_rate).collect(), true));
+    purchase_baselines.push((
+        PAST_FREQUENCY,
+        PAST_FREQUENCY_DESCRIPTION,
+        freq,
+        freq_predicts,
+    ));
+    purchase_baselines.push((
+        SAME_RATE,
+        SAME_RATE_DESCRIPTION,
+        rfm.iter().map(own_rate).collect(),
+        true,
+    ));
     let purchases = report(
         "purchases",
         inputs.predicted_purchases,
@@ -166,17 +213,23 @@ pub fn holdout_rankings(inputs: &RankingInputs<'_>) -> Result<HoldoutRankings> {
         inputs.holdout_spend,
         inputs.predicted_revenue,
     ) {
-        (Some(spent), Some(m), Some(actual), Some(predicted)) => {
-            let (spend_scaled, spend_predicts) = scaled(spent);
+        (Some((spent, description, to_repeat)), Some(m), Some(actual), Some(predicted)) => {
+            let as_repeat: Vec<f64> = spent.iter().map(|s| s * to_repeat).collect();
+            let (spend_scaled, spend_predicts) = scaled(&as_repeat);
             let same_rate = rfm.iter().zip(m).map(|(c, mv)| own_rate(c) * mv).collect();
             Some(report(
                 "revenue",
                 predicted,
                 actual,
                 vec![
-                    (PAST_SPEND, spend_scaled, spend_predicts),
-                    (PAST_FREQUENCY, x.clone(), false),
-                    (SAME_RATE, same_rate, true),
+                    (PAST_SPEND, *description, spend_scaled, spend_predicts),
+                    (
+                        PAST_FREQUENCY,
+                        "calibration repeat purchases x (ranking only)",
+                        x.clone(),
+                        false,
+                    ),
+                    (SAME_RATE, SAME_RATE_DESCRIPTION, same_rate, true),
                 ],
             ))
         }
@@ -190,12 +243,12 @@ fn report(
     outcome: &str,
     model_score: &[f64],
     actual: &[f64],
-    baselines: Vec<(&str, Vec<f64>, bool)>,
+    baselines: Vec<(&str, &str, Vec<f64>, bool)>,
 ) -> RankingReport {
     let model = RankingMetrics::of(model_score, actual, true);
     let baselines: Vec<Baseline> = baselines
         .into_iter()
-        .map(|(name, score, predicts)| {
+        .map(|(name, description, score, predicts)| {
             let metrics = RankingMetrics::of(&score, actual, predicts);
             let mut beats_model_on = Vec::new();
             // A margin far below any meaningful difference, so that a baseline equal to
@@ -212,6 +265,7 @@ fn report(
             }
             Baseline {
                 name: name.to_string(),
+                description: description.to_string(),
                 metrics,
                 beats_model_on,
             }
@@ -252,6 +306,7 @@ fn check(inputs: &RankingInputs<'_>) -> Result<()> {
         ("predicted_purchases", Some(inputs.predicted_purchases)),
         ("predicted_revenue", inputs.predicted_revenue),
         ("monetary_value", inputs.monetary_value),
+        ("calibration_spend", inputs.calibration_spend),
         ("holdout_spend", inputs.holdout_spend),
     ];
     for (name, column) in columns {
@@ -275,6 +330,7 @@ fn length(field: &str, expected: usize, got: usize) -> ModelError {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ranking::normalized_gini;
     use super::*;
 
     // x 2, 0, 1, 4 over ages 10, 5, 5, 20 (mean 10); holdout 10, so h / T̄ = 1:
@@ -294,6 +350,7 @@ mod tests {
         RankingInputs {
             rfm,
             monetary_value: Some(&MONETARY),
+            calibration_spend: None,
             holdout_duration: 10.0,
             holdout_purchases: &BOUGHT,
             holdout_spend: None,
@@ -425,5 +482,68 @@ mod tests {
             "holdout_duration"
         );
         assert_eq!(field(inputs(&[], &[])), "customers");
+    }
+
+    #[test]
+    fn past_spend_ranks_by_total_calibration_spend_when_known() {
+        let rfm = customers();
+        let predicted = [2.0, 0.0, 1.0, 3.0];
+        // Repeat spend x · m = 20, 0, 50, 20; with first purchases of 5, 90, 5, 40 the
+        // totals are 25, 90, 55, 60: customer 1, a one-time buyer, now ranks first.
+        let total = [25.0, 90.0, 55.0, 60.0];
+        let spend = [30.0, 0.0, 40.0, 12.0];
+        let revenue = [25.0, 0.0, 45.0, 15.0];
+        let with_total = RankingInputs {
+            calibration_spend: Some(&total),
+            holdout_spend: Some(&spend),
+            predicted_revenue: Some(&revenue),
+            ..inputs(&rfm, &predicted)
+        };
+        let r = holdout_rankings(&with_total).unwrap();
+        let by_total = baseline(&r.purchases, PAST_SPEND);
+        assert_eq!(by_total.description, PAST_SPEND_TOTAL);
+        assert_eq!(
+            by_total.metrics.normalized_gini,
+            normalized_gini(&total, &[2.0, 0.0, 1.0, 3.0])
+        );
+        let repeat_only = holdout_rankings(&RankingInputs {
+            calibration_spend: None,
+            ..with_total
+        })
+        .unwrap();
+        let by_repeat = baseline(&repeat_only.purchases, PAST_SPEND);
+        assert_eq!(by_repeat.description, PAST_SPEND_REPEAT);
+        assert_ne!(by_total.metrics, by_repeat.metrics);
+        // Revenue: the totals (sum 230) scaled to the pooled repeat spend (sum 90) over
+        // h / T̄ = 1, so the prediction's total is the repeat spend's.
+        let rev = baseline(r.revenue.as_ref().unwrap(), PAST_SPEND);
+        let scaled: Vec<f64> = total.iter().map(|s| s * 90.0 / 230.0).collect();
+        let mae = scaled
+            .iter()
+            .zip(spend)
+            .map(|(p, a)| (p - a).abs())
+            .sum::<f64>()
+            / 4.0;
+        assert!((rev.metrics.mae.unwrap() - mae).abs() < 1e-12);
+        assert_eq!(rev.description, PAST_SPEND_TOTAL);
+        // Every baseline says what it is.
+        for b in r
+            .purchases
+            .baselines
+            .iter()
+            .chain(&r.revenue.unwrap().baselines)
+        {
+            assert!(!b.description.is_empty(), "{}", b.name);
+        }
+    }
+
+    /// Baselines stored before descriptions existed still load.
+    #[test]
+    fn a_baseline_stored_without_description_still_loads() {
+        let old = r#"{"name": "past_spend", "metrics": {"normalized_gini": 0.5,
+            "gain": [], "top": [], "mae": null, "calibration": []}, "beats_model_on": []}"#;
+        let b: Baseline = serde_json::from_str(old).unwrap();
+        assert_eq!(b.description, "");
+        assert_eq!(b.metrics.normalized_gini, Some(0.5));
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! * this module: [`HoldoutReport`] (totals, MAE/RMSE, Pearson, AUC and Brier of the
 //!   propensity, FHL's frequency table) built by [`holdout_report`];
-//! * [`ranking`]: gain curve, normalized Gini, top shares and lift, decile calibration;
+//! * [`ranking`]: gain curve, normalized Gini, top shares and lift, decile calibration
+//!   (for the model and every baseline, in each [`RankingMetrics`]);
 //! * [`baselines`]: `past_spend`, `past_frequency` and `same_rate` beside the model.
 
 pub mod baselines;
@@ -60,6 +61,9 @@ pub struct HoldoutReport {
 pub struct HoldoutSpend<'a> {
     /// Mean spend per repeat purchase in calibration (0 when x = 0).
     pub monetary_value: Option<&'a [f64]>,
+    /// Total calibration spend, first purchase included, when known (summaries built from
+    /// transactions); `past_spend` then ranks by it.
+    pub calibration_spend: Option<&'a [f64]>,
     /// Total spend in the holdout, when known.
     pub holdout_spend: Option<&'a [f64]>,
     /// The spend model giving the model's predicted revenue (expected holdout purchases ×
@@ -151,6 +155,7 @@ pub fn holdout_report(
     let rankings = holdout_rankings(&RankingInputs {
         rfm,
         monetary_value: spend.monetary_value,
+        calibration_spend: spend.calibration_spend,
         holdout_duration: duration,
         holdout_purchases: actual,
         holdout_spend: spend.holdout_spend,
@@ -274,6 +279,7 @@ mod tests {
             39.0,
             HoldoutSpend {
                 monetary_value: Some(&monetary),
+                calibration_spend: None,
                 holdout_spend: Some(&spend),
                 spend_model: Some(&gg),
             },

@@ -16,6 +16,11 @@ use serde::{Deserialize, Serialize};
 /// Customer shares at which [`RankingMetrics::top`] is reported.
 pub const TOP_SHARES: [f64; 4] = [0.01, 0.05, 0.10, 0.20];
 
+/// Points of [`RankingMetrics::gain`]: customer shares 1/20, 2/20, …, 1. Twenty points
+/// draw the curve's bend near the top of the ranking, where targeting decisions are made,
+/// and keep a stored report small.
+pub const GAIN_POINTS: usize = 20;
+
 /// The gain curve of a score against an outcome: customers sorted by score, best first,
 /// and the cumulative share of the total outcome they hold, at each tied group's end.
 #[derive(Debug, Clone, PartialEq)]
@@ -207,7 +212,7 @@ pub fn mean_absolute_error(predicted: &[f64], actual: &[f64]) -> Option<f64> {
 /// The gain curve at one customer share.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GainPoint {
-    /// Share of customers, best-scored first (0.1, 0.2, …, 1).
+    /// Share of customers, best-scored first (0.05, 0.10, …, 1; [`GAIN_POINTS`]).
     pub customer_share: f64,
     /// Share of the total outcome they hold.
     pub outcome_share: f64,
@@ -229,13 +234,16 @@ pub struct TopShare {
 pub struct RankingMetrics {
     /// [`normalized_gini`]; `None` when the outcome is all zero or all equal.
     pub normalized_gini: Option<f64>,
-    /// The gain curve at customer shares 0.1, 0.2, …, 1; empty when undefined.
+    /// The gain curve at customer shares 0.05, 0.10, …, 1 ([`GAIN_POINTS`]); empty when
+    /// undefined.
+    #[serde(default)]
     pub gain: Vec<GainPoint>,
     /// Top 1 %, 5 %, 10 %, 20 %; empty when undefined.
     pub top: Vec<TopShare>,
     /// Mean absolute error, only for a score that predicts the outcome itself.
     pub mae: Option<f64>,
     /// [`decile_calibration`], only for a score that predicts the outcome itself.
+    #[serde(default)]
     pub calibration: Vec<DecileBin>,
 }
 
@@ -248,9 +256,9 @@ impl RankingMetrics {
         let gain = curve
             .as_ref()
             .map(|c| {
-                (1..=10)
-                    .map(|d| {
-                        let s = d as f64 / 10.0;
+                (1..=GAIN_POINTS)
+                    .map(|k| {
+                        let s = k as f64 / GAIN_POINTS as f64;
                         GainPoint {
                             customer_share: s,
                             outcome_share: c.at(s),
@@ -431,8 +439,8 @@ mod tests {
         let ranking_only = RankingMetrics::of(&score, &outcome, false);
         assert_eq!(ranking_only.mae, None);
         assert!(ranking_only.calibration.is_empty());
-        assert_eq!(ranking_only.gain.len(), 10);
-        assert_eq!(ranking_only.gain[9].outcome_share, 1.0);
+        assert_eq!(ranking_only.gain.len(), GAIN_POINTS);
+        assert_eq!(ranking_only.gain[GAIN_POINTS - 1].outcome_share, 1.0);
         assert_eq!(ranking_only.top.len(), TOP_SHARES.len());
         assert!(close(ranking_only.top_share(0.1).unwrap(), 0.2));
         let prediction = RankingMetrics::of(&score, &outcome, true);
@@ -441,5 +449,63 @@ mod tests {
             (2.1 + 0.9 + 0.5 + 1.6) / 4.0
         ));
         assert!(!prediction.calibration.is_empty());
+    }
+
+    #[test]
+    fn gain_points_by_hand() {
+        // Score order 0, 2, 3, 1 holds 3, 0, 2, 1 of 6: cumulative 1/2, 1/2, 5/6, 1 at
+        // customer shares 1/4, 1/2, 3/4, 1, linear in between (a fractional customer).
+        let m = RankingMetrics::of(&[0.9, 0.1, 0.5, 0.4], &[3.0, 1.0, 0.0, 2.0], false);
+        let at = |share: f64| {
+            m.gain
+                .iter()
+                .find(|p| (p.customer_share - share).abs() < 1e-12)
+                .map(|p| p.outcome_share)
+                .unwrap()
+        };
+        assert!(close(at(0.05), 0.05 / 0.25 * 0.5));
+        assert!(close(at(0.25), 0.5));
+        assert!(close(at(0.40), 0.5));
+        assert!(close(at(0.60), 0.5 + (0.10 / 0.25) * (5.0 / 6.0 - 0.5)));
+        assert!(close(at(0.75), 5.0 / 6.0));
+        assert!(close(at(1.0), 1.0));
+        let shares: Vec<f64> = m.gain.iter().map(|p| p.customer_share).collect();
+        assert!(
+            shares.windows(2).all(|w| close(w[1] - w[0], 0.05)),
+            "{shares:?}"
+        );
+        // A constant score is the diagonal at every point: ties are never broken in the
+        // score's favour.
+        let flat = RankingMetrics::of(&[1.0; 4], &[3.0, 1.0, 0.0, 2.0], false);
+        assert!(
+            flat.gain
+                .iter()
+                .all(|p| close(p.outcome_share, p.customer_share))
+        );
+        // Tied at the top (customers 0 and 1 hold 0 and 3 of 4): the top half holds 3/4,
+        // spread evenly over its quarter-customers.
+        let tied = RankingMetrics::of(&[1.0, 1.0, 0.0, 0.0], &[0.0, 3.0, 1.0, 0.0], false);
+        assert!(close(tied.gain[4].outcome_share, 0.375)); // 25 %
+        assert!(close(tied.gain[9].outcome_share, 0.75)); // 50 %
+        assert!(close(tied.gain[14].outcome_share, 0.875)); // 75 %
+    }
+
+    #[test]
+    fn deciles_are_nearly_equal_when_customers_do_not_divide_by_ten() {
+        // 25 distinct predictions: a customer of rank i falls in decile ⌊(i + ½) · 10 / 25⌋,
+        // so the deciles alternate 2 and 3 customers.
+        let predicted: Vec<f64> = (0..25).map(f64::from).collect();
+        let actual = vec![1.0; 25];
+        let bins = decile_calibration(&predicted, &actual);
+        let sizes: Vec<u64> = bins.iter().map(|b| b.customers).collect();
+        assert_eq!(sizes, vec![2, 3, 2, 3, 2, 3, 2, 3, 2, 3]);
+        // Decile 2 holds ranks 2, 3 and 4.
+        assert_eq!(bins[1].mean_predicted, 3.0);
+        assert!(bins.iter().all(|b| b.mean_actual == 1.0));
+        // Deciles run from the lowest predictions to the highest.
+        assert!(
+            bins.windows(2)
+                .all(|w| w[0].mean_predicted < w[1].mean_predicted)
+        );
     }
 }
