@@ -223,6 +223,7 @@ fn summaries_impl(spec: &SimulationSpec, parallel: bool) -> Result<SimulatedTabl
         duration: spec.holdout_length,
         frequency: hf,
         spend: hs,
+        periods: None,
     });
     Ok(SimulatedTable {
         table: CustomerTable {
