@@ -1,10 +1,11 @@
 //! What a fitted model says about customers: batch scoring ([`score`]), CLV over an
 //! explicit horizon and discount basis ([`clv`]), calendar-time tracking ([`tracking`]),
 //! holdout evaluation ([`evaluate`]) and what a holdout shows about the fit
-//! ([`holdout_diagnosis`]).
+//! ([`holdout_diagnosis`], and [`seasonality`] from its calendar periods).
 
 pub mod clv;
 pub mod evaluate;
 pub mod holdout_diagnosis;
 pub mod score;
+pub mod seasonality;
 pub mod tracking;
