@@ -121,7 +121,7 @@ pub struct HoldoutColumns {
 
 /// Purchases of a table's customers in consecutive calendar periods of the holdout, the
 /// actual side of the calendar-time comparison in
-/// `crate::predict::holdout_diagnosis::seasonality_suspected`.
+/// `crate::predict::seasonality::seasonality_suspected`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HoldoutPeriods {
     /// First day of the first period: the day after the calibration end.
