@@ -75,6 +75,11 @@ pub const MIN_TOP_ERROR_SHARE: f64 = 0.6;
 /// The top periods' absolute error as a share of the holdout's actual purchases, at least.
 pub const MIN_ERROR_OF_PURCHASES: f64 = 0.05;
 
+/// The message names the top periods whose own standardized residual is at least this
+/// (noise alone gets there in 3 periods out of 1000), so that it lists the season, not
+/// the noisiest of the ordinary periods that fill up the top fifth.
+pub const MIN_NAMED_RESIDUAL: f64 = 3.0;
+
 /// Groups per parallel task (partial sums are added in task order: the result does not
 /// depend on thread scheduling).
 const CHUNK: usize = 256;
@@ -144,6 +149,11 @@ pub struct PeriodErrors {
     pub top_share: f64,
     /// Their absolute error as a share of the actual purchases of all compared periods.
     pub top_of_purchases: f64,
+    /// The top periods with a standardized residual of at least [`MIN_NAMED_RESIDUAL`]
+    /// (all of the top ones if none is), in calendar order: what the message names.
+    pub named: Vec<usize>,
+    /// Their share of the total absolute error.
+    pub named_share: f64,
 }
 
 impl PeriodErrors {
@@ -193,22 +203,36 @@ pub fn period_errors(actual: &[u64], expected: &[f64]) -> Option<PeriodErrors> {
     let m = ((TOP_PERIODS * k as f64).ceil() as usize).max(1);
     let mut top = by_error[..m].to_vec();
     top.sort_unstable();
+    let share = |periods: &[usize]| {
+        let error: f64 = periods.iter().map(|&i| errors[i]).sum();
+        if total_error > 0.0 {
+            error / total_error
+        } else {
+            0.0
+        }
+    };
     let top_error: f64 = top.iter().map(|&i| errors[i]).sum();
     let purchases: f64 = actual.iter().sum();
+    let mut named: Vec<usize> = top
+        .iter()
+        .copied()
+        .filter(|&i| errors[i] >= MIN_NAMED_RESIDUAL * scaled[i].sqrt())
+        .collect();
+    if named.is_empty() {
+        named = top.clone();
+    }
     Some(PeriodErrors {
         level,
         dispersion,
+        top_share: share(&top),
         top,
-        top_share: if total_error > 0.0 {
-            top_error / total_error
-        } else {
-            0.0
-        },
         top_of_purchases: if purchases > 0.0 {
             top_error / purchases
         } else {
             0.0
         },
+        named_share: share(&named),
+        named,
     })
 }
 
@@ -244,12 +268,12 @@ fn warning(periods: &HoldoutPeriods, expected: &[f64], errors: &PeriodErrors) ->
         format!("{}-day periods", periods.period_days)
     };
     let starts: Vec<String> = errors
-        .top
+        .named
         .iter()
         .map(|&k| periods.period_start(k).to_string())
         .collect();
-    let actual: u64 = errors.top.iter().map(|&k| periods.purchases[k]).sum();
-    let predicted: f64 = errors.top.iter().map(|&k| expected[k]).sum();
+    let actual: u64 = errors.named.iter().map(|&k| periods.purchases[k]).sum();
+    let predicted: f64 = errors.named.iter().map(|&k| expected[k]).sum();
     FitWarning::new(
         WarningCode::SeasonalitySuspected,
         format!(
@@ -259,7 +283,7 @@ fn warning(periods: &HoldoutPeriods, expected: &[f64], errors: &PeriodErrors) ->
              {:.1} times what sampling noise explains. A season, a promotion or an event the \
              model cannot express: its forecasts for such periods will be off",
             starts.join(", "),
-            100.0 * errors.top_share,
+            100.0 * errors.named_share,
             errors.dispersion,
         ),
     )
@@ -312,6 +336,8 @@ mod tests {
         assert!(got.dispersion > 10.0, "{got:?}");
         assert!(got.top_share > 0.7, "{got:?}");
         assert!(got.concentrated());
+        assert_eq!(got.named, [14, 15, 16]);
+        assert!(got.named_share > 0.6 && got.named_share < got.top_share);
     }
 
     #[test]
@@ -359,5 +385,6 @@ mod tests {
         assert!(w.message.contains("weeks starting"), "{}", w.message);
         assert!(w.message.contains("1970-04-16"), "{}", w.message);
         assert!(w.message.contains("1970-04-23"), "{}", w.message);
+        assert_eq!(errors.named, [15, 16]);
     }
 }
