@@ -197,6 +197,17 @@ fn fit_with(
     {
         transaction_fit.warnings.push(w);
     }
+    // Holdout error concentrated in a few weeks: only raw transactions give the weeks.
+    if let Some(periods) = table.holdout.as_ref().and_then(|h| h.periods.as_ref())
+        && let Some(w) = custval_model::predict::seasonality::seasonality_suspected(
+            &fitted.params,
+            &grouped,
+            spec.unit,
+            periods,
+        )?
+    {
+        transaction_fit.warnings.push(w);
+    }
 
     Ok(ModelRecord {
         name: spec.name.clone(),

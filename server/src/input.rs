@@ -164,7 +164,9 @@ impl TableBuilder {
                     calibration_end: s.holdout_end.map(|_| observation_end),
                     policy: RowPolicy::Strict,
                 };
-                let builder = SummaryBuilder::new(config)?.with_exact_history();
+                // Holdout purchases per week feed the seasonality diagnosis of fits.
+                let builder = SummaryBuilder::new(config)?
+                    .with_holdout_periods(custval_model::predict::seasonality::PERIOD_DAYS);
                 self.state = State::Transactions(Box::new(builder));
                 Ok(())
             }

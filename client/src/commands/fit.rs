@@ -108,7 +108,14 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
     let model = model
         .model
         .ok_or_else(|| ClientError::Internal("the server returned no model".into()))?;
-    let d = model.diagnostics.clone().unwrap_or_default();
+    let mut d = model.diagnostics.clone().unwrap_or_default();
+    if let Some(w) = seasonality_here(&customers, &model, unit) {
+        d.warnings.push(w.to_string());
+        d.findings.push(pb::FitWarning {
+            code: w.code.as_str().into(),
+            message: w.message,
+        });
+    }
     if a.json {
         let mut v = json!({
             "name": model.name,
@@ -211,6 +218,30 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
         }
     }
     Ok(())
+}
+
+/// `seasonality_suspected` for a fit of a transaction log with a holdout. The server got
+/// summaries, which carry no purchases per week, so it cannot diagnose this; the weeks
+/// were counted here while summarizing, and the returned model is judged on them. The
+/// finding is in this command's output only, not in the stored model's diagnostics. A
+/// family this client does not know, or a failed evaluation, leaves it out (with a note).
+fn seasonality_here(
+    customers: &Customers,
+    model: &pb::Model,
+    unit: custval_model::TimeUnit,
+) -> Option<custval_model::fit::FitWarning> {
+    let table = customers.table()?;
+    let periods = table.holdout.as_ref()?.periods.as_ref()?;
+    let diagnosis = crate::report::transaction_model_from_proto(model).and_then(|m| {
+        let grouped =
+            custval_model::GroupedRfm::build(&table.rfm, None).map_err(|e| e.to_string())?;
+        custval_model::predict::seasonality::seasonality_suspected(&m, &grouped, unit, periods)
+            .map_err(|e| e.to_string())
+    });
+    diagnosis
+        .inspect_err(|e| eprintln!("custval: no seasonality diagnosis: {e}"))
+        .ok()
+        .flatten()
 }
 
 fn fmt_gini(g: Option<f64>) -> String {

@@ -111,6 +111,14 @@ impl Customers {
         }
     }
 
+    /// The table summarized here from a transaction log (`None` for a summary file).
+    pub(super) fn table(&self) -> Option<&custval_model::CustomerTable> {
+        match self {
+            Customers::Table(t, _) => Some(t),
+            Customers::File(..) => None,
+        }
+    }
+
     /// How much of the input has been read, once something has.
     pub(super) fn fraction_read(&self) -> Option<f64> {
         match self {

@@ -322,7 +322,9 @@ impl InputOptions {
                 RowPolicy::Strict
             },
         };
-        let builder = SummaryBuilder::new(config)?.with_exact_history();
+        // Holdout purchases per week, for the seasonality diagnosis of `custval fit`.
+        let builder = SummaryBuilder::new(config)?
+            .with_holdout_periods(custval_model::predict::seasonality::PERIOD_DAYS);
         if let Some(p) = self.parquet()? {
             return parquet::summarize(p, &self.log_names(), self.read.date_format, builder);
         }

@@ -117,6 +117,11 @@ impl TransactionLog {
             policy: RowPolicy::Strict,
         };
         let mut builder = SummaryBuilder::new(config)?.with_exact_history();
+        if calibration_end.is_some() {
+            // Per-week holdout counts, so a fold gets the seasonality diagnosis a fit with
+            // a holdout gets.
+            builder = builder.with_holdout_periods(crate::predict::seasonality::PERIOD_DAYS);
+        }
         let mut row = 0u64;
         for (i, id) in self.ids.iter().enumerate() {
             for (day, amount) in self.purchases(i).filter(|&(d, _)| d <= end) {

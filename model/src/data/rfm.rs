@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::summary::Day;
 use crate::data::units::TimeUnit;
 use crate::error::{ModelError, Result};
 
@@ -114,6 +115,47 @@ pub struct HoldoutColumns {
     pub frequency: Vec<u32>,
     /// Total spend in the holdout.
     pub spend: Vec<f64>,
+    /// The same customers' holdout purchases per calendar period, when the table was
+    /// summarized from transactions with
+    /// [`SummaryBuilder::with_holdout_periods`](crate::data::summary::SummaryBuilder::with_holdout_periods);
+    /// summaries alone cannot give it. Not stored with a table (a by-product of reading
+    /// the log).
+    #[serde(skip)]
+    pub periods: Option<HoldoutPeriods>,
+}
+
+/// Purchases of a table's customers in consecutive calendar periods of the holdout, the
+/// actual side of the calendar-time comparison in
+/// `crate::predict::seasonality::seasonality_suspected`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoldoutPeriods {
+    /// First day of the first period: the day after the calibration end.
+    pub start: Day,
+    /// Days per period (7: weeks starting on the weekday after the calibration end).
+    pub period_days: u32,
+    /// Days in the holdout; the last period is shorter when it does not divide evenly.
+    pub days: u32,
+    /// Distinct purchase days of the customers in each period (summed over customers),
+    /// counted as `HoldoutColumns::frequency` counts them.
+    pub purchases: Vec<u64>,
+}
+
+impl HoldoutPeriods {
+    /// First day of period `k` (0-based).
+    pub fn period_start(&self, k: usize) -> Day {
+        let offset = (k as u64).saturating_mul(u64::from(self.period_days));
+        Day(self
+            .start
+            .0
+            .saturating_add(i32::try_from(offset).unwrap_or(i32::MAX)))
+    }
+
+    /// Days from the calibration end to the last day of period `k` (0-based): a purchase
+    /// on that day is this long after the calibration end, in days.
+    pub fn period_end_offset(&self, k: usize) -> u32 {
+        let end = (k as u64 + 1).saturating_mul(u64::from(self.period_days));
+        end.min(u64::from(self.days)) as u32
+    }
 }
 
 impl CustomerTable {

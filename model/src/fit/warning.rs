@@ -34,6 +34,9 @@ pub enum WarningCode {
     /// Holdout predictions off in one direction in every frequency bin
     /// (`crate::predict::holdout_diagnosis`).
     HoldoutBias,
+    /// Holdout error concentrated in a few calendar periods: a season or an event the model
+    /// cannot express (`crate::predict::seasonality`).
+    SeasonalitySuspected,
     /// Customers whose first purchase is in the holdout were left out of the fit (server).
     HoldoutBirthsLeftOut,
     /// Customers with repeat purchases but zero spend were left out of the spend fit
@@ -57,6 +60,7 @@ impl WarningCode {
         WarningCode::ImpreciseEstimates,
         WarningCode::FewRepeatCustomers,
         WarningCode::HoldoutBias,
+        WarningCode::SeasonalitySuspected,
         WarningCode::HoldoutBirthsLeftOut,
         WarningCode::ZeroSpendLeftOut,
         WarningCode::Unclassified,
@@ -74,6 +78,7 @@ impl WarningCode {
             WarningCode::ImpreciseEstimates => "imprecise_estimates",
             WarningCode::FewRepeatCustomers => "few_repeat_customers",
             WarningCode::HoldoutBias => "holdout_bias",
+            WarningCode::SeasonalitySuspected => "seasonality_suspected",
             WarningCode::HoldoutBirthsLeftOut => "holdout_births_left_out",
             WarningCode::ZeroSpendLeftOut => "zero_spend_left_out",
             WarningCode::Unclassified => "unclassified",

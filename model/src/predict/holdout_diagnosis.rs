@@ -3,8 +3,9 @@
 //! dropout (or none) shows first. Run on a [`HoldoutReport`]; the fit's own diagnosis is in
 //! `crate::models::diagnosis`.
 //!
-//! Error concentrated in calendar periods (a trend or season the model cannot express)
-//! needs the calendar-time tracking series and is not diagnosed here yet.
+//! Error concentrated in calendar periods (a season the model cannot express) needs the
+//! holdout's purchases per period, which only raw transactions give: see
+//! `crate::predict::seasonality`.
 
 use super::evaluate::HoldoutReport;
 use crate::fit::{FitWarning, WarningCode};

@@ -12,13 +12,18 @@
 //! μ), ν (if a spend model is given), [Pareto: lifetime τ], then for each
 //! purchase (first one included) its amount, followed by the event draws
 //! (inter-purchase gap, dropout coin).
+//!
+//! [`simulate_transactions_on_clock`] runs the same customers on a calendar-dependent
+//! clock (seasons, steps), for what the models cannot express.
 
+mod clock;
 mod rng;
 
 use rand::Rng;
 use rand_distr::{Distribution, Gamma};
 use rayon::prelude::*;
 
+pub use clock::{CalendarClock, simulate_transactions_on_clock};
 pub use rng::SimRng;
 
 use crate::data::rfm::{CustomerTable, HoldoutColumns, Rfm};
@@ -223,6 +228,7 @@ fn summaries_impl(spec: &SimulationSpec, parallel: bool) -> Result<SimulatedTabl
         duration: spec.holdout_length,
         frequency: hf,
         spend: hs,
+        periods: None,
     });
     Ok(SimulatedTable {
         table: CustomerTable {

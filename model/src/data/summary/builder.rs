@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::customer::{CustomerState, NO_SIDE, Placement, place};
 use super::ids::{Found, IdMap, Key, id_hash};
 use super::*;
-use crate::data::rfm::{HoldoutColumns, Rfm};
+use crate::data::rfm::{HoldoutColumns, HoldoutPeriods, Rfm};
 
 /// Streaming summary builder: feed rows with [`push`](Self::push), then
 /// [`finish`](Self::finish). See the module documentation for semantics and memory.
@@ -24,6 +24,8 @@ pub struct SummaryBuilder {
     columns: Option<[usize; 3]>,
     /// Every customer gets a side list from its first row (see `with_exact_history`).
     all_days: bool,
+    /// Days per holdout period to count purchases in (see `with_holdout_periods`).
+    period_days: Option<u32>,
     stats: SummaryStats,
 }
 
@@ -51,6 +53,7 @@ impl SummaryBuilder {
             side: Vec::new(),
             columns: None,
             all_days: false,
+            period_days: None,
             stats: SummaryStats::default(),
         })
     }
@@ -62,6 +65,17 @@ impl SummaryBuilder {
     pub fn with_exact_history(mut self) -> Self {
         self.all_days = true;
         self
+    }
+
+    /// Also counts the customers' holdout purchase days per calendar period of
+    /// `period_days` days from the day after the calibration end
+    /// ([`HoldoutColumns::periods`]); nothing without a calibration end. The periods are
+    /// counted from the exact histories once all rows are in, so this implies
+    /// [`with_exact_history`](Self::with_exact_history); beyond that it costs one counter
+    /// per period. `period_days` 0 is taken as 1.
+    pub fn with_holdout_periods(mut self, period_days: u32) -> Self {
+        self.period_days = Some(period_days.max(1));
+        self.with_exact_history()
     }
 
     pub fn config(&self) -> &SummaryConfig {
@@ -284,6 +298,14 @@ impl SummaryBuilder {
         let mut hold_x = vec![0u32; n];
         let mut hold_spend = vec![0.0; n];
         let mut keep = vec![false; n];
+        let holdout_days = self
+            .config
+            .calibration_end
+            .map_or(0, |c| self.config.observation_end.days_since(c));
+        let mut periods = self
+            .period_days
+            .filter(|_| self.config.calibration_end.is_some())
+            .map(|p| vec![0u64; ((holdout_days + i64::from(p) - 1) / i64::from(p)) as usize]);
         for (key, c) in self.customers.into_entries() {
             let i = c.order as usize;
             let first = i64::from(c.first);
@@ -326,6 +348,20 @@ impl SummaryBuilder {
             if let Some(slot) = hold_spend.get_mut(i) {
                 *slot = c.hold_spend;
             }
+            if let (Some(counts), Some(p)) = (periods.as_mut(), self.period_days)
+                && c.hold_days > 0
+            {
+                // Every customer has its day list here (`with_holdout_periods` implies
+                // exact history); the days after the calibration end are its holdout days.
+                let days = self.side.get(c.side as usize).map_or(&[][..], |d| &d[..]);
+                let from = days.partition_point(|&d| i64::from(d) <= cal_end);
+                for &d in &days[from..] {
+                    let k = ((i64::from(d) - cal_end - 1) / i64::from(p)) as usize;
+                    if let Some(n) = counts.get_mut(k) {
+                        *n += 1;
+                    }
+                }
+            }
         }
         fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
             let mut k = keep.iter();
@@ -342,6 +378,14 @@ impl SummaryBuilder {
                 duration: self.config.observation_end.days_since(c) as f64 / u,
                 frequency: hold_x,
                 spend: hold_spend,
+                periods: periods
+                    .zip(self.period_days)
+                    .map(|(purchases, p)| HoldoutPeriods {
+                        start: Day(c.0 + 1),
+                        period_days: p,
+                        days: holdout_days as u32,
+                        purchases,
+                    }),
             }
         });
         let mut stats = self.stats;
@@ -510,5 +554,55 @@ mod tests {
         assert_eq!(out.table.calibration_spend, Some(vec![3.0, 1.0]));
         assert_eq!(out.table.rfm[1].frequency, 0);
         assert!((out.table.rfm[1].age - 40.0 / 7.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn holdout_purchases_are_counted_per_period_for_calibration_customers_only() {
+        let cfg = SummaryConfig {
+            unit: TimeUnit::Week,
+            observation_end: d(2020, 3, 31),
+            calibration_end: Some(d(2020, 2, 29)),
+            policy: RowPolicy::Strict,
+        };
+        // Out of order on purpose: the counts come from the exact histories.
+        let rows = [
+            ("a", d(2020, 3, 31), 5.0),
+            ("a", d(2020, 1, 1), 1.0),
+            ("a", d(2020, 3, 1), 3.0),
+            ("a", d(2020, 3, 1), 4.0),
+            ("a", d(2020, 3, 7), 4.0),
+            ("late", d(2020, 3, 5), 9.0),
+            ("late", d(2020, 3, 6), 9.0),
+            ("moved", d(2020, 3, 20), 6.0),
+            ("moved", d(2020, 1, 20), 1.0),
+        ];
+        let mut b = SummaryBuilder::new(cfg).unwrap().with_holdout_periods(7);
+        for (i, (id, day, amount)) in rows.iter().enumerate() {
+            b.push(i as u64 + 1, id, *day, *amount).unwrap();
+        }
+        let out = b.finish();
+        let h = out.table.holdout.as_ref().unwrap();
+        let p = h.periods.as_ref().unwrap();
+        // 31 holdout days: four weeks from March 1st and a last period of 3 days.
+        assert_eq!((p.start, p.period_days, p.days), (d(2020, 3, 1), 7, 31));
+        // a: March 1st (twice) and 7th in week 0, the 31st in the last; moved: the 20th in
+        // week 2; late was born in the holdout and is not in the table.
+        assert_eq!(p.purchases, [2, 0, 1, 0, 1]);
+        assert_eq!(
+            p.purchases.iter().sum::<u64>(),
+            h.frequency.iter().map(|&x| u64::from(x)).sum::<u64>()
+        );
+        assert_eq!(p.period_start(4), d(2020, 3, 29));
+        assert_eq!((p.period_end_offset(0), p.period_end_offset(4)), (7, 31));
+        // Without the option, or without a holdout, there are no periods.
+        assert_eq!(run(&rows, cfg).table.holdout.unwrap().periods, None);
+        let no_holdout = SummaryConfig {
+            calibration_end: None,
+            ..cfg
+        };
+        let b = SummaryBuilder::new(no_holdout)
+            .unwrap()
+            .with_holdout_periods(7);
+        assert!(b.finish().table.holdout.is_none());
     }
 }
