@@ -89,6 +89,13 @@ impl ClientError {
     }
 
     /// The process exit code: 2 usage, 3 input, 4 server or connection, 1 otherwise.
+    /// Whether this is standard output closed by its reader (`custval score --output - |
+    /// head`): not a failure to report.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, ClientError::File { source, .. }
+            if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             ClientError::Invalid(_) => 2,

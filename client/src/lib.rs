@@ -12,6 +12,7 @@
 //! * [`files`]: customer files in (logs and lifetimes-style summaries, as text or
 //!   Parquet), scores and summaries out.
 //! * [`gzip`]: `.gz` inputs and outputs, streamed.
+//! * [`output`]: standard output that ends quietly on a closed pipe (`outln!`).
 //! * [`progress`]: the progress bar on a terminal.
 //! * [`report`]: the self-contained HTML report of a model (inline SVG charts).
 //! * [`rpc`]: the typed client, one method per call under the deadline and retry policy.
@@ -26,6 +27,7 @@ pub mod connect;
 pub mod error;
 pub mod files;
 pub mod gzip;
+pub mod output;
 pub mod progress;
 pub mod report;
 pub mod rpc;

@@ -22,6 +22,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match commands::exec(&cli.connect, &cli.command) {
         Ok(code) => code,
+        Err(e) if e.is_broken_pipe() => {
+            ExitCode::from(custval_client::output::BROKEN_PIPE_STATUS as u8)
+        }
         Err(e) => {
             eprintln!("custval: error: {e}");
             ExitCode::from(e.exit_code())

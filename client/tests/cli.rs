@@ -182,7 +182,10 @@ fn every_command_end_to_end() {
     ]));
     let page = std::fs::read_to_string(&html).unwrap();
     // Two folds of the holdout's length (90 days), the last ending at --holdout-end.
-    assert!(page.contains("2 folds with 90-day holdouts"), "backtest section");
+    assert!(
+        page.contains("2 folds with 90-day holdouts"),
+        "backtest section"
+    );
     assert!(page.contains("2024-12-29") && page.contains("2024-09-30"));
     assert_eq!(page.matches("<svg").count(), 12, "every chart drawn");
     assert!(!page.contains("not available"), "no section missing");
@@ -512,4 +515,37 @@ fn backtest_ranks_families_over_folds_and_stores_the_winner() {
         2,
     );
     assert!(err.contains("summaries cannot be re-cut"), "{err}");
+}
+
+/// A reader that closes the pipe early (`custval info | head -c 10`) ends the command
+/// quietly with SIGPIPE's status, not with a panic; so does `score --output -`.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let closed = |args: &[&str]| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_custval"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before the command writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stderr)
+    };
+    let (code, stderr) = closed(&["info"]);
+    assert_eq!(code, Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let tx = p(dir.path(), "s.csv");
+    ok(server.run(&["simulate", "--customers", "2000", "--output", &tx]));
+    ok(server.run(&["fit", "--input", &tx, "--name", "m", "--model", "bgnbd"]));
+    let url = server.url.clone();
+    let (code, stderr) = closed(&[
+        "--server", &url, "score", "--model", "m", "--input", &tx, "--output", "-",
+    ]);
+    assert_eq!(code, Some(141), "{stderr}");
+    assert!(stderr.is_empty() || !stderr.contains("error"), "{stderr}");
 }

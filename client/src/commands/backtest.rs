@@ -108,7 +108,7 @@ pub async fn exec(connect: &ConnectOptions, a: &BacktestArgs) -> Result<(), Clie
     let conn = connect.connect().await?;
     let r = conn.backtest(chunks).await?;
     if a.json {
-        println!("{:#}", response_json(&r));
+        crate::outln!("{:#}", response_json(&r));
     } else {
         print_text(&r);
     }
@@ -241,14 +241,14 @@ fn pct(v: Option<f64>) -> String {
 }
 
 fn print_text(r: &pb::BacktestResponse) {
-    println!(
+    crate::outln!(
         "backtest: {} folds, {}-day holdouts, rates per {}",
         r.folds.len(),
         r.holdout_days,
         unit_name(r.time_unit)
     );
     for f in &r.folds {
-        println!(
+        crate::outln!(
             "fold: calibration to {}, holdout to {}, {} customers",
             day_text(f.calibration_end.as_ref()),
             day_text(f.holdout_end.as_ref()),
@@ -256,7 +256,7 @@ fn print_text(r: &pb::BacktestResponse) {
         );
         for c in &f.candidates {
             let Some(h) = c.holdout.as_ref().filter(|_| c.error.is_empty()) else {
-                println!("  {:<12} not fitted: {}", c.family, c.error);
+                crate::outln!("  {:<12} not fitted: {}", c.family, c.error);
                 continue;
             };
             let gini = |m: Option<&pb::RankingMetrics>| m.and_then(|m| m.normalized_gini);
@@ -266,7 +266,7 @@ fn print_text(r: &pb::BacktestResponse) {
                 .flat_map(|r| &r.baselines)
                 .filter_map(|b| gini(b.metrics.as_ref()).map(|g| (g, &b.name)))
                 .max_by(|a, b| a.0.total_cmp(&b.0));
-            println!(
+            crate::outln!(
                 "  {:<12} MAE {:.4}  total {:>7}  Gini {}  (best baseline: {})",
                 c.family,
                 h.mae,
@@ -280,11 +280,11 @@ fn print_text(r: &pb::BacktestResponse) {
                 .map(|d| &d.findings[..])
                 .unwrap_or(&[]);
             for w in warnings {
-                println!("    warning {}: {}", w.code, w.message);
+                crate::outln!("    warning {}: {}", w.code, w.message);
             }
         }
     }
-    println!("over the folds:");
+    crate::outln!("over the folds:");
     for s in &r.summaries {
         let beaten: Vec<String> = s
             .baselines
@@ -292,7 +292,7 @@ fn print_text(r: &pb::BacktestResponse) {
             .filter(|b| b.folds_beating_model > 0)
             .map(|b| format!("{} in {}", b.name, b.folds_beating_model))
             .collect();
-        println!(
+        crate::outln!(
             "  {:<12} {}/{} folds  mean MAE {}  mean total {}  mean |total| {}  mean Gini {}{}",
             s.family,
             s.folds_fitted,
@@ -308,8 +308,8 @@ fn print_text(r: &pb::BacktestResponse) {
             }
         );
     }
-    println!("chosen by {}: {}", r.criterion, r.reason);
+    crate::outln!("chosen by {}: {}", r.criterion, r.reason);
     if let Some(m) = &r.model {
-        println!("stored {} version {} ({})", m.name, m.version, m.family);
+        crate::outln!("stored {} version {} ({})", m.name, m.version, m.family);
     }
 }

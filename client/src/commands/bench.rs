@@ -15,9 +15,9 @@ pub fn exec(connect: &ConnectOptions, opts: &BenchOptions) -> Result<bool, Clien
     if opts.json {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| ClientError::Internal(format!("report as JSON: {e}")))?;
-        println!("{text}");
+        crate::outln!("{text}");
     } else {
-        print!("{}", bench::render_table(&report));
+        crate::out!("{}", bench::render_table(&report));
     }
     Ok(report.interrupted)
 }

@@ -147,9 +147,9 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
         if let Some(h) = &model.holdout {
             v["holdout"] = holdout_json(h);
         }
-        println!("{v:#}");
+        crate::outln!("{v:#}");
     } else {
-        println!(
+        crate::outln!(
             "fitted {} version {} ({}, {})",
             model.name,
             model.version,
@@ -157,18 +157,24 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
             unit.as_str()
         );
         if let Some(sel) = &selection {
-            println!("  chosen by {}: {}", sel.criterion, sel.reason);
+            crate::outln!("  chosen by {}: {}", sel.criterion, sel.reason);
             for c in &sel.candidates {
                 match (c.error.is_empty(), c.holdout_mae) {
-                    (false, _) => println!("  candidate {:<12} not fitted: {}", c.family, c.error),
-                    (true, Some(mae)) => println!(
+                    (false, _) => {
+                        crate::outln!("  candidate {:<12} not fitted: {}", c.family, c.error)
+                    }
+                    (true, Some(mae)) => crate::outln!(
                         "  candidate {:<12} v{} BIC {:.2}, holdout MAE {mae:.4}",
-                        c.family, c.version, c.bic
+                        c.family,
+                        c.version,
+                        c.bic
                     ),
                     (true, None) => {
-                        println!(
+                        crate::outln!(
                             "  candidate {:<12} v{} BIC {:.2}",
-                            c.family, c.version, c.bic
+                            c.family,
+                            c.version,
+                            c.bic
                         )
                     }
                 }
@@ -178,17 +184,19 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
             let se = p
                 .standard_error
                 .map_or(String::new(), |s| format!(" ± {s:.4}"));
-            println!("  {:<6} {:.6}{se}", p.name, p.value);
+            crate::outln!("  {:<6} {:.6}{se}", p.name, p.value);
         }
-        println!(
+        crate::outln!(
             "  log-likelihood {:.4}, converged {}, {} iterations",
-            d.log_likelihood, d.converged, d.iterations
+            d.log_likelihood,
+            d.converged,
+            d.iterations
         );
         for w in &d.warnings {
-            println!("  warning: {w}");
+            crate::outln!("  warning: {w}");
         }
         if let Some(h) = &model.holdout {
-            println!(
+            crate::outln!(
                 "  holdout: {:.0} actual vs {:.1} predicted repeat purchases; MAE {:.3}, AUC {}",
                 h.actual_total,
                 h.predicted_total,
@@ -205,14 +213,14 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
                         format!("{} {}", b.name, fmt_gini(gini))
                     })
                     .collect();
-                println!(
+                crate::outln!(
                     "  ranking {}: normalized Gini {} (baselines: {})",
                     r.outcome,
                     fmt_gini(m.normalized_gini),
                     baselines.join(", ")
                 );
                 for loss in &r.losses {
-                    println!("  warning: {loss}");
+                    crate::outln!("  warning: {loss}");
                 }
             }
         }

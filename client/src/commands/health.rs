@@ -7,7 +7,7 @@ use crate::error::ClientError;
 pub async fn exec(connect: &ConnectOptions) -> Result<(), ClientError> {
     let conn = connect.connect().await?;
     let status = conn.health().await?.as_str_name();
-    println!("{} {status}", conn.url());
+    crate::outln!("{} {status}", conn.url());
     if status == "SERVING" {
         Ok(())
     } else {

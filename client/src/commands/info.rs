@@ -9,5 +9,5 @@ pub fn exec() {
         "spend_models": ["gamma-gamma"],
         "time_units": custval_model::TimeUnit::ALL.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
     });
-    println!("{info:#}");
+    crate::outln!("{info:#}");
 }

@@ -51,12 +51,16 @@ pub async fn exec(connect: &ConnectOptions, cmd: &ModelsCommand) -> Result<(), C
                                     "created_at": x.created_at.as_ref().map(|t| t.seconds)})
                     })
                     .collect();
-                println!("{:#}", json!(v));
+                crate::outln!("{:#}", json!(v));
             } else {
                 for x in &list {
-                    println!(
+                    crate::outln!(
                         "{:<24} v{:<4} {:<12} {:>9} customers  LL {:.2}",
-                        x.name, x.version, x.family, x.customers, x.log_likelihood
+                        x.name,
+                        x.version,
+                        x.family,
+                        x.customers,
+                        x.log_likelihood
                     );
                 }
             }
@@ -71,7 +75,7 @@ pub async fn exec(connect: &ConnectOptions, cmd: &ModelsCommand) -> Result<(), C
             let d = model.diagnostics.clone().unwrap_or_default();
             let t = meta.training.clone().unwrap_or_default();
             if *as_json {
-                println!(
+                crate::outln!(
                     "{:#}",
                     json!({"name": model.name, "version": model.version, "family": model.family,
                            "params": params_json(&model.params), "spend_params": params_json(&model.spend_params),
@@ -80,7 +84,7 @@ pub async fn exec(connect: &ConnectOptions, cmd: &ModelsCommand) -> Result<(), C
                            "holdout": model.holdout.as_ref().map(holdout_json)})
                 );
             } else {
-                println!(
+                crate::outln!(
                     "{} v{} ({}): {} customers ({}), fingerprint {}",
                     model.name,
                     model.version,
@@ -90,11 +94,12 @@ pub async fn exec(connect: &ConnectOptions, cmd: &ModelsCommand) -> Result<(), C
                     t.fingerprint
                 );
                 for p in model.params.iter().chain(&model.spend_params) {
-                    println!("  {:<6} {:.6}", p.name, p.value);
+                    crate::outln!("  {:<6} {:.6}", p.name, p.value);
                 }
-                println!(
+                crate::outln!(
                     "  log-likelihood {:.4}, converged {}",
-                    d.log_likelihood, d.converged
+                    d.log_likelihood,
+                    d.converged
                 );
             }
         }
@@ -108,16 +113,16 @@ pub async fn exec(connect: &ConnectOptions, cmd: &ModelsCommand) -> Result<(), C
                                     "params": f.params})
                     })
                     .collect();
-                println!("{:#}", json!(v));
+                crate::outln!("{:#}", json!(v));
             } else {
                 for f in &families {
-                    println!("{:<12} {:<14} {}", f.name, f.title, f.params.join(", "));
+                    crate::outln!("{:<12} {:<14} {}", f.name, f.title, f.params.join(", "));
                 }
             }
         }
         ModelsCommand::Delete { name, version } => {
             let r = conn.delete_model(name, *version).await?;
-            println!("deleted {name} versions {:?}", r.deleted_versions);
+            crate::outln!("deleted {name} versions {:?}", r.deleted_versions);
         }
     }
     Ok(())

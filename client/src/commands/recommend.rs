@@ -82,16 +82,19 @@ pub async fn exec(connect: &ConnectOptions, a: &RecommendArgs) -> Result<(), Cli
                "marginal_value": p.marginal_value})
     });
     if a.json {
-        println!("{:#}", json!({"actions": actions, "plan": plan}));
+        crate::outln!("{:#}", json!({"actions": actions, "plan": plan}));
     } else {
         for x in &r.by_action {
-            println!(
+            crate::outln!(
                 "  {:<13} {:>8} customers  cost {:>12.2}  incremental value {:>12.2}",
-                x.action, x.customers, x.total_cost, x.total_incremental_value
+                x.action,
+                x.customers,
+                x.total_cost,
+                x.total_incremental_value
             );
         }
         if let Some(p) = &r.plan {
-            println!(
+            crate::outln!(
                 "budget {:.2}: spend {:.2} on {} customers for {:.2} expected incremental value (ROI {}), marginal value {:.3} per unit",
                 p.budget,
                 p.spent,

@@ -108,7 +108,7 @@ pub async fn exec(connect: &ConnectOptions, a: &ScoreArgs) -> Result<(), ClientE
     let seconds = started.elapsed().as_secs_f64();
     let ctx = context.unwrap_or_default();
     if a.json {
-        println!(
+        crate::outln!(
             "{:#}",
             json!({"model": ctx.model_name, "version": ctx.model_version, "customers": done,
                    "seconds": seconds, "resumed": resumed, "output": a.output})

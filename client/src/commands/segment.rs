@@ -82,14 +82,14 @@ pub async fn exec(connect: &ConnectOptions, a: &SegmentArgs) -> Result<(), Clien
             .flat_map(|c| &c.top_shares)
             .map(|t| json!({"top_fraction": t.top_fraction, "value_share": t.value_share}))
             .collect();
-        println!(
+        crate::outln!(
             "{:#}",
             json!({"segments": segments, "tiers": tiers, "concentration": top, "stored": r.stored})
         );
     } else {
-        println!("{} segments ({}):", r.segments.len(), r.value_measure);
+        crate::outln!("{} segments ({}):", r.segments.len(), r.value_measure);
         for s in &r.segments {
-            println!(
+            crate::outln!(
                 "  {:<2} {:<20} {:>6.1}% of customers {:>6.1}% of value",
                 s.index,
                 s.name,
@@ -98,7 +98,7 @@ pub async fn exec(connect: &ConnectOptions, a: &SegmentArgs) -> Result<(), Clien
             );
         }
         for t in &r.tiers {
-            println!(
+            crate::outln!(
                 "  tier {:<10} {:>8} customers {:>6.1}% of value",
                 t.name,
                 t.customers,
@@ -106,7 +106,7 @@ pub async fn exec(connect: &ConnectOptions, a: &SegmentArgs) -> Result<(), Clien
             );
         }
         if r.stored {
-            println!("stored with the model: later scores carry segment, tier and action");
+            crate::outln!("stored with the model: later scores carry segment, tier and action");
         }
     }
     Ok(())
