@@ -18,6 +18,7 @@
 //! predictions; a customer's scores share one P(alive)), `simulate` (the latent process).
 //! This file registers the family.
 
+mod integral;
 mod likelihood;
 mod predict;
 mod simulate;
