@@ -1,9 +1,75 @@
-//! Log-likelihoods and predictions at the edges of the parameter space: over a grid of
-//! scales from 1e-3 to 1e10 and shapes from 1e-8 to 1e8, never a NaN.
+//! Log-likelihoods and P(alive) at the edges of the parameter space, against 60-digit
+//! mpmath values (`tests/tools/gen_extreme_likelihoods.py --small` writes
+//! `tests/fixtures/extreme_likelihoods.json`): β up to 1e9 with s down to 1e-6 (nobody
+//! drops out), r and α up to 1e8 (the Poisson limit), a down to 1e-6 and b up to 1e9,
+//! x up to 1,000, histories of 1 to 520 weeks. And over a wider grid: never a NaN.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use custval_model::models::registry;
 use custval_model::{GroupedRfm, Rfm};
+use serde_json::Value;
+
+fn cases() -> Vec<Value> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/extreme_likelihoods.json"
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["cases"].as_array().unwrap().clone()
+}
+
+fn customer(case: &Value) -> Rfm {
+    let x = case["x"].as_u64().unwrap() as u32;
+    Rfm::new(
+        x,
+        case["t_x"].as_f64().unwrap(),
+        case["T"].as_f64().unwrap(),
+    )
+    .unwrap()
+}
+
+fn params(case: &Value) -> Vec<f64> {
+    case["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .collect()
+}
+
+/// Every family's per-customer log-likelihood within 1e-10 (relative) of mpmath, and
+/// Pareto/NBD's P(alive) within 1e-9.
+#[test]
+fn per_customer_log_likelihoods_match_mpmath_at_extreme_parameters() {
+    let cases = cases();
+    assert!(cases.len() > 300, "{} cases", cases.len());
+    let mut worst = (0.0f64, String::new());
+    for case in &cases {
+        let family = registry::family(case["family"].as_str().unwrap()).unwrap();
+        let (p, c) = (params(case), customer(case));
+        let data = GroupedRfm::build(&[c], None).unwrap();
+        let got = family.log_likelihood(&p, &data);
+        let want = case["ll"].as_f64().unwrap();
+        // A NaN must count as the worst error, not slip past the comparison.
+        let err = (got - want).abs() / want.abs().max(1.0);
+        if err.is_nan() || err > worst.0 {
+            worst = (err, format!("{case}: {got}"));
+        }
+        if let Some(pa) = case.get("p_alive").and_then(Value::as_f64) {
+            let got = family.p_alive(&p, &c).unwrap();
+            assert!(
+                (got - pa).abs() <= 1e-9 * pa + 1e-300,
+                "P(alive) {case}: {got}"
+            );
+        }
+    }
+    assert!(
+        worst.0 <= 1e-10,
+        "worst relative error {:e} at {}",
+        worst.0,
+        worst.1
+    );
+}
 
 /// Scales from 1e-3 to 1e10 and shapes from 1e-8 to 1e8: wider than the references.
 const SCALES: [f64; 6] = [1e-3, 1.0, 52.0, 1e4, 1e7, 1e10];
