@@ -5,10 +5,11 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use custval_benches::{
-    cdnow_bgnbd, cdnow_pareto, cdnow_spend, day_resolution, simulated_customers,
+    cdnow_bgnbd, cdnow_pareto, cdnow_spend, day_resolution, no_dropout_customers,
+    simulated_customers,
 };
 use custval_model::models::beta_geo;
-use custval_model::models::{MBG_NBD, PARETO_NBD};
+use custval_model::models::{BG_NBD, MBG_NBD, PARETO_NBD};
 use custval_model::{
     ClvSpec, CustomerModel, FitOptions, GroupedRfm, TimeUnit, TransactionFamily, TransactionModel,
     UnitConversion,
@@ -71,6 +72,35 @@ fn fit_other_models(c: &mut Criterion) {
                 })
             },
         );
+    }
+    g.finish();
+}
+
+/// Every family fitted to customers who never drop out (fits run to the boundary: a, s → 0,
+/// β → ∞) and to ordinary CDNOW-like customers of the same size: the slowest family on
+/// the degenerate data should stay within a small factor of the ordinary fits.
+fn fit_degenerate(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fit_degenerate");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    for n in [10_000, 100_000] {
+        for (data, table) in [
+            ("ordinary", simulated_customers(n, 3)),
+            ("no_dropout", no_dropout_customers(n, 3)),
+        ] {
+            let grouped = GroupedRfm::build(&table.rfm, None).unwrap();
+            for family in [
+                &BG_NBD as &'static dyn TransactionFamily,
+                &MBG_NBD,
+                &PARETO_NBD,
+            ] {
+                let id = BenchmarkId::new(format!("{}/{data}", family.name()), n);
+                g.bench_with_input(id, &grouped, |b, d| {
+                    b.iter(|| {
+                        TransactionModel::fit(family, black_box(d), &FitOptions::default()).unwrap()
+                    })
+                });
+            }
+        }
     }
     g.finish();
 }
@@ -190,6 +220,7 @@ criterion_group!(
     benches,
     fit_bgnbd,
     fit_other_models,
+    fit_degenerate,
     score,
     segment_and_recommend,
     summarize

@@ -30,6 +30,21 @@ pub fn simulated_customers(n: usize, seed: u64) -> CustomerTable {
     }
 }
 
+/// Customers who never drop out, in weeks: Pareto/NBD purchases at CDNOW's rates with
+/// lifetimes of s/β = 0.5/1e6 per week (2 million weeks on average), the shape of retail
+/// data whose fits run to s → 0, β → ∞. Same window and births as [`simulated_customers`].
+pub fn no_dropout_customers(n: usize, seed: u64) -> CustomerTable {
+    let process = ParetoNbdParams::new(0.553, 10.578, 0.5, 1e6).expect("valid parameters");
+    let spec = SimulationSpec {
+        process: TransactionModel::pareto_nbd(process),
+        ..SimulationSpec::cdnow_like(n, seed, 52.0)
+    };
+    match simulate_summaries(&spec) {
+        Ok(sim) => sim.table,
+        Err(e) => panic!("simulation failed: {e}"),
+    }
+}
+
 /// The same customers as day-resolution logs would give them: times floored to whole days
 /// (in weeks), so identical (x, t_x, T) rows repeat and group.
 pub fn day_resolution(rfm: &[Rfm]) -> Vec<Rfm> {

@@ -1,5 +1,8 @@
-//! ln(α + t) for a likelihood's time columns: tabulated once per distinct value where
-//! times repeat (day-resolution data), computed row by row otherwise.
+//! ln(1 + t/α) = ln(α + t) − ln α for a likelihood's time columns: tabulated once per
+//! distinct value where times repeat (day-resolution data), computed row by row otherwise.
+//! Relative to α, so that a likelihood never forms (r+x)·ln(α+T) and r·ln α separately:
+//! with r and α near 1e8 (the Poisson limit) those are 1e9 each and their difference, the
+//! answer, would keep only a few digits.
 
 use super::grouping::mix64;
 
@@ -71,16 +74,16 @@ impl DistinctTimes {
     }
 }
 
-/// ln(α + t) and 1/(α + t) of the rows of a time column: a likelihood kernel is generic
+/// ln(1 + t/α) and 1/(α + t) of the rows of a time column: a likelihood kernel is generic
 /// over how they are found, so that each combination compiles to straight-line code.
 pub(crate) trait LogTimes: Sync {
-    /// (ln(α + t_i), 1/(α + t_i)) of row i.
+    /// (ln(1 + t_i/α), 1/(α + t_i)) of row i.
     fn get(&self, i: usize) -> (f64, f64);
 }
 
 /// [`LogTimes`] tabulated per distinct value (one logarithm per distinct t).
 pub(crate) struct DistinctLogTimes<'a> {
-    /// (ln(α + t), 1/(α + t)) per distinct t.
+    /// (ln(1 + t/α), 1/(α + t)) per distinct t.
     terms: Vec<[f64; 2]>,
     index: &'a [u32],
 }
@@ -91,7 +94,7 @@ impl<'a> DistinctLogTimes<'a> {
             terms: distinct
                 .values
                 .iter()
-                .map(|t| [(alpha + t).ln(), 1.0 / (alpha + t)])
+                .map(|t| [(t / alpha).ln_1p(), 1.0 / (alpha + t)])
                 .collect(),
             index: &distinct.index,
         }
@@ -115,7 +118,7 @@ pub(crate) struct DirectLogTimes<'a> {
 impl LogTimes for DirectLogTimes<'_> {
     #[inline(always)]
     fn get(&self, i: usize) -> (f64, f64) {
-        let v = self.alpha + self.column[i];
-        (v.ln(), 1.0 / v)
+        let t = self.column[i];
+        ((t / self.alpha).ln_1p(), 1.0 / (self.alpha + t))
     }
 }

@@ -69,9 +69,13 @@ impl<'a> BetaGeoLikelihood<'a> {
         for x in 0..n {
             let w = self.weight_by_x[x];
             if w > 0.0 {
-                // A1 + A2 of lifetimes' notation, written as differences of log-gammas.
-                constant += w * (lg_r + r * ln_alpha + lg_b - lg_ab);
-                g[0] += w * (dg_r + ln_alpha);
+                // A1 + A2 of lifetimes' notation, written as differences of log-gammas,
+                // with r ln α folded into the rows' −(r+x) ln(α+T): they keep
+                // −(r+x) ln(1 + T/α) and −x ln α stays here (no cancellation of two
+                // 1e9-sized terms when r and α are huge). The α-derivatives keep the
+                // textbook split; only the values and d/dr move.
+                constant += w * (lg_r - x as f64 * ln_alpha + lg_b - lg_ab);
+                g[0] += w * dg_r;
                 g[1] += w * (r / alpha);
                 g[2] += w * (-dg_ab);
                 g[3] += w * (dg_b - dg_ab);
@@ -121,7 +125,7 @@ struct Block {
     /// r + x.
     rx: [f64; 4],
     w: [f64; 4],
-    /// ln(α + T), 1/(α + T), ln(α + t_x), 1/(α + t_x).
+    /// ln(1 + T/α), 1/(α + T), ln(1 + t_x/α), 1/(α + t_x).
     ln_age: [f64; 4],
     inv_age: [f64; 4],
     ln_rec: [f64; 4],
@@ -231,7 +235,8 @@ impl BetaGeoLikelihood<'_> {
     ///
     /// Per row, with d = log_drop(x) + (r + x)·(ln(α+T) − ln(α+t_x)) the log-odds of
     /// "dropped after the last purchase" against "alive" (A4 − A3 in lifetimes' notation),
-    /// the term is −(r + x)·ln(α+T) + ln(1 + e^d); σ = 1/(1 + e^−d) and σ(1 − σ) are its
+    /// the term is −(r + x)·ln(1 + T/α) + ln(1 + e^d) (the −x ln α of it is in the
+    /// table's constant); σ = 1/(1 + e^−d) and σ(1 − σ) are its
     /// first and second derivatives in d. A BG/NBD row with x = 0 has log_drop = −∞, so
     /// e^d = σ = 0.
     #[inline(always)]

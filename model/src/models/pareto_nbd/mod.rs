@@ -5,19 +5,24 @@
 //!
 //! L = Γ(r+x) α^r β^s / Γ(r) · [ (α+T)^−(r+x) (β+T)^−s + s ∫_{t_x}^{T} (α+τ)^−(r+x) (β+τ)^−(s+1) dτ ].
 //!
-//! The integral is written as a difference of two tail integrals, each a Gauss 2F1 that
-//! after Euler's transformation is a series of positive terms (no cancellation), and
-//! everything is combined in log space: customers with x in the hundreds, where the
-//! textbook form overflows (α+T)^(r+x), stay finite. The gradient is exact: the same code
-//! runs on forward-mode dual numbers (`crate::numerics::dual`). The series' coefficients depend on
-//! the parameters and x only, so the fit tabulates them (with their derivatives) once per
-//! frequency per evaluation, and each row's two series are polynomials evaluated in vector
-//! lanes (`SeriesTable`).
+//! Everything is relative to the scales (the bracket times α^(r+x) β^s), so huge r, α or
+//! s·ln β never cancel, and combined in log space: customers with x in the hundreds, where
+//! the textbook form overflows (α+T)^(r+x), stay finite. The integral is computed by
+//! whichever of two methods is cheap (`integral`): for ordinary parameters a difference of
+//! two tail integrals, each a Gauss 2F1 that after Euler's transformation is a series of
+//! positive terms; where one scale dwarfs the other (β → ∞ on data without dropout, where
+//! that series needs ~40·β/α terms) a sum over pieces whose cost is logarithmic in the
+//! scale ratio. The gradient is exact: the same code runs on forward-mode dual numbers
+//! (`crate::numerics::dual`). The series' coefficients depend on the parameters and x only,
+//! so the fit tabulates them (with their derivatives) once per frequency per evaluation,
+//! and each row's two series are polynomials evaluated in vector lanes (`SeriesTable`).
 //!
-//! Files: `likelihood` (series, objective and gradient), `predict` (per-customer
+//! Files: `integral` (the integral over the time since the last purchase, by series or
+//! pieces), `likelihood` (objective, gradient, the fit's series tables), `predict` (per-customer
 //! predictions; a customer's scores share one P(alive)), `simulate` (the latent process).
 //! This file registers the family.
 
+mod integral;
 mod likelihood;
 mod predict;
 mod simulate;

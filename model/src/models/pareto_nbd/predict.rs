@@ -1,11 +1,11 @@
 //! Per-customer Pareto/NBD predictions: P(alive), expected purchases, propensity,
 //! purchase-count probabilities and DERT. Times are in the parameters' unit.
 
-use super::likelihood::{adaptive_sums, ln_core, ln_tail_integrals};
+use super::integral::{adaptive_sums, ln_integral};
+use super::likelihood::ln_core;
 use crate::data::rfm::Rfm;
 use crate::error::{ModelError, Result};
 use crate::models::params::ParetoNbdParams;
-use crate::numerics::dual::logsubexp;
 use crate::numerics::quadrature;
 use crate::numerics::special::ln_gamma;
 
@@ -28,7 +28,9 @@ pub(crate) fn p_alive(p: &ParetoNbdParams, c: &Rfm) -> Result<f64> {
         c.age,
         adaptive_sums,
     )
-    .ok_or_else(|| numerical("2F1 series did not converge (|alpha - beta| ~ max(alpha, beta))"))?;
+    .ok_or_else(|| {
+        numerical("the integral over the time since the last purchase did not converge")
+    })?;
     // P(alive) = e^A / (e^A + s·I) = 1 / (1 + e^(ln(sI) − A)).
     Ok(if log_ratio > 0.0 {
         let e = (-log_ratio).exp();
@@ -64,7 +66,8 @@ pub(crate) fn p_alive_at(p: &ParetoNbdParams, c: &Rfm, t: f64) -> Result<f64> {
 }
 
 /// P(at least one purchase in (T, T+t] | alive at T):
-/// ∫_0^t E[λ e^−λu] E[e^−μu] du = (r+x) α'^(r+x) β'^s ∫_0^t (α'+u)^−(r+x+1) (β'+u)^−s du.
+/// ∫_0^t E[λ e^−λu] E[e^−μu] du = (r+x) α'^(r+x) β'^s ∫_0^t (α'+u)^−(r+x+1) (β'+u)^−s du
+/// = (r+x)/α' · J, J = ∫_0^t (1+u/α')^−(r+x+1) (1+u/β')^−s du (see `integral`).
 fn any_purchase_if_alive(p: &ParetoNbdParams, x: u32, age: f64, t: f64) -> Result<f64> {
     if t <= 0.0 {
         return Ok(0.0);
@@ -72,12 +75,9 @@ fn any_purchase_if_alive(p: &ParetoNbdParams, x: u32, age: f64, t: f64) -> Resul
     let rx = p.r + x as f64;
     let (a1, b1) = (p.alpha + age, p.beta + age);
     // Shift the origin to T: α' = α+T, β' = β+T.
-    let [lo, hi] = ln_tail_integrals(a1, rx + 1.0, b1, p.s, [0.0, t], adaptive_sums)
-        .ok_or_else(|| numerical("2F1 series did not converge"))?;
-    let ln_int = logsubexp(lo, hi);
-    Ok((rx.ln() + rx * a1.ln() + p.s * b1.ln() + ln_int)
-        .exp()
-        .clamp(0.0, 1.0))
+    let ln_j = ln_integral(a1, rx + 1.0, b1, p.s, 0.0, t, adaptive_sums)
+        .ok_or_else(|| numerical("the purchase-propensity integral did not converge"))?;
+    Ok((rx.ln() + ln_j - a1.ln()).exp().clamp(0.0, 1.0))
 }
 
 /// One customer's scores with P(alive) computed once (its two 2F1 series are the cost;
