@@ -23,8 +23,10 @@ pub enum ApiError {
     #[error("invalid request: {}", describe(.0))]
     InvalidArgument(Vec<FieldViolation>),
 
-    #[error("{0}")]
-    NotFound(String),
+    /// A stored model (or version) that is not there; `resource` is its name as
+    /// `ResourceInfo` gives it ("cdnow", or "cdnow/versions/7").
+    #[error("{message}")]
+    NotFound { resource: String, message: String },
 
     /// The data cannot support the requested fit (too few customers, no repeat buyers).
     #[error("{0}")]
@@ -132,7 +134,11 @@ impl From<ApiError> for Status {
                 }
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
-            ApiError::NotFound(_) => Status::not_found(message),
+            ApiError::NotFound { resource, .. } => Status::with_error_details(
+                Code::NotFound,
+                message.clone(),
+                ErrorDetails::with_resource_info("custval.v1.Model", resource, "", message),
+            ),
             ApiError::InsufficientData(_) => {
                 let details = ErrorDetails::with_precondition_failure_violation(
                     "INSUFFICIENT_DATA",

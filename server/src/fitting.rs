@@ -107,6 +107,7 @@ impl FitSpec {
             observation_end: self.observation_end,
             holdout_end: self.holdout_end,
             holdout_duration: self.holdout_duration,
+            takes_holdout: true,
             observation_end_field: "spec.observation_end",
             max_customers,
             unique_across_chunks: true,

@@ -25,6 +25,9 @@ pub struct InputSettings {
     pub holdout_end: Option<Day>,
     /// Length of the holdout that summary holdout fields cover, in `unit`.
     pub holdout_duration: Option<f64>,
+    /// Whether the request may carry holdout fields at all (fits); a score or segment
+    /// refuses them, naming the field that carries them.
+    pub takes_holdout: bool,
     /// Field holding `observation_end`, for error messages.
     pub observation_end_field: &'static str,
     /// Customers in the whole table at most.
@@ -274,6 +277,12 @@ impl TableBuilder {
             }
             Some(_) => {}
         }
+        if holdout.is_some() && !self.settings.takes_holdout {
+            return Err(ApiError::invalid(
+                "holdout",
+                "holdout fields are for fits with a holdout; this request takes none",
+            ));
+        }
         if let Some(h) = holdout {
             check_money(h.spend, "holdout.spend")?;
             let cols = table.holdout.get_or_insert_with(HoldoutColumns::default);
@@ -370,6 +379,17 @@ impl TableBuilder {
             return Err(ApiError::Internal("columns pushed to a raw table".into()));
         };
         let has_holdout = !c.holdout_frequency.is_empty();
+        if !self.settings.takes_holdout && (has_holdout || !c.holdout_spend.is_empty()) {
+            let field = if has_holdout {
+                "summary_columns.holdout_frequency"
+            } else {
+                "summary_columns.holdout_spend"
+            };
+            return Err(ApiError::invalid(
+                field,
+                "holdout columns are for fits with a holdout; this request takes none",
+            ));
+        }
         match *holdout {
             None => *holdout = Some(has_holdout),
             Some(expected) if expected != has_holdout => {
@@ -525,6 +545,7 @@ mod tests {
             observation_end: Some(Day::from_ymd(2024, 6, 30).unwrap()),
             holdout_end: None,
             holdout_duration: None,
+            takes_holdout: true,
             observation_end_field: "observation_end",
             max_customers: 100,
             unique_across_chunks: false,

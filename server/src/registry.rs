@@ -54,24 +54,29 @@ impl Registry {
     /// `version` 0 means the latest.
     pub fn get(&self, name: &str, version: u64) -> Result<Arc<ModelRecord>, ApiError> {
         let models = self.models.read().unwrap_or_else(|p| p.into_inner());
-        let versions = models
-            .get(name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| ApiError::NotFound(format!("no model named {name:?}")))?;
+        let versions =
+            models
+                .get(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ApiError::NotFound {
+                    resource: name.to_owned(),
+                    message: format!("no model named {name:?}"),
+                })?;
         let found = if version == 0 {
             versions.values().next_back()
         } else {
             versions.get(&version)
         };
-        found.cloned().ok_or_else(|| {
-            ApiError::NotFound(format!(
+        found.cloned().ok_or_else(|| ApiError::NotFound {
+            resource: format!("{name}/versions/{version}"),
+            message: format!(
                 "model {name:?} has no version {version} (versions: {})",
                 versions
                     .keys()
                     .map(u64::to_string)
                     .collect::<Vec<_>>()
                     .join(", ")
-            ))
+            ),
         })
     }
 
@@ -111,10 +116,13 @@ impl Registry {
     pub fn replace(&self, record: ModelRecord) -> Result<Arc<ModelRecord>, ApiError> {
         let _writing = self.writing();
         if !self.store.replace(&record).map_err(internal)? {
-            return Err(ApiError::NotFound(format!(
-                "model {:?} version {} was deleted",
-                record.name, record.version
-            )));
+            return Err(ApiError::NotFound {
+                resource: format!("{}/versions/{}", record.name, record.version),
+                message: format!(
+                    "model {:?} version {} was deleted",
+                    record.name, record.version
+                ),
+            });
         }
         let stored = Arc::new(record);
         self.cache(&stored);
@@ -156,15 +164,15 @@ mod tests {
     fn latest_version_and_not_found() {
         let dir = tempfile::tempdir().unwrap();
         let reg = Registry::open(dir.path(), Duration::from_secs(1)).unwrap();
-        assert!(matches!(reg.get("m", 0), Err(ApiError::NotFound(_))));
+        assert!(matches!(reg.get("m", 0), Err(ApiError::NotFound { .. })));
         reg.insert(sample_record("m")).unwrap();
         reg.insert(sample_record("m")).unwrap();
         assert_eq!(reg.get("m", 0).unwrap().version, 2);
         assert_eq!(reg.get("m", 1).unwrap().version, 1);
-        assert!(matches!(reg.get("m", 7), Err(ApiError::NotFound(_))));
+        assert!(matches!(reg.get("m", 7), Err(ApiError::NotFound { .. })));
         assert_eq!(reg.delete("m", 2).unwrap(), vec![2]);
         assert_eq!(reg.get("m", 0).unwrap().version, 1);
-        assert!(matches!(reg.delete("m", 2), Err(ApiError::NotFound(_))));
+        assert!(matches!(reg.delete("m", 2), Err(ApiError::NotFound { .. })));
         assert_eq!(reg.delete("m", 0).unwrap(), vec![1]);
         assert!(reg.list(None).is_empty());
         drop(reg);

@@ -94,6 +94,7 @@ impl ScoreSetup {
             observation_end: self.observation_end,
             holdout_end: None,
             holdout_duration: None,
+            takes_holdout: false,
             observation_end_field: "options.observation_end",
             max_customers,
             unique_across_chunks: false,

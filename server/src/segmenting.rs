@@ -124,9 +124,22 @@ pub fn segment(
 ) -> Result<(pb::SegmentResponse, StoredSegments), ApiError> {
     let options = segment_options(request.segment_options.as_ref());
     let economics = economics(request.economics.as_ref(), Economics::default())?;
+    let request_had_columns = request.summary_columns.is_some();
     let (decoded, scores) =
         setup.scored(request.customers, request.summary_columns, max_customers)?;
     let t = &decoded.table;
+    if t.len() < 2 {
+        // The customers came as rows or as columns: name the one the request used.
+        let field = if request_had_columns {
+            "summary_columns.customer_id"
+        } else {
+            "customers"
+        };
+        return Err(ApiError::invalid(
+            field,
+            format!("{} customer(s): at least 2 are needed to segment", t.len()),
+        ));
+    }
     if options.k > t.len() {
         return Err(ApiError::invalid(
             "segment_options.k",

@@ -1094,3 +1094,104 @@ async fn tls_serves_clients_that_trust_the_certificate() {
         );
     }
 }
+
+/// Field paths as the request carries them (regressions: a score's holdout columns were
+/// blamed on `spec.holdout_duration`, too many discount periods on
+/// `options.discount_period`, a one-customer segmentation on `segment_options.customers`),
+/// and NOT_FOUND says which resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_name_the_field_and_the_resource_the_request_used() {
+    use tonic_types::StatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &[]).await;
+    let mut models = server.models().await;
+    let mut scoring = server.scoring().await;
+    models
+        .fit_model(fit_request(
+            fit_spec("m", pb::TransactionModelKind::BgNbd, true),
+            cdnow_columns(),
+        ))
+        .await
+        .unwrap();
+    let mut columns = cdnow_columns();
+    let n = columns.customer_id.len();
+    columns.holdout_frequency = vec![0; n];
+    let e = scoring
+        .score(pb::ScoreRequest {
+            options: Some(score_options("m")),
+            customers: vec![],
+            summary_columns: Some(columns),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violation(&e), "summary_columns.holdout_frequency");
+    let e = scoring
+        .score(pb::ScoreRequest {
+            options: Some(score_options("m")),
+            customers: vec![pb::Customer {
+                customer_id: "a".into(),
+                summary: Some(pb::Summary {
+                    frequency: 1,
+                    recency: 2.0,
+                    age: 5.0,
+                    monetary_value: 3.0,
+                }),
+                holdout: Some(pb::HoldoutSummary::default()),
+                ..Default::default()
+            }],
+            summary_columns: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violation(&e), "customers[0].holdout");
+
+    let mut options = score_options("m");
+    options.horizon = Some(duration(1000.0, pb::TimeUnit::Year));
+    options.discount = Some(pb::DiscountRate {
+        rate: 0.01,
+        period: Some(duration(1.0, pb::TimeUnit::Day)),
+    });
+    let e = scoring
+        .score(pb::ScoreRequest {
+            options: Some(options),
+            customers: vec![],
+            summary_columns: Some(cdnow_columns()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violation(&e), "options.discount.period");
+
+    let mut one = cdnow_columns();
+    one.customer_id.truncate(1);
+    one.frequency.truncate(1);
+    one.recency.truncate(1);
+    one.age.truncate(1);
+    one.monetary_value.truncate(1);
+    let e = scoring
+        .segment(pb::SegmentRequest {
+            options: Some(score_options("m")),
+            summary_columns: Some(one),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violation(&e), "summary_columns.customer_id");
+
+    for (name, version, resource) in [("nope", 0, "nope"), ("m", 7, "m/versions/7")] {
+        let e = models
+            .get_model(pb::GetModelRequest {
+                name: name.into(),
+                version,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound);
+        let info = e
+            .get_error_details()
+            .resource_info()
+            .cloned()
+            .expect("NOT_FOUND carries ResourceInfo");
+        assert_eq!(info.resource_type, "custval.v1.Model");
+        assert_eq!(info.resource_name, resource);
+    }
+}

@@ -18,6 +18,15 @@ fn day(t: Option<&prost_types::Timestamp>) -> String {
 pub fn backtest_section(out: &mut String, backtest: Result<&pb::BacktestResponse, &String>) {
     let r = match backtest {
         Ok(r) => r,
+        // Opt-in (it fits every family on every fold): say how to ask for it.
+        Err(why) if why == super::NOT_REQUESTED => {
+            out.push_str(
+                "<p class=\"na\">Run with <code>--backtest-folds N</code> (and a transaction \
+                 log with <code>--observation-end</code>) to compare every family over N \
+                 holdouts beside the naive baselines.</p>\n",
+            );
+            return;
+        }
         Err(why) => return not_available(out, why),
     };
     let unit =

@@ -33,6 +33,9 @@ use custval_proto::v1 as pb;
 pub use self::page::{SECTIONS, render};
 pub use self::text::{esc, fmt_count, fmt_fixed, fmt_num, fmt_pct, fmt_sig};
 
+/// Why a part is missing when nobody asked for it.
+pub const NOT_REQUESTED: &str = "not requested";
+
 /// A part of the report: the data, or why it is not there.
 pub type Part<T> = Result<T, String>;
 
@@ -64,7 +67,7 @@ impl ReportData {
     /// A report with every part "not requested".
     pub fn new(title: impl Into<String>) -> ReportData {
         fn missing<T>() -> Part<T> {
-            Err("not requested".to_owned())
+            Err(NOT_REQUESTED.to_owned())
         }
         ReportData {
             title: title.into(),

@@ -670,6 +670,8 @@ mod tests {
             assert!(html.contains(&format!("<section id=\"{id}\">")), "{id}");
         }
         assert!(html.contains("not available: Segment failed: UNAVAILABLE"));
+        // The opt-in backtest says how to ask for it instead of "not available".
+        assert!(html.contains("Run with <code>--backtest-folds N</code>"));
         assert!(!html.contains("<svg"));
     }
 }

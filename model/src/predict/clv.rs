@@ -36,13 +36,13 @@ impl Discount {
     pub fn validate(&self) -> Result<()> {
         if !(self.rate.is_finite() && self.rate > -1.0 && self.rate >= 0.0) {
             return Err(ModelError::invalid(
-                "discount_rate",
+                "discount.rate",
                 format!("must be finite and >= 0, got {}", self.rate),
             ));
         }
         if !(self.period.value.is_finite() && self.period.value > 0.0) {
             return Err(ModelError::invalid(
-                "discount_period",
+                "discount.period",
                 format!("must be finite and > 0, got {}", self.period.value),
             ));
         }
@@ -93,8 +93,9 @@ impl ClvSpec {
         let steps =
             self.horizon.in_unit(TimeUnit::Day) / self.discount.period.in_unit(TimeUnit::Day);
         if steps > 100_000.0 {
+            // Named as the request carries it (`options.discount.period`).
             return Err(ModelError::invalid(
-                "discount_period",
+                "discount.period",
                 "more than 100,000 discount periods in the horizon",
             ));
         }
@@ -188,7 +189,7 @@ mod tests {
         let mut spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
         spec.discount.rate = f64::NAN;
         assert!(
-            matches!(spec.validate(), Err(ModelError::InvalidInput { field, .. }) if field == "discount_rate")
+            matches!(spec.validate(), Err(ModelError::InvalidInput { field, .. }) if field == "discount.rate")
         );
     }
 }
