@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Every family (and --model auto) on real purchase logs, judged on a holdout beside the
-naive baselines: a markdown report on standard output.
+naive baselines, then backtested over three 13-week holdouts: a markdown report on
+standard output.
 
 Usage: benches/baselines/run.py CUSTVAL CUSTVAL_SERVER [LIFETIMES_DATASETS_DIR]
 
@@ -62,6 +63,7 @@ def main():
             time.sleep(0.1)
         for title, path, cols, obs, hold, spend in datasets(lifetimes_dir, work):
             report(custval, url, title, path, cols, obs, hold, spend)
+            backtest(custval, url, path, cols, hold, spend)
     finally:
         srv.terminate()
         srv.wait()
@@ -120,6 +122,57 @@ def report(custval, url, title, path, cols, obs, hold, spend):
             print(f"| {family} | {fmt(g)} | {lost} |")
         for b in revenue_baselines:
             print(f"| *baseline* {b['name']} | {fmt(b['normalized_gini'])} | |")
+    print()
+
+
+def backtest(custval, url, path, cols, data_end, spend, folds=3, weeks=13):
+    """Every family over `folds` holdouts of `weeks` ending at `data_end`: how often, and by
+    how much, the naive baselines rank holdout purchases better."""
+    started = time.time()
+    out = subprocess.run(
+        [custval, "--server", url, "backtest", "--input", path, *cols, "--data-end", data_end,
+         "--holdout", str(weeks), "--folds", str(folds), "--time-unit", "week",
+         "--spend", spend, "--json"],
+        capture_output=True, text=True, timeout=TIMEOUT)
+    seconds = time.time() - started
+    if out.returncode != 0:
+        print(f"Backtest failed: {out.stderr.strip()}\n")
+        return
+    r = json.loads(out.stdout)
+    ends = ", ".join(f["calibration_end"] for f in r["folds"])
+    print(f"Backtest: {folds} folds of {weeks} weeks, calibration ends {ends} "
+          f"({seconds:.1f} s for every family on every fold). Chosen: **{r['chosen']}** "
+          f"by {r['criterion']}.\n")
+    print("| model | mean MAE | mean total error | mean abs total error | mean Gini "
+          "| best baseline (mean Gini) | folds a baseline ranks better | model − best baseline Gini (mean) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for s in r["summaries"]:
+        if not s["folds_fitted"]:
+            print(f"| {s['model']} | not fitted | | | | | | |")
+            continue
+        best = max((b for b in s["baselines"] if b["mean_normalized_gini"] is not None),
+                   key=lambda b: b["mean_normalized_gini"], default=None)
+        # Per fold: does any baseline's Gini beat the model's, and by how much.
+        wins, gaps = 0, []
+        for f in r["folds"]:
+            c = next(c for c in f["candidates"] if c["model"] == s["model"])
+            if "holdout" not in c:
+                continue
+            g = c["holdout"]["ranking"]["normalized_gini"]
+            top = max((b["normalized_gini"] for b in c["holdout"]["baselines"]
+                       if b["normalized_gini"] is not None), default=None)
+            if g is not None and top is not None:
+                gaps.append(g - top)
+                wins += top > g
+        gap = sum(gaps) / len(gaps) if gaps else None
+        total = s["mean_total_error"]
+        abs_total = s["mean_abs_total_error"]
+        print(f"| {s['model']} | {fmt(s['mean_holdout_mae'], 4)} "
+              f"| {'–' if total is None else f'{100 * total:+.1f} %'} "
+              f"| {'–' if abs_total is None else f'{100 * abs_total:.1f} %'} "
+              f"| {fmt(s['mean_normalized_gini'])} "
+              f"| {best['name'] + ' ' + fmt(best['mean_normalized_gini']) if best else '–'} "
+              f"| {wins} of {s['folds_fitted']} | {'–' if gap is None else f'{gap:+.3f}'} |")
     print()
 
 
