@@ -112,6 +112,7 @@ impl BacktestSpec {
             }
             seen
         };
+        fitting::check_max_iterations(s.max_iterations, "spec.max_iterations")?;
         if !(s.penalizer.is_finite() && s.penalizer >= 0.0) {
             return Err(ApiError::invalid(
                 "spec.penalizer",

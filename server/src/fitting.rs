@@ -30,6 +30,21 @@ pub enum FamilyChoice {
     Auto,
 }
 
+/// The most optimizer iterations a request may ask for (`max_iterations`; 0 = the
+/// default): the built-in fits converge in tens, and each iteration is a pass over the data.
+pub const MAX_FIT_ITERATIONS: u32 = 10_000;
+
+/// INVALID_ARGUMENT naming `field` when `value` is above [`MAX_FIT_ITERATIONS`].
+pub fn check_max_iterations(value: u32, field: &str) -> Result<(), ApiError> {
+    if value > MAX_FIT_ITERATIONS {
+        return Err(ApiError::invalid(
+            field,
+            format!("{value} is above the limit of {MAX_FIT_ITERATIONS}"),
+        ));
+    }
+    Ok(())
+}
+
 /// A checked [`pb::FitSpec`].
 #[derive(Debug, Clone)]
 pub struct FitSpec {
@@ -78,6 +93,7 @@ impl FitSpec {
             .as_ref()
             .map(|d| wire::duration(Some(d), "spec.holdout_duration").map(|d| d.in_unit(unit)))
             .transpose()?;
+        check_max_iterations(s.max_iterations, "spec.max_iterations")?;
         if !(s.penalizer.is_finite() && s.penalizer >= 0.0) {
             return Err(ApiError::invalid(
                 "spec.penalizer",

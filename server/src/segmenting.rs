@@ -20,17 +20,41 @@ fn or_default<T: PartialEq + Default>(v: T, default: T) -> T {
 }
 
 /// Zero fields take the model crate's defaults.
-pub fn segment_options(o: Option<&pb::SegmentOptions>) -> SegmentOptions {
+/// The most segments a request may ask for (`k`, `k_min`, `k_max`): a segmentation is for
+/// people to act on, and each candidate k is a k-means run over every customer.
+pub const MAX_SEGMENTS: u32 = 50;
+/// The most k-means++ restarts (`runs`).
+pub const MAX_RUNS: u32 = 100;
+/// The most Lloyd iterations per run (`max_iterations`).
+pub const MAX_KMEANS_ITERATIONS: u32 = 10_000;
+
+/// The request's segment options over the defaults; a value above its documented bound is
+/// INVALID_ARGUMENT naming the field (an unbounded `runs` would keep a core busy for hours).
+pub fn segment_options(o: Option<&pb::SegmentOptions>) -> Result<SegmentOptions, ApiError> {
     let d = SegmentOptions::default();
     let Some(o) = o else {
-        return d;
+        return Ok(d);
     };
+    for (field, value, max) in [
+        ("k", o.k, MAX_SEGMENTS),
+        ("k_min", o.k_min, MAX_SEGMENTS),
+        ("k_max", o.k_max, MAX_SEGMENTS),
+        ("runs", o.runs, MAX_RUNS),
+        ("max_iterations", o.max_iterations, MAX_KMEANS_ITERATIONS),
+    ] {
+        if value > max {
+            return Err(ApiError::invalid(
+                format!("segment_options.{field}"),
+                format!("{value} is above the limit of {max}"),
+            ));
+        }
+    }
     let tiers = o.tiers.as_ref().map_or(d.tiers, |t| TierCutoffs {
         key: or_default(t.key, d.tiers.key),
         growth: or_default(t.growth, d.tiers.growth),
         standard: or_default(t.standard, d.tiers.standard),
     });
-    SegmentOptions {
+    Ok(SegmentOptions {
         k: o.k as usize,
         k_min: or_default(o.k_min as usize, d.k_min),
         k_max: or_default(o.k_max as usize, d.k_max),
@@ -39,7 +63,7 @@ pub fn segment_options(o: Option<&pb::SegmentOptions>) -> SegmentOptions {
         max_iterations: or_default(u64::from(o.max_iterations), d.max_iterations),
         tiers,
         ..d
-    }
+    })
 }
 
 /// Economics from the request over `base`; every value checked (paths `economics.*`).
@@ -122,7 +146,7 @@ pub fn segment(
     request: pb::SegmentRequest,
     max_customers: usize,
 ) -> Result<(pb::SegmentResponse, StoredSegments), ApiError> {
-    let options = segment_options(request.segment_options.as_ref());
+    let options = segment_options(request.segment_options.as_ref())?;
     let economics = economics(request.economics.as_ref(), Economics::default())?;
     let request_had_columns = request.summary_columns.is_some();
     let (decoded, scores) =

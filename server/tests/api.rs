@@ -1195,3 +1195,67 @@ async fn errors_name_the_field_and_the_resource_the_request_used() {
         assert_eq!(info.resource_name, resource);
     }
 }
+
+/// Options that would keep a core busy for hours are refused up front, naming the field
+/// (regression: `runs = 4294967295` answered DEADLINE_EXCEEDED and then kept running).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbounded_options_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &[]).await;
+    let mut models = server.models().await;
+    let mut scoring = server.scoring().await;
+    let mut spec = fit_spec("m", pb::TransactionModelKind::BgNbd, true);
+    spec.max_iterations = u32::MAX;
+    let e = models
+        .fit_model(fit_request(spec.clone(), cdnow_columns()))
+        .await
+        .unwrap_err();
+    assert_eq!(violation(&e), "spec.max_iterations");
+    spec.max_iterations = 10_000;
+    models
+        .fit_model(fit_request(spec, cdnow_columns()))
+        .await
+        .unwrap();
+    let cases = [
+        (
+            pb::SegmentOptions {
+                runs: u32::MAX,
+                ..Default::default()
+            },
+            "segment_options.runs",
+        ),
+        (
+            pb::SegmentOptions {
+                k_max: 1_000_000,
+                ..Default::default()
+            },
+            "segment_options.k_max",
+        ),
+        (
+            pb::SegmentOptions {
+                k: 51,
+                ..Default::default()
+            },
+            "segment_options.k",
+        ),
+        (
+            pb::SegmentOptions {
+                max_iterations: 10_001,
+                ..Default::default()
+            },
+            "segment_options.max_iterations",
+        ),
+    ];
+    for (options, field) in cases {
+        let e = scoring
+            .segment(pb::SegmentRequest {
+                options: Some(score_options("m")),
+                summary_columns: Some(cdnow_columns()),
+                segment_options: Some(options),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(violation(&e), field);
+    }
+}
