@@ -18,6 +18,7 @@
 
 mod batch;
 mod expectation;
+mod forms;
 mod likelihood;
 mod predict;
 mod simulate;
@@ -189,11 +190,11 @@ impl TransactionFamily for BetaGeo {
     }
     fn p_alive_at(&self, params: &[f64], c: &Rfm, t: f64) -> Result<f64> {
         let p = BetaGeoParams::from_slice(params);
-        Ok(predict::p_alive_at(&p, self.0, c, t))
+        predict::p_alive_at(&p, self.0, c, t)
     }
     fn expected_purchases(&self, params: &[f64], c: &Rfm, t: f64) -> Result<f64> {
         let p = BetaGeoParams::from_slice(params);
-        Ok(predict::expected_purchases(&p, self.0, c, t))
+        predict::expected_purchases(&p, self.0, c, t)
     }
     fn prob_purchases(&self, params: &[f64], c: &Rfm, t: f64, n: u32) -> Result<f64> {
         let p = BetaGeoParams::from_slice(params);
@@ -205,7 +206,7 @@ impl TransactionFamily for BetaGeo {
     }
     fn expected_new_customer(&self, params: &[f64], t: f64) -> Result<f64> {
         let p = BetaGeoParams::from_slice(params);
-        Ok(predict::expected_new_customer(&p, self.0, t))
+        predict::expected_new_customer(&p, self.0, t)
     }
     fn batch_scorer<'a>(
         &'a self,
