@@ -14,7 +14,7 @@
 //!   and shrinking like (p̄·u)^j while j ≪ a+b. Right for the no-dropout fits: a few dozen
 //!   terms, and it tends to the Poisson-Gamma limit r·u term by term.
 //! * FHL: E = c/(a−1)·[1 − (1−z)^r ₂F₁(r, b; c; z)], positive terms shrinking like
-//!   ((1−p̄)·z)^k, cancelling like 1/(p̄·E/…): right when a+b is large and p̄·u is not
+//!   ((1−p̄)·z)^k, cancelling like 1/(p̄·E): right when a+b is large and p̄·u is not
 //!   small (customers expected to leave within the horizon).
 //!
 //! Each form is summed with a term cap and its cancellation measured; the first one that
