@@ -97,10 +97,10 @@ impl BatchScorer for BetaGeoBatch {
             };
             let p_alive = p_alive_with(p, self.variant, c, log_drop);
             let alpha_t = p.alpha + c.age;
-            self.table.expected_many(x, alpha_t, &ts, &mut e);
+            self.table.expected_many(x, alpha_t, &ts, &mut e)?;
             let e_h = match (horizon_in_schedule, e.last()) {
                 (true, Some(&e_h)) => e_h,
-                _ => self.table.expected(x, alpha_t, horizon),
+                _ => self.table.expected(x, alpha_t, horizon)?,
             };
             if let Some(ClvColumns {
                 expected_spend,

@@ -4,6 +4,8 @@
 use wide::f64x4;
 
 use super::Variant;
+use super::forms::{euler_tabulates, expected_alive};
+use crate::error::Result;
 use crate::models::params::BetaGeoParams;
 use crate::numerics::lanes;
 
@@ -149,9 +151,15 @@ impl ExpectationTable {
         wanted: impl Fn(u32) -> (bool, bool),
     ) -> Self {
         let z_max = z_max.clamp(0.0, 1.0 - 1e-12);
+        // Only where the Euler form is accurate and short (moderate a and b); the others
+        // (e.g. the no-dropout fits, a, b → ∞) are evaluated by `forms` row by row.
+        let euler_ok = |x: u32| {
+            let (_, c) = Self::shape(r, a, b_offset, x);
+            euler_tabulates(r + x as f64, a, c, z_max)
+        };
         let coefs: Vec<Vec<f64>> = (0..=max_x)
             .map(|x| {
-                if !wanted(x).0 {
+                if !(wanted(x).0 && euler_ok(x)) {
                     return Vec::new();
                 }
                 let (big_a, c) = Self::shape(r, a, b_offset, x);
@@ -176,7 +184,7 @@ impl ExpectationTable {
         let terms = coefs.iter().map(|q| term_grid(q, z_max, 1e-17)).collect();
         let direct: Vec<Vec<f64>> = (0..=max_x)
             .map(|x| {
-                if !wanted(x).1 {
+                if !(wanted(x).1 && euler_ok(x)) {
                     return Vec::new();
                 }
                 let (big_a, c) = Self::shape(r, a, b_offset, x);
@@ -215,29 +223,36 @@ impl ExpectationTable {
         (c - r - x as f64, c)
     }
 
-    /// E[N(t)] for a customer with frequency x alive at age T (α' = α + T).
-    pub(crate) fn expected(&self, x: u32, alpha_t: f64, t: f64) -> f64 {
+    /// E[N(t)] for a customer with frequency x alive at age T (α' = α + T): from the
+    /// table where it has the frequency and z, else by [`expected_alive`] (any regime).
+    pub(crate) fn expected(&self, x: u32, alpha_t: f64, t: f64) -> Result<f64> {
         if t <= 0.0 {
-            return 0.0;
+            return Ok(0.0);
         }
         let z = t / (alpha_t + t);
-        let (big_a, c) = Self::shape(self.r, self.a, self.b_offset, x);
-        let s1 = match self.coefs.get(x as usize) {
+        let (_, c) = Self::shape(self.r, self.a, self.b_offset, x);
+        match self.coefs.get(x as usize) {
             Some(q) if !q.is_empty() && z <= self.z_max => {
-                q.iter().rev().fold(0.0, |acc, qk| acc * z + qk) * z
+                let s1 = q.iter().rev().fold(0.0, |acc, qk| acc * z + qk) * z;
+                let l = -(t / alpha_t).ln_1p();
+                let eps = self.a - 1.0;
+                let em1 = (eps * l).exp_m1();
+                // −expm1(εL)/ε → −L as ε → 0.
+                let first = if (eps * l).abs() < 1e-9 {
+                    -l * (1.0 + 0.5 * eps * l)
+                } else {
+                    -em1 / eps
+                };
+                Ok(c * (first - (1.0 + em1) * s1))
             }
-            _ => series_s1(big_a, self.a, c, z),
-        };
-        let l = -(t / alpha_t).ln_1p();
-        let eps = self.a - 1.0;
-        let em1 = (eps * l).exp_m1();
-        // −expm1(εL)/ε → −L as ε → 0.
-        let first = if (eps * l).abs() < 1e-9 {
-            -l * (1.0 + 0.5 * eps * l)
-        } else {
-            -em1 / eps
-        };
-        c * (first - (1.0 + em1) * s1)
+            _ => expected_alive(
+                self.r + x as f64,
+                alpha_t,
+                self.a,
+                self.b_offset + x as f64,
+                t,
+            ),
+        }
     }
 }
 
@@ -253,22 +268,35 @@ impl ExpectationTable {
     /// E[N(t)] at several horizons at once (CLV schedules). Same value as
     /// [`Self::expected`], summed differently (by [`direct_series`] where it is safe, else
     /// the same formula with [`poly_split`]), so results agree to rounding.
-    pub(crate) fn expected_many(&self, x: u32, alpha_t: f64, ts: &[f64], out: &mut [f64]) {
+    pub(crate) fn expected_many(
+        &self,
+        x: u32,
+        alpha_t: f64,
+        ts: &[f64],
+        out: &mut [f64],
+    ) -> Result<()> {
         for (ts, out) in ts.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
             match ts.len().div_ceil(4) {
-                1 => self.expected_block::<1>(x, alpha_t, ts, out),
-                2 => self.expected_block::<2>(x, alpha_t, ts, out),
-                3 => self.expected_block::<3>(x, alpha_t, ts, out),
-                _ => self.expected_block::<4>(x, alpha_t, ts, out),
+                1 => self.expected_block::<1>(x, alpha_t, ts, out)?,
+                2 => self.expected_block::<2>(x, alpha_t, ts, out)?,
+                3 => self.expected_block::<3>(x, alpha_t, ts, out)?,
+                _ => self.expected_block::<4>(x, alpha_t, ts, out)?,
             }
         }
+        Ok(())
     }
 
     /// Up to 4·K horizons as K vectors evaluated in lock-step: every step is K independent
     /// vector operations, which hides the FMA and division latencies a single chain would
     /// wait on.
     #[inline(always)]
-    fn expected_block<const K: usize>(&self, x: u32, alpha_t: f64, ts: &[f64], out: &mut [f64]) {
+    fn expected_block<const K: usize>(
+        &self,
+        x: u32,
+        alpha_t: f64,
+        ts: &[f64],
+        out: &mut [f64],
+    ) -> Result<()> {
         // Missing lanes of a short block are t = 0 (result 0, dropped).
         let mut tb = [0.0; BLOCK];
         for (b, &t) in tb.iter_mut().zip(ts) {
@@ -304,15 +332,15 @@ impl ExpectationTable {
             for (o, b) in out.iter_mut().zip(buf) {
                 *o = b;
             }
-            return;
+            return Ok(());
         }
         let q = match self.coefs.get(x as usize) {
             Some(q) if !q.is_empty() && z_block <= self.z_max => q.as_slice(),
             _ => {
                 for (o, &t) in out.iter_mut().zip(ts) {
-                    *o = self.expected(x, alpha_t, t);
+                    *o = self.expected(x, alpha_t, t)?;
                 }
-                return;
+                return Ok(());
             }
         };
         let inv_alpha = f64x4::splat(1.0 / alpha_t);
@@ -346,6 +374,7 @@ impl ExpectationTable {
         for (o, b) in out.iter_mut().zip(buf) {
             *o = b;
         }
+        Ok(())
     }
 }
 
@@ -373,21 +402,6 @@ fn poly_split<const K: usize>(q: &[f64], z: [f64x4; K]) -> [f64x4; K] {
     })
 }
 
-/// S₁(z) summed term by term, for z beyond a table (few customers: very young ones with
-/// long horizons).
-fn series_s1(big_a: f64, a: f64, c: f64, z: f64) -> f64 {
-    let (mut term, mut sum) = (big_a / c * z, 0.0);
-    for k in 1..5_000_000 {
-        sum += term;
-        if term.abs() < 1e-17 * sum.abs().max(1e-300) && k > 2 {
-            break;
-        }
-        let kf = k as f64;
-        term *= (big_a + kf) * (a + kf - 1.0) / ((c + kf) * (kf + 1.0)) * z;
-    }
-    sum
-}
-
 impl ExpectationTable {
     /// A table with no tabulated frequencies: every evaluation sums its series on the fly
     /// (single customers).
@@ -413,8 +427,8 @@ pub(crate) fn b_offset(p: &BetaGeoParams, variant: Variant) -> f64 {
 
 /// E[N(t)] for a customer alive at 0 with λ ~ Gamma(r, α), p ~ Beta(a, b) whose next
 /// dropout check follows the next purchase (FHL 2005 eq. 9).
-pub(crate) fn expected_fresh(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> f64 {
-    ExpectationTable::scalar(r, a, b).expected(0, alpha, t)
+pub(crate) fn expected_fresh(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> Result<f64> {
+    expected_alive(r, alpha, a, b, t)
 }
 
 /// A batch table for `variant` with parameters `p`, valid up to z_max, for a batch in which
@@ -472,9 +486,9 @@ mod tests {
                 for x in [0, 1, 2, 7, 40] {
                     for age in [min_age, 33.3, 52.0] {
                         let alpha_t = alpha + age;
-                        table.expected_many(x, alpha_t, &ts, &mut out);
+                        table.expected_many(x, alpha_t, &ts, &mut out).unwrap();
                         for (&t, &got) in ts.iter().zip(&out) {
-                            let want = table.expected(x, alpha_t, t);
+                            let want = table.expected(x, alpha_t, t).unwrap();
                             assert!(
                                 (got - want).abs() <= 1e-13 * want.abs(),
                                 "{:?} {variant:?} x={x} T={age} t={t}: {got} vs {want}",

@@ -18,12 +18,13 @@
 
 mod batch;
 mod expectation;
+mod forms;
 mod likelihood;
 mod predict;
 mod simulate;
 
 use crate::data::rfm::Rfm;
-use crate::error::{ModelError, Result};
+use crate::error::Result;
 use crate::fit::{self, FitDiagnostics, FitOptions, FitWarning, Fitted, GroupedRfm, LogLikelihood};
 use crate::models::diagnosis;
 use crate::models::family::{BatchScorer, BatchShape, TransactionFamily};
@@ -189,19 +190,11 @@ impl TransactionFamily for BetaGeo {
     }
     fn p_alive_at(&self, params: &[f64], c: &Rfm, t: f64) -> Result<f64> {
         let p = BetaGeoParams::from_slice(params);
-        finite(
-            self.0,
-            "P(alive at T + t)",
-            predict::p_alive_at(&p, self.0, c, t),
-        )
+        predict::p_alive_at(&p, self.0, c, t)
     }
     fn expected_purchases(&self, params: &[f64], c: &Rfm, t: f64) -> Result<f64> {
         let p = BetaGeoParams::from_slice(params);
-        finite(
-            self.0,
-            "E[X(t)]",
-            predict::expected_purchases(&p, self.0, c, t),
-        )
+        predict::expected_purchases(&p, self.0, c, t)
     }
     fn prob_purchases(&self, params: &[f64], c: &Rfm, t: f64, n: u32) -> Result<f64> {
         let p = BetaGeoParams::from_slice(params);
@@ -213,7 +206,7 @@ impl TransactionFamily for BetaGeo {
     }
     fn expected_new_customer(&self, params: &[f64], t: f64) -> Result<f64> {
         let p = BetaGeoParams::from_slice(params);
-        Ok(predict::expected_new_customer(&p, self.0, t))
+        predict::expected_new_customer(&p, self.0, t)
     }
     fn batch_scorer<'a>(
         &'a self,
@@ -225,22 +218,5 @@ impl TransactionFamily for BetaGeo {
     }
     fn purchase_process(&self, params: &[f64]) -> Option<Result<Box<dyn PurchaseProcess>>> {
         Some(simulate::process(BetaGeoParams::from_slice(params), self.0))
-    }
-}
-
-/// A prediction, or an error naming it where its 2F1 series gave up: with a in the 1e5s
-/// and more (a spike of the dropout probability at 0) E[X(t)] and P(alive at T + t) come out
-/// NaN; better a clear error than a NaN in someone's scores.
-fn finite(variant: Variant, what: &str, value: f64) -> Result<f64> {
-    if value.is_finite() {
-        Ok(value)
-    } else {
-        Err(ModelError::Numerical {
-            what: match variant {
-                Variant::Classic => "BG/NBD",
-                Variant::Modified => "MBG/NBD",
-            },
-            reason: format!("{what} is not a finite number at these parameters ({value})"),
-        })
     }
 }

@@ -120,6 +120,19 @@ pub fn logaddexp(a: f64, b: f64) -> f64 {
     hi + (lo - hi).exp().ln_1p()
 }
 
+/// ln Γ(x+h) − ln Γ(x) for finite x > 0, x + h > 0 (NaN otherwise), accurate relative to
+/// its own size: it never subtracts two ln Γ, so ln B(a, b+n) − ln B(a, b) with a, b near
+/// 1e12 keeps its digits where a difference of [`ln_beta`]s keeps none.
+pub fn ln_gamma_shift(x: f64, h: f64) -> f64 {
+    if !(x > 0.0 && x + h > 0.0 && x.is_finite() && h.is_finite()) {
+        return f64::NAN;
+    }
+    if h == 0.0 {
+        return 0.0;
+    }
+    h * lgr_pos(x, h)
+}
+
 /// ln B(a, b) = ln Γ(a) + ln Γ(b) − ln Γ(a+b) for finite a, b > 0 (NaN otherwise).
 ///
 /// The large-argument difference ln Γ(a+b) − ln Γ(max) is formed directly (no cancellation
