@@ -29,7 +29,9 @@ pub mod numerics;
 pub mod predict;
 pub mod simulate;
 
-pub use data::rfm::{CustomerTable, HoldoutColumns, HoldoutPeriods, MAX_FREQUENCY, Rfm};
+pub use data::rfm::{
+    CustomerTable, HoldoutColumns, HoldoutPeriods, MAX_AGE, MAX_AMOUNT, MAX_FREQUENCY, Rfm,
+};
 pub use data::units::{Duration, TimeUnit, UnitConversion};
 pub use error::{ModelError, Result};
 pub use fit::{FitDiagnostics, FitOptions, Fitted, GroupedRfm};

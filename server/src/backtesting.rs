@@ -221,10 +221,15 @@ impl LogBuilder {
                         ),
                     ));
                 }
-                if !(t.amount.is_finite() && t.amount >= 0.0) {
+                if !(t.amount.is_finite() && (0.0..=custval_model::MAX_AMOUNT).contains(&t.amount))
+                {
                     return Err(ApiError::invalid(
                         field("amount"),
-                        format!("must be finite and >= 0, got {}", t.amount),
+                        format!(
+                            "must be finite, >= 0 and at most {:e}, got {}",
+                            custval_model::MAX_AMOUNT,
+                            t.amount
+                        ),
                     ));
                 }
                 purchases.push((day, t.amount));

@@ -446,7 +446,7 @@ impl TableBuilder {
         } else {
             for (k, &m) in c.monetary_value.iter().enumerate() {
                 // The path is built only for a bad value: this loop runs per customer.
-                if !(m.is_finite() && m >= 0.0) {
+                if !(m.is_finite() && (0.0..=custval_model::MAX_AMOUNT).contains(&m)) {
                     check_money(m, &col("monetary_value", k))?;
                 }
             }
@@ -454,7 +454,7 @@ impl TableBuilder {
         }
         if has_holdout {
             for (k, &s) in c.holdout_spend.iter().enumerate() {
-                if !(s.is_finite() && s >= 0.0) {
+                if !(s.is_finite() && (0.0..=custval_model::MAX_AMOUNT).contains(&s)) {
                     check_money(s, &col("holdout_spend", k))?;
                 }
             }
@@ -530,6 +530,14 @@ fn check_money(value: f64, field: &str) -> Result<(), ApiError> {
         Err(ApiError::invalid(field, "is infinite"))
     } else if value < 0.0 {
         Err(ApiError::invalid(field, format!("is negative ({value})")))
+    } else if value > custval_model::MAX_AMOUNT {
+        Err(ApiError::invalid(
+            field,
+            format!(
+                "{value:e} is above the limit of {:e}",
+                custval_model::MAX_AMOUNT
+            ),
+        ))
     } else {
         Ok(())
     }

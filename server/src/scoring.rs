@@ -127,10 +127,12 @@ impl ScoreSetup {
 
     fn score_with(&self, decoded: &DecodedTable, spec: &ClvSpec) -> Result<Scores, ApiError> {
         let t = &decoded.table;
-        Ok(self
+        let scores = self
             .record
             .model
-            .score(&t.rfm, &t.monetary_value, self.unit, spec)?)
+            .score(&t.rfm, &t.monetary_value, self.unit, spec)?;
+        all_finite(&scores, &t.ids)?;
+        Ok(scores)
     }
 
     fn score(&self, decoded: &DecodedTable) -> Result<Scores, ApiError> {
@@ -260,4 +262,34 @@ impl ScoreSetup {
             action: labels.action,
         })
     }
+}
+
+/// The last guard before a response: no OK answer carries NaN or infinity. Inputs are
+/// bounded so that this does not happen; if a customer's history still takes a model out
+/// of its range, the request is refused naming the customer rather than answered with a
+/// number nobody can use.
+fn all_finite(s: &Scores, ids: &[String]) -> Result<(), ApiError> {
+    let columns: [(&str, &dyn Fn(usize) -> f64); 5] = [
+        ("expected_purchases", &|i| s.expected_purchases[i]),
+        ("p_alive", &|i| s.p_alive[i]),
+        ("propensity", &|i| s.propensity[i]),
+        ("expected_spend", &|i| s.expected_spend[i].unwrap_or(0.0)),
+        ("clv", &|i| s.clv[i].unwrap_or(0.0)),
+    ];
+    for i in 0..ids.len() {
+        for (name, value) in &columns {
+            let v = value(i);
+            if !v.is_finite() {
+                return Err(ApiError::invalid(
+                    "customers",
+                    format!(
+                        "customer {:?}: the model's {name} is not a finite number ({v}) for \
+                         this history; its values lie outside what the model can score",
+                        ids[i]
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

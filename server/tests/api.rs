@@ -1259,3 +1259,101 @@ async fn unbounded_options_are_refused_naming_the_field() {
         assert_eq!(violation(&e), field);
     }
 }
+
+/// Finite but absurd inputs are INVALID_ARGUMENT naming the field, in every RPC that reads
+/// customers (regression: `monetary_value = 1e308` gave `clv = inf` in an OK Score and
+/// INTERNAL errors from Segment, Recommend and FitModel).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_finite_inputs_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &[]).await;
+    let mut models = server.models().await;
+    let mut scoring = server.scoring().await;
+    models
+        .fit_model(fit_request(
+            fit_spec("m", pb::TransactionModelKind::BgNbd, true),
+            cdnow_columns(),
+        ))
+        .await
+        .unwrap();
+    let mut rich = cdnow_columns();
+    let k = rich.frequency.iter().position(|&f| f > 0).unwrap();
+    rich.monetary_value[k] = 1e308;
+    let field = format!("summary_columns.monetary_value[{k}]");
+    let e = scoring
+        .score(pb::ScoreRequest {
+            options: Some(score_options("m")),
+            customers: vec![],
+            summary_columns: Some(rich.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violation(&e), field);
+    let e = scoring
+        .segment(pb::SegmentRequest {
+            options: Some(score_options("m")),
+            summary_columns: Some(rich.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violation(&e), field);
+    let e = scoring
+        .recommend(pb::RecommendRequest {
+            options: Some(score_options("m")),
+            summary_columns: Some(rich.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violation(&e), field);
+    let e = models
+        .fit_model(fit_request(
+            fit_spec("m2", pb::TransactionModelKind::BgNbd, true),
+            rich,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violation(&e), field);
+    // An age of 1e300 weeks, and a purchase of 1e300.
+    let mut old = cdnow_columns();
+    old.age[0] = 1e300;
+    let e = scoring
+        .score(pb::ScoreRequest {
+            options: Some(score_options("m")),
+            customers: vec![],
+            summary_columns: Some(old),
+        })
+        .await
+        .unwrap_err();
+    assert!(violation(&e).starts_with("summary_columns."), "{e:?}");
+    let mut options = score_options("m");
+    options.observation_end = Some(ts(ymd(2024, 1, 20)));
+    let e = scoring
+        .score(pb::ScoreRequest {
+            options: Some(options),
+            customers: vec![pb::Customer {
+                customer_id: "big".into(),
+                transactions: vec![pb::Transaction {
+                    time: Some(ts(ymd(2024, 1, 2))),
+                    amount: 1e300,
+                }],
+                ..Default::default()
+            }],
+            summary_columns: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violation(&e), "customers[0].transactions[0].amount");
+    // Nothing stored was lost.
+    assert_eq!(
+        models
+            .list_models(pb::ListModelsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .models
+            .len(),
+        1
+    );
+}

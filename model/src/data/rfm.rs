@@ -12,6 +12,16 @@ use crate::error::{ModelError, Result};
 /// in one observation window is beyond any customer base these models describe.
 pub const MAX_FREQUENCY: u32 = 1_000_000;
 
+/// Largest customer age T (and so recency) accepted, in the summary's unit: a million days
+/// is 2,700 years. Beyond it the models' ln(α + T) terms still work, but such a value is a
+/// unit or parsing mistake, and the products of huge ages with rates overflow downstream.
+pub const MAX_AGE: f64 = 1e6;
+
+/// Largest amount accepted for one purchase, a mean spend or a holdout spend: a trillion
+/// in any currency. Larger finite values (1e308) make CLV, k-means features and the spend
+/// likelihood overflow; refusing them names the field instead of failing later.
+pub const MAX_AMOUNT: f64 = 1e12;
+
 /// One customer's calibration-period summary, in some [`TimeUnit`] kept alongside it.
 ///
 /// * `frequency` (x): repeat purchases, i.e. distinct purchase periods after the first.
@@ -43,7 +53,7 @@ impl Rfm {
         // Comparisons with NaN are false, and recency is at most a finite bound once age is
         // finite: no separate finiteness checks, and `&` rather than `&&` (no branches).
         (self.age >= 0.0)
-            & (self.age <= f64::MAX)
+            & (self.age <= MAX_AGE)
             & (self.recency >= 0.0)
             & (self.recency <= self.age * (1.0 + 1e-9) + 1e-9)
             & ((self.frequency != 0) | (self.recency == 0.0))
@@ -55,6 +65,12 @@ impl Rfm {
             return Err(ModelError::invalid(
                 "T",
                 format!("age must be finite and >= 0, got {}", self.age),
+            ));
+        }
+        if self.age > MAX_AGE {
+            return Err(ModelError::invalid(
+                "T",
+                format!("age {} is above the limit of {MAX_AGE:e}", self.age),
             ));
         }
         if !self.recency.is_finite() || self.recency < 0.0 {
