@@ -276,16 +276,15 @@ fn all_finite(s: &Scores, ids: &[String]) -> Result<(), ApiError> {
         ("expected_spend", &|i| s.expected_spend[i].unwrap_or(0.0)),
         ("clv", &|i| s.clv[i].unwrap_or(0.0)),
     ];
-    for i in 0..ids.len() {
+    for (i, id) in ids.iter().enumerate() {
         for (name, value) in &columns {
             let v = value(i);
             if !v.is_finite() {
                 return Err(ApiError::invalid(
                     "customers",
                     format!(
-                        "customer {:?}: the model's {name} is not a finite number ({v}) for \
-                         this history; its values lie outside what the model can score",
-                        ids[i]
+                        "customer {id:?}: the model's {name} is not a finite number ({v}) for \
+                         this history; its values lie outside what the model can score"
                     ),
                 ));
             }
