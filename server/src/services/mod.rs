@@ -56,6 +56,45 @@ impl AppState {
 }
 
 /// A failure reading the client's stream (malformed or oversized message, reset).
+/// Reads a client stream whose first chunk carries the spec: `start` checks it and makes
+/// the builder, `add` feeds each chunk's customers to the builder on the blocking pool.
+/// Field paths are prefixed with `chunks[i]`; a spec in a later chunk, or no chunk at all,
+/// is INVALID_ARGUMENT.
+async fn read_chunks<M, S, B>(
+    mut inbound: tonic::Streaming<M>,
+    has_spec: fn(&M) -> bool,
+    start: impl Fn(&M) -> Result<(S, B), ApiError>,
+    add: fn(&mut B, M) -> Result<(), ApiError>,
+) -> Result<(S, B), ApiError>
+where
+    M: Send + 'static,
+    B: Send + 'static,
+{
+    let mut state: Option<(S, B)> = None;
+    let mut chunk = 0usize;
+    while let Some(msg) = inbound.message().await.map_err(stream_error)? {
+        let prefix = format!("chunks[{chunk}]");
+        let (spec, mut builder) = match state.take() {
+            None => start(&msg).map_err(|e| e.within(&prefix))?,
+            Some(_) if has_spec(&msg) => {
+                return Err(ApiError::invalid(
+                    format!("{prefix}.spec"),
+                    "only the first chunk carries the spec",
+                ));
+            }
+            Some(s) => s,
+        };
+        builder = crate::admission::blocking(move || {
+            add(&mut builder, msg).map_err(|e| e.within(&prefix))?;
+            Ok(builder)
+        })
+        .await?;
+        state = Some((spec, builder));
+        chunk += 1;
+    }
+    state.ok_or_else(|| ApiError::invalid("chunks", "the stream had no chunks"))
+}
+
 fn stream_error(status: Status) -> ApiError {
     match status.code() {
         Code::Cancelled => ApiError::Cancelled,

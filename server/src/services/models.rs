@@ -8,7 +8,7 @@ use custval_proto::v1 as pb;
 use pb::models_server::Models;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{AppState, stream_error};
+use super::{AppState, read_chunks};
 use crate::admission::{blocking, deadline, past};
 use crate::backtesting::{self, BacktestSpec, LogBuilder};
 use crate::error::ApiError;
@@ -107,39 +107,17 @@ impl Models for ModelsService {
             .admission
             .unary("FitModelStream", deadline, async move {
                 self.0.registry()?;
-                let mut inbound = request.into_inner();
-                let mut state: Option<(FitSpec, TableBuilder)> = None;
-                let mut chunk = 0usize;
-                while let Some(msg) = inbound.message().await.map_err(stream_error)? {
-                    let prefix = format!("chunks[{chunk}]");
-                    let (spec, mut builder) = match state.take() {
-                        None => {
-                            let spec =
-                                FitSpec::parse(msg.spec.as_ref()).map_err(|e| e.within(&prefix))?;
-                            let builder = TableBuilder::new(spec.input_settings(max));
-                            (spec, builder)
-                        }
-                        Some(s) if msg.spec.is_some() => {
-                            drop(s);
-                            return Err(ApiError::invalid(
-                                format!("{prefix}.spec"),
-                                "only the first chunk carries the spec",
-                            ));
-                        }
-                        Some(s) => s,
-                    };
-                    builder = blocking(move || {
-                        builder
-                            .add(msg.customers, msg.summary_columns)
-                            .map_err(|e| e.within(&prefix))?;
-                        Ok(builder)
-                    })
-                    .await?;
-                    state = Some((spec, builder));
-                    chunk += 1;
-                }
-                let (spec, builder) =
-                    state.ok_or_else(|| ApiError::invalid("chunks", "the stream had no chunks"))?;
+                let (spec, builder) = read_chunks(
+                    request.into_inner(),
+                    |m: &pb::FitModelChunk| m.spec.is_some(),
+                    |m| {
+                        let spec = FitSpec::parse(m.spec.as_ref())?;
+                        let builder = TableBuilder::new(spec.input_settings(max));
+                        Ok((spec, builder))
+                    },
+                    |b, m| b.add(m.customers, m.summary_columns),
+                )
+                .await?;
                 self.fit_and_store(spec, builder, deadline).await
             })
             .await
@@ -233,36 +211,17 @@ impl Models for ModelsService {
             .admission
             .unary("Backtest", deadline, async move {
                 self.0.registry()?;
-                let mut inbound = request.into_inner();
-                let mut state: Option<(BacktestSpec, LogBuilder)> = None;
-                let mut chunk = 0usize;
-                while let Some(msg) = inbound.message().await.map_err(stream_error)? {
-                    let prefix = format!("chunks[{chunk}]");
-                    let (spec, mut builder) = match state.take() {
-                        None => {
-                            let spec = BacktestSpec::parse(msg.spec.as_ref())
-                                .map_err(|e| e.within(&prefix))?;
-                            let builder = LogBuilder::new(spec.data_end, max);
-                            (spec, builder)
-                        }
-                        Some(_) if msg.spec.is_some() => {
-                            return Err(ApiError::invalid(
-                                format!("{prefix}.spec"),
-                                "only the first chunk carries the spec",
-                            ));
-                        }
-                        Some(s) => s,
-                    };
-                    builder = blocking(move || {
-                        builder.add(msg.customers).map_err(|e| e.within(&prefix))?;
-                        Ok(builder)
-                    })
-                    .await?;
-                    state = Some((spec, builder));
-                    chunk += 1;
-                }
-                let (spec, builder) =
-                    state.ok_or_else(|| ApiError::invalid("chunks", "the stream had no chunks"))?;
+                let (spec, builder) = read_chunks(
+                    request.into_inner(),
+                    |m: &pb::BacktestChunk| m.spec.is_some(),
+                    |m| {
+                        let spec = BacktestSpec::parse(m.spec.as_ref())?;
+                        let builder = LogBuilder::new(spec.data_end, max);
+                        Ok((spec, builder))
+                    },
+                    |b, m| b.add(m.customers),
+                )
+                .await?;
                 self.backtest_and_store(spec, builder, deadline).await
             })
             .await
