@@ -4,15 +4,14 @@
 
 use custval_proto::v1 as pb;
 
-use super::text::{esc, fmt_count, fmt_fixed, fmt_signed_pct, not_available, w};
+use super::text::{esc, fmt_count, fmt_date, fmt_fixed, fmt_signed_pct, not_available, w};
 
 fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map_or("—".to_owned(), |v| fmt_fixed(v, decimals))
 }
 
 fn day(t: Option<&prost_types::Timestamp>) -> String {
-    t.and_then(|t| custval_wire::dates::day(t, "").ok())
-        .map_or_else(|| "—".into(), |d| d.to_string())
+    t.map_or_else(|| "—".into(), |t| fmt_date(t.seconds))
 }
 
 pub fn backtest_section(out: &mut String, backtest: Result<&pb::BacktestResponse, &String>) {
