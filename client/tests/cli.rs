@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, cdnow, custval, fails, ok, p};
+use common::{CDNOW_SAMPLE, Server, cdnow, custval, fails, ok, p};
 use serde_json::Value;
 
 #[test]
@@ -285,19 +285,10 @@ fn a_server_that_is_down_is_a_clear_error() {
 #[test]
 fn fit_auto_reports_the_competition() {
     let server = Server::start();
-    let fit: Value = serde_json::from_str(&ok(server.run(&[
-        "fit",
-        "--input",
-        &cdnow("CDNOW_sample.txt"),
-        "--delimiter",
-        "whitespace",
-        "--no-header",
-        "--id-column",
-        "2",
-        "--date-column",
-        "3",
-        "--amount-column",
-        "5",
+    let sample = cdnow("CDNOW_sample.txt");
+    let mut args = vec!["fit", "--input", &sample];
+    args.extend_from_slice(&CDNOW_SAMPLE);
+    args.extend_from_slice(&[
         "--observation-end",
         "1997-09-30",
         "--holdout-end",
@@ -307,8 +298,8 @@ fn fit_auto_reports_the_competition() {
         "--model",
         "auto",
         "--json",
-    ])))
-    .unwrap();
+    ]);
+    let fit: Value = serde_json::from_str(&ok(server.run(&args))).unwrap();
     let sel = &fit["selection"];
     assert_eq!(sel["criterion"], "holdout_mae");
     let candidates = sel["candidates"].as_array().unwrap();
@@ -405,47 +396,25 @@ fn holdout_deciles_and_gain_curves_add_up(h: &Value) {
     );
 }
 
-/// The CDNOW sample in its own format, for commands that read the transaction log.
-fn cdnow_log_args() -> Vec<String> {
-    [
-        "--input",
-        &cdnow("CDNOW_sample.txt"),
-        "--delimiter",
-        "whitespace",
-        "--no-header",
-        "--id-column",
-        "2",
-        "--date-column",
-        "3",
-        "--amount-column",
-        "5",
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
 /// `custval backtest`: a rolling origin over the end of CDNOW, every family on every
 /// fold beside the naive baselines, the winner by mean holdout MAE stored under --name.
 #[test]
 fn backtest_ranks_families_over_folds_and_stores_the_winner() {
     let server = Server::start();
-    let mut args = vec!["backtest".to_owned()];
-    args.extend(cdnow_log_args());
-    args.extend(
-        [
-            "--data-end",
-            "1998-06-30",
-            "--holdout",
-            "13",
-            "--folds",
-            "2",
-            "--name",
-            "cdnow-bt",
-            "--json",
-        ]
-        .map(str::to_owned),
-    );
-    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let sample = cdnow("CDNOW_sample.txt");
+    let mut args = vec!["backtest", "--input", &sample];
+    args.extend_from_slice(&CDNOW_SAMPLE);
+    args.extend_from_slice(&[
+        "--data-end",
+        "1998-06-30",
+        "--holdout",
+        "13",
+        "--folds",
+        "2",
+        "--name",
+        "cdnow-bt",
+        "--json",
+    ]);
     let r: Value = serde_json::from_str(&ok(server.run(&args))).unwrap();
     assert_eq!(r["criterion"], "mean_holdout_mae");
     assert_eq!(r["time_unit"], "week");

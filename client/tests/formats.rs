@@ -15,27 +15,13 @@ use arrow_array::{
     Array, ArrayRef, Date32Array, Decimal128Array, Float64Array, Int32Array, Int64Array,
     RecordBatch, StringArray, TimestampMillisecondArray,
 };
-use common::{CDNOW_RENAMED, CDNOW_RENAMED_COLUMNS, Server, cdnow, fails, ok, p};
+use common::{CDNOW_RENAMED, CDNOW_RENAMED_COLUMNS, CDNOW_SAMPLE, Server, cdnow, fails, ok, p};
 use custval_client::files::InputOptions;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde_json::Value;
-
-/// How to read `CDNOW_sample.txt`: whitespace-separated, no header, sample id in column 2,
-/// YYYYMMDD date in column 3, dollar value in column 5.
-const CDNOW_SAMPLE: [&str; 9] = [
-    "--delimiter",
-    "whitespace",
-    "--no-header",
-    "--id-column",
-    "2",
-    "--date-column",
-    "3",
-    "--amount-column",
-    "5",
-];
 
 /// Calibration to 1997-09-30 (39 weeks), holdout to 1998-06-30.
 const CDNOW_PERIODS: [&str; 4] = [

@@ -130,6 +130,20 @@ pub fn cdnow(name: &str) -> String {
 
 /// lifetimes' CDNOW summary with its own column names (ID, x, t_x, T, zbar; weeks), and the
 /// options that read it.
+/// How to read `CDNOW_sample.txt`: whitespace-separated, no header, sample id in column 2,
+/// YYYYMMDD date in column 3, dollar value in column 5.
+pub const CDNOW_SAMPLE: [&str; 9] = [
+    "--delimiter",
+    "whitespace",
+    "--no-header",
+    "--id-column",
+    "2",
+    "--date-column",
+    "3",
+    "--amount-column",
+    "5",
+];
+
 pub const CDNOW_RENAMED: &str = "cdnow_customers_summary_with_transactions.csv";
 pub const CDNOW_RENAMED_COLUMNS: [&str; 10] = [
     "--id-column",
