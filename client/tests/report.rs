@@ -2,8 +2,8 @@
 //! custval-server started in-process, tracking computed locally — checked as text and as
 //! pixels: headless Chromium renders it and the screenshot must show the charts.
 //!
-//! Needs Debian's `chromium` package (CI installs it; `.ci/run` does so when it is
-//! missing). `CUSTVAL_SKIP_BROWSER=1` skips the browser half with a notice.
+//! Needs Debian's `chromium` package (`scripts/test`, the README's test command that
+//! `.ci/run` calls, installs it when it is missing). `CUSTVAL_SKIP_BROWSER=1` skips the browser half with a notice.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
@@ -364,7 +364,7 @@ fn report_renders_every_section_and_the_browser_draws_the_charts() {
         panic!(
             "Chromium is not installed: the report test renders the page in headless Chromium. \
              Install Debian's `chromium` package (apt-get install --no-install-recommends \
-             chromium; CI's .ci/run does this), or set CUSTVAL_SKIP_BROWSER=1 to skip this part."
+             chromium; scripts/test does this), or set CUSTVAL_SKIP_BROWSER=1 to skip this part."
         );
     };
     let shot = dir.path().join("report.png");
