@@ -269,3 +269,136 @@ impl Store<'_> {
         Ok(stored)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::record::tests::sample_record;
+
+    fn registry() -> (tempfile::TempDir, Arc<Registry>) {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::open(dir.path(), Duration::from_secs(1)).unwrap();
+        (dir, Arc::new(registry))
+    }
+
+    /// A request outside any scope, and its handler end.
+    fn new_request() -> (Arc<Request>, Handler) {
+        let request = Arc::new(Request::new(&Cancel::new(), None, Box::new(())));
+        let handler = Handler {
+            request: request.clone(),
+            answered: false,
+        };
+        (request, handler)
+    }
+
+    #[test]
+    fn nothing_is_stored_once_the_handler_has_gone() {
+        let (_dir, registry) = registry();
+        let (request, handler) = new_request();
+        drop(handler);
+        assert!(request.token().is_cancelled());
+        let r = request.store(&registry, |s| s.insert(sample_record("m")));
+        assert!(matches!(r, Err(ApiError::Cancelled)), "{r:?}");
+        assert!(registry.list(None).is_empty());
+    }
+
+    #[test]
+    fn a_handler_gone_while_storing_leaves_nothing_stored() {
+        let (_dir, registry) = registry();
+        let (request, handler) = new_request();
+        let r = request.store(&registry, |s| {
+            s.insert(sample_record("m"))?;
+            // The client goes away between two writes of a competition.
+            drop(handler);
+            s.insert(sample_record("m"))
+        });
+        assert!(matches!(r, Err(ApiError::Cancelled)), "{r:?}");
+        assert!(registry.list(None).is_empty());
+    }
+
+    #[test]
+    fn a_store_is_kept_exactly_when_its_caller_is_answered() {
+        let (_dir, registry) = registry();
+        // Stored, then the handler ends without answering OK: taken back.
+        let (request, handler) = new_request();
+        request
+            .store(&registry, |s| s.insert(sample_record("m")))
+            .unwrap();
+        assert_eq!(registry.list(None).len(), 1);
+        drop(handler);
+        assert!(registry.list(None).is_empty());
+        // Stored and answered: kept.
+        let (request, mut handler) = new_request();
+        let stored = request
+            .store(&registry, |s| s.insert(sample_record("m")))
+            .unwrap();
+        handler.answered = true;
+        drop(handler);
+        assert_eq!(registry.get("m", 0).unwrap().version, stored.version);
+    }
+
+    #[test]
+    fn a_store_step_that_fails_part_way_is_undone() {
+        let (_dir, registry) = registry();
+        let first = registry.insert(sample_record("m")).unwrap();
+        let (request, _handler) = new_request();
+        let r: Result<(), ApiError> = request.store(&registry, |s| {
+            s.insert(sample_record("m"))?;
+            let mut replaced = (*first).clone();
+            replaced.training.penalizer = 7.0;
+            s.replace(first.clone(), replaced)?;
+            Err(ApiError::Internal("disk full".into()))
+        });
+        assert!(matches!(r, Err(ApiError::Internal(_))), "{r:?}");
+        let left = registry.list(None);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].training.penalizer, first.training.penalizer);
+    }
+
+    #[tokio::test]
+    async fn work_holds_the_permit_until_it_stops_and_learns_the_caller_went_away() {
+        let metrics = Arc::new(Metrics::new());
+        let permits = Arc::new(Semaphore::new(1));
+        let permit = permits.clone().try_acquire_owned().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let shutdown = Cancel::new();
+        let handler = scope(&shutdown, &metrics, permit, async move {
+            // Work started on the blocking pool, then a handler that waits forever.
+            tx.send((hold(), current().token())).unwrap();
+            std::future::pending::<Result<(), ApiError>>().await
+        });
+        // The deadline passes: the handler's future is dropped.
+        let cut = tokio::time::timeout(Duration::from_millis(10), handler).await;
+        assert!(cut.is_err());
+        let (work, token) = rx.recv().unwrap();
+        assert!(token.is_cancelled());
+        assert_eq!(permits.available_permits(), 0);
+        assert!(metrics.render().contains("custval_request_work_running 1"));
+        drop(work);
+        assert_eq!(permits.available_permits(), 1);
+        assert!(metrics.render().contains("custval_request_work_running 0"));
+    }
+
+    #[tokio::test]
+    async fn work_stopped_by_the_shutdown_is_unavailable() {
+        let metrics = Arc::new(Metrics::new());
+        let shutdown = Cancel::new();
+        let r = scope(&shutdown, &metrics, (), async {
+            let token = current().token();
+            shutdown.cancel();
+            Ok(token.check()?)
+        })
+        .await;
+        assert!(matches!(r, Err(ApiError::ShuttingDown)), "{r:?}");
+        // A caller that went away is not the shutdown.
+        let r = scope(&Cancel::new(), &metrics, (), async {
+            Err::<(), _>(ApiError::Cancelled)
+        })
+        .await;
+        assert!(matches!(r, Err(ApiError::Cancelled)), "{r:?}");
+    }
+}

@@ -14,7 +14,7 @@ use tonic::Code;
 
 /// Customers of the long fit: an `auto` fit (three families and a spend model) over this
 /// many distinct simulated customers runs for many seconds, far beyond every bound below.
-const LONG_FIT_CUSTOMERS: usize = 400_000;
+const LONG_FIT_CUSTOMERS: usize = 800_000;
 
 /// A FitModel that runs for many seconds: every family, on many distinct customers.
 fn long_fit(name: &str) -> pb::FitModelRequest {
@@ -70,9 +70,14 @@ fn work_running(metrics: &str) -> i64 {
         .unwrap()
 }
 
-/// Polls `read` (a metrics page) until the work gauge satisfies `want`; panics naming
-/// `what` after `limit`.
-async fn wait_for_work<F, Fut>(read: F, want: impl Fn(i64) -> bool, limit: Duration, what: &str)
+/// Polls `read` (a metrics page) until the work gauge satisfies `want`, and says how long
+/// that took; panics naming `what` after `limit`.
+async fn wait_for_work<F, Fut>(
+    read: F,
+    want: impl Fn(i64) -> bool,
+    limit: Duration,
+    what: &str,
+) -> Duration
 where
     F: Fn() -> Fut,
     Fut: Future<Output = String>,
@@ -81,7 +86,8 @@ where
     loop {
         let n = work_running(&read().await);
         if want(n) {
-            return;
+            eprintln!("{what}: gauge at {n} after {:?}", started.elapsed());
+            return started.elapsed();
         }
         assert!(
             started.elapsed() < limit,
@@ -115,19 +121,32 @@ async fn a_fit_whose_caller_has_gone_is_not_stored() {
     let server = TestServer::start(dir.path(), &[]).await;
     let mut models = server.models().await;
 
+    // How long decoding these customers and fitting one family takes: past that, the
+    // `auto` fit (three families and a spend model) is surely fitting.
+    let started = Instant::now();
+    models
+        .fit_model(pb::FitModelRequest {
+            spec: Some(fit_spec(
+                "reference",
+                pb::TransactionModelKind::BgNbd,
+                false,
+            )),
+            ..long_fit("reference")
+        })
+        .await
+        .unwrap();
+    let one_family = started.elapsed();
+
     // Cancelled by the client: the call is dropped while the fit runs.
     let call = {
         let mut m = models.clone();
         tokio::spawn(async move { m.fit_model(long_fit("gone")).await })
     };
-    wait_for_work(
-        || server.metrics_text(),
-        |n| n >= 1,
-        Duration::from_secs(60),
-        "fit start",
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(one_family + Duration::from_secs(1)).await;
+    assert!(
+        !call.is_finished(),
+        "the long fit ended within {one_family:?}"
+    );
     call.abort();
     wait_for_work(
         || server.metrics_text(),
@@ -309,6 +328,7 @@ mod binary {
         let before = server.cpu_time();
         tokio::time::sleep(Duration::from_secs(2)).await;
         let used = server.cpu_time() - before;
+        eprintln!("CPU used in the 2 s after the work stopped: {used:?}");
         assert!(
             used < Duration::from_millis(500),
             "{used:?} of CPU in 2 s after the answer"
@@ -343,6 +363,7 @@ mod binary {
             .expect("the server did not exit within 30 s of SIGTERM")
             .unwrap();
         let took = signalled.elapsed();
+        eprintln!("exited {took:?} after SIGTERM");
         assert!(
             took < Duration::from_secs(6),
             "exited {took:?} after SIGTERM with a 1 s drain"
