@@ -28,7 +28,8 @@ use crate::services::{AppState, Limits, ModelsService, ScoringService};
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// After the drain deadline, how long calls whose work was stopped get to answer
-/// (UNAVAILABLE) before the server is cut. Work checks its token at least once a second.
+/// (UNAVAILABLE) before the server is cut. Work checks its token once per optimizer
+/// evaluation, k-means pass, backtest fold or chunk.
 pub const STOP_GRACE: Duration = Duration::from_secs(1);
 
 const MODELS: &str = <ModelsServer<ModelsService> as NamedService>::NAME;
