@@ -19,6 +19,11 @@ pub enum ModelError {
     /// A numerical evaluation left the range where it is accurate.
     #[error("numerical failure in {what}: {reason}")]
     Numerical { what: &'static str, reason: String },
+
+    /// The computation was stopped through its [`crate::cancel::Cancel`] token before it
+    /// finished; there is no partial result.
+    #[error("the computation was cancelled")]
+    Cancelled,
 }
 
 impl ModelError {

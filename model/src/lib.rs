@@ -12,6 +12,7 @@
 //! * [`decide`]: customer segments and value tiers ([`decide::segments`]), and actions under a
 //!   budget ([`decide::recommend`]).
 //! * [`simulate`]: seeded synthetic customers for tests, benchmarks and parameter recovery.
+//! * [`cancel`]: the token long computations (fits, k-means) check to stop early.
 //! * [`numerics`]: special functions ([`numerics::special`]) and the crate's other numerical
 //!   building blocks.
 //!
@@ -20,6 +21,7 @@
 // Small dense matrices and per-parameter arrays read best with explicit indices.
 #![allow(clippy::needless_range_loop)]
 
+pub mod cancel;
 pub mod data;
 pub mod decide;
 pub mod error;
@@ -29,6 +31,7 @@ pub mod numerics;
 pub mod predict;
 pub mod simulate;
 
+pub use cancel::Cancel;
 pub use data::rfm::{
     CustomerTable, HoldoutColumns, HoldoutPeriods, MAX_AGE, MAX_AMOUNT, MAX_FREQUENCY, Rfm,
 };

@@ -542,3 +542,45 @@ fn segments_and_actions_never_contradict_the_model() {
         }
     }
 }
+
+/// A segmentation is stopped by its token: at once when it has already fired, and soon
+/// when it fires mid-way through a search over k that would run for many seconds (49
+/// candidate k, each with 100 k-means++ restarts).
+#[test]
+fn a_cancelled_segmentation_stops_promptly() {
+    let (rfm, m, s, spec) = cdnow();
+    let units = UnitConversion::identity(TimeUnit::Week);
+    let fired = Cancel::new();
+    fired.cancel();
+    let opts = SegmentOptions {
+        cancel: fired,
+        ..Default::default()
+    };
+    let r = segments::segment(&rfm, &m, &s, units, spec, &opts);
+    assert_eq!(r.unwrap_err(), ModelError::Cancelled);
+
+    let cancel = Cancel::new();
+    let long = SegmentOptions {
+        k_min: 2,
+        k_max: 50,
+        runs: 100,
+        cancel: cancel.clone(),
+        ..Default::default()
+    };
+    let fired_at = std::thread::scope(|scope| {
+        let fire = scope.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            cancel.cancel();
+            std::time::Instant::now()
+        });
+        let r = segments::segment(&rfm, &m, &s, units, spec, &long);
+        assert_eq!(r.unwrap_err(), ModelError::Cancelled);
+        fire.join().unwrap()
+    });
+    // Generous: one linfa seeding (at most 100 restarts on 2,357 rows) between checks.
+    let late = fired_at.elapsed();
+    assert!(
+        late < std::time::Duration::from_secs(5),
+        "stopped {late:?} after the cancel"
+    );
+}

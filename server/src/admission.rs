@@ -9,6 +9,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tonic::{Code, Request, Response, Status};
 
+use crate::cancel::{self, Cancel};
 use crate::error::ApiError;
 use crate::metrics::{InFlight, Metrics};
 
@@ -22,6 +23,8 @@ pub struct Admission {
     limit: usize,
     permits: Arc<Semaphore>,
     metrics: Arc<Metrics>,
+    /// Fired when the drain deadline passes: every request's token is its child.
+    shutdown: Cancel,
 }
 
 impl Admission {
@@ -31,7 +34,13 @@ impl Admission {
             limit,
             permits: Arc::new(Semaphore::new(limit)),
             metrics,
+            shutdown: Cancel::new(),
         }
+    }
+
+    /// The server-wide token: firing it stops every request's work (see [`crate::cancel`]).
+    pub fn shutdown(&self) -> &Cancel {
+        &self.shutdown
     }
 
     /// A permit to run, or RESOURCE_EXHAUSTED when the limit is reached.
@@ -64,10 +73,10 @@ impl Admission {
     ) -> Result<Response<T>, Status> {
         let call = self.start(method);
         let result = match self.admit() {
+            // The permit is held until the work stops, not only until the answer.
             Ok(permit) => {
-                let r = within_deadline(deadline, work).await;
-                drop(permit);
-                r
+                let work = cancel::scope(&self.shutdown, &self.metrics, permit, work);
+                within_deadline(deadline, work).await
             }
             Err(e) => Err(e),
         };
@@ -193,7 +202,11 @@ pub type Worker<T> = JoinHandle<Result<T, ApiError>>;
 pub fn spawn_blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Worker<T> {
-    tokio::task::spawn_blocking(f)
+    let hold = cancel::hold();
+    tokio::task::spawn_blocking(move || {
+        let _hold = hold;
+        f()
+    })
 }
 
 /// The result of work started with [`spawn_blocking`]; a worker that panicked is INTERNAL.

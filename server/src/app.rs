@@ -1,6 +1,8 @@
 //! Assembling and running the server: health and reflection beside the custval.v1
 //! services, the registry loaded while health says NOT_SERVING, metrics on their own port,
-//! and a bounded drain at shutdown.
+//! and a bounded drain at shutdown: in-flight calls get `--drain-seconds`, then every
+//! request's work is told to stop (see [`crate::cancel`]) and the server is cut after
+//! [`STOP_GRACE`].
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +26,11 @@ use crate::registry::Registry;
 use crate::services::{AppState, Limits, ModelsService, ScoringService};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// After the drain deadline, how long calls whose work was stopped get to answer
+/// (UNAVAILABLE) before the server is cut. Work checks its token once per optimizer
+/// evaluation, k-means pass, backtest fold or chunk.
+pub const STOP_GRACE: Duration = Duration::from_secs(1);
 
 const MODELS: &str = <ModelsServer<ModelsService> as NamedService>::NAME;
 const SCORING: &str = <ScoringServer<ScoringService> as NamedService>::NAME;
@@ -153,9 +160,12 @@ pub async fn run(
             Err(_) => {
                 tracing::warn!(
                     seconds = config.drain_seconds,
-                    "drain deadline passed; exiting with requests in flight"
+                    "drain deadline passed; stopping the work of the requests in flight"
                 );
-                server.abort();
+                state.shutdown().cancel();
+                if tokio::time::timeout(STOP_GRACE, &mut server).await.is_err() {
+                    server.abort();
+                }
             }
         }
     }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use custval_model::data::log::TransactionLog;
 use custval_model::data::summary::Day;
 use custval_model::predict::backtest::{self, BacktestPlan, FamilySummary, Fold};
-use custval_model::{TimeUnit, TransactionFamily};
+use custval_model::{Cancel, TimeUnit, TransactionFamily};
 use custval_proto::v1 as pb;
 use rustc_hash::FxHashSet;
 
@@ -266,13 +266,15 @@ pub struct Backtest {
     pub winner: Option<ModelRecord>,
 }
 
-/// Runs every fold of `spec` on `log`. Fails when the deadline passes between folds, or
-/// when no family could be fitted on any fold.
+/// Runs every fold of `spec` on `log`. Fails when the deadline passes between folds, when
+/// `cancel` fires (checked between folds and inside every fit), or when no family could
+/// be fitted on any fold.
 pub fn run(
     spec: &BacktestSpec,
     log: &TransactionLog,
     deadline: Option<Instant>,
     now_ms: i64,
+    cancel: &Cancel,
 ) -> Result<Backtest, ApiError> {
     if let Some((first, _)) = log.span() {
         // The spec came in the stream's first chunk.
@@ -287,6 +289,7 @@ pub fn run(
         if past(deadline) {
             return Err(ApiError::DeadlineExceeded("nothing was stored"));
         }
+        cancel.check()?;
         let out = log.split(spec.unit, fold.calibration_end, fold.holdout_end)?;
         let input = DecodedTable {
             born_in_holdout: out.stats.customers_born_in_holdout,
@@ -301,8 +304,12 @@ pub fn run(
                 fold.calibration_end
             )))
         } else {
-            fitting::fit_each(&fit_spec, &spec.families, &input, now_ms)
+            fitting::fit_each(&fit_spec, &spec.families, &input, now_ms, cancel)
         };
+        // Cancelled is not a fold result: the whole backtest stops.
+        if matches!(fits, Err(ApiError::Cancelled)) {
+            return Err(ApiError::Cancelled);
+        }
         let candidates = spec
             .families
             .iter()
@@ -386,7 +393,7 @@ pub fn run(
                 kind: InputKind::Transactions,
             };
             let fit_spec = spec.fit_spec(FamilyChoice::One(family), None);
-            Some(fitting::fit(&fit_spec, family, &input, now_ms)?)
+            Some(fitting::fit(&fit_spec, family, &input, now_ms, cancel)?)
         }
         None => None,
     };

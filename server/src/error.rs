@@ -46,9 +46,15 @@ pub enum ApiError {
     #[error("the model registry is still loading")]
     Unavailable,
 
-    /// The client went away (cancelled, or its stream broke).
+    /// The client went away (cancelled, or its stream broke), or the work was stopped
+    /// because it did.
     #[error("cancelled by the client")]
     Cancelled,
+
+    /// Work stopped by the server's shutdown (the drain deadline passed); nothing was
+    /// stored: retry on another server or later.
+    #[error("the server is shutting down; nothing was stored")]
+    ShuttingDown,
 
     #[error("deadline exceeded before {0}")]
     DeadlineExceeded(&'static str),
@@ -119,6 +125,8 @@ impl From<ModelError> for ApiError {
                 diagnostics: None,
             },
             ModelError::Numerical { .. } => ApiError::Internal(e.to_string()),
+            // Only a caller's token stops model work: the caller says why (see `cancel`).
+            ModelError::Cancelled => ApiError::Cancelled,
         }
     }
 }
@@ -180,6 +188,7 @@ impl From<ApiError> for Status {
                 ErrorDetails::with_retry_info(Some(LOADING_RETRY_DELAY)),
             ),
             ApiError::Cancelled => Status::cancelled(message),
+            ApiError::ShuttingDown => Status::unavailable(message),
             ApiError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
             ApiError::Unauthenticated => Status::unauthenticated(message),
             ApiError::Internal(_) => {
@@ -243,6 +252,11 @@ mod tests {
                 reason: "x".into()
             }),
             Code::Internal
+        );
+        assert_eq!(code(ModelError::Cancelled), Code::Cancelled);
+        assert_eq!(
+            Status::from(ApiError::ShuttingDown).code(),
+            Code::Unavailable
         );
     }
 }

@@ -7,7 +7,7 @@ use custval_model::data::summary::Day;
 use custval_model::fit::{FitWarning, WarningCode};
 use custval_model::models::gamma_gamma::{self, SpendData};
 use custval_model::{
-    CustomerModel, CustomerTable, FitOptions, GroupedRfm, HoldoutSpend, TimeUnit,
+    Cancel, CustomerModel, CustomerTable, FitOptions, GroupedRfm, HoldoutSpend, TimeUnit,
     TransactionFamily, TransactionModel, holdout_report,
 };
 use custval_proto::v1 as pb;
@@ -138,14 +138,15 @@ type SpendFit = Option<(
 )>;
 
 /// Fits `family` (and the spec's spend model) on `input`. The record's version is assigned
-/// by the registry.
+/// by the registry. Once `cancel` fires the fit stops with `Cancelled`.
 pub fn fit(
     spec: &FitSpec,
     family: &'static dyn TransactionFamily,
     input: &DecodedTable,
     now_ms: i64,
+    cancel: &Cancel,
 ) -> Result<ModelRecord, ApiError> {
-    fit_with(spec, family, input, None, now_ms)
+    fit_with(spec, family, input, None, now_ms, cancel)
 }
 
 /// As [`fit`], with the spend model already fitted on the same input when `spend` is given
@@ -156,6 +157,7 @@ fn fit_with(
     input: &DecodedTable,
     spend: Option<&SpendFit>,
     now_ms: i64,
+    cancel: &Cancel,
 ) -> Result<ModelRecord, ApiError> {
     let started = Instant::now();
     let table = &input.table;
@@ -164,7 +166,7 @@ fn fit_with(
             "no customer has a first purchase in the calibration period".into(),
         ));
     }
-    let options = fit_options(spec);
+    let options = fit_options(spec, cancel);
     let grouped = GroupedRfm::build(&table.rfm, None)?;
     let fitted = TransactionModel::fit(family, &grouped, &options)?;
     let mut transaction_fit = fitted.diagnostics;
@@ -265,10 +267,15 @@ pub struct Competition {
 /// Fits every registered family on the same data and ranks them: by holdout MAE of
 /// purchases when the fit has a holdout (the error a business sees), else by BIC. A family
 /// that cannot be fitted is reported with its error and not stored; the competition fails
-/// only when none can be.
-pub fn compete(spec: &FitSpec, input: &DecodedTable, now_ms: i64) -> Result<Competition, ApiError> {
+/// only when none can be (or when `cancel` fires).
+pub fn compete(
+    spec: &FitSpec,
+    input: &DecodedTable,
+    now_ms: i64,
+    cancel: &Cancel,
+) -> Result<Competition, ApiError> {
     let families = custval_model::models::families();
-    let fits = fit_each(spec, &families, input, now_ms)?;
+    let fits = fit_each(spec, &families, input, now_ms, cancel)?;
     let holdout = input.table.holdout.is_some();
     let criterion = if holdout { "holdout_mae" } else { "bic" };
     let score = |r: &ModelRecord| match (&r.holdout, holdout) {
@@ -350,23 +357,32 @@ pub fn compete(spec: &FitSpec, input: &DecodedTable, now_ms: i64) -> Result<Comp
 
 /// Fits each of `families` on the same input, with the spend model fitted once for all of
 /// them (it does not depend on the family). A family that cannot be fitted is an `Err` in
-/// its place; only a spend model that cannot be fitted fails the whole.
+/// its place; only a spend model that cannot be fitted, or `cancel` firing, fails the
+/// whole (a cancelled family is not a family that cannot be fitted).
 pub fn fit_each(
     spec: &FitSpec,
     families: &[&'static dyn TransactionFamily],
     input: &DecodedTable,
     now_ms: i64,
+    cancel: &Cancel,
 ) -> Result<Vec<Result<ModelRecord, ApiError>>, ApiError> {
-    let spend = spend_model(spec, &input.table, &fit_options(spec))?;
-    Ok(families
+    let spend = spend_model(spec, &input.table, &fit_options(spec, cancel))?;
+    families
         .iter()
-        .map(|&family| fit_with(spec, family, input, Some(&spend), now_ms))
-        .collect())
+        .map(
+            |&family| match fit_with(spec, family, input, Some(&spend), now_ms, cancel) {
+                Err(ApiError::Cancelled) => Err(ApiError::Cancelled),
+                fitted => Ok(fitted),
+            },
+        )
+        .collect()
 }
 
-/// The optimizer options a spec asks for (its penalizer and iteration cap).
-fn fit_options(spec: &FitSpec) -> FitOptions {
+/// The optimizer options a spec asks for (its penalizer and iteration cap), stopped by
+/// `cancel`.
+fn fit_options(spec: &FitSpec, cancel: &Cancel) -> FitOptions {
     FitOptions {
+        cancel: cancel.clone(),
         penalizer: spec.penalizer,
         max_iterations: if spec.max_iterations == 0 {
             FitOptions::default().max_iterations

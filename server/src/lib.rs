@@ -4,6 +4,8 @@
 //! * [`services`]: the RPC handlers, one file per gRPC service (`Models`, `Scoring`).
 //! * [`admission`]: the concurrency limit and shedding, deadlines, accounting, and what
 //!   runs on the blocking pool.
+//! * [`cancel`]: each request's cancellation token, the permit its work holds until it
+//!   stops, and the store step that never keeps a fit whose caller has gone.
 //! * [`fitting`], [`backtesting`], [`scoring`], [`segmenting`]: the fit, backtest, score,
 //!   segment and recommend pipelines behind the handlers.
 //! * [`input`]: customer histories from requests into model tables, field by field.
@@ -18,6 +20,7 @@ pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod backtesting;
+pub mod cancel;
 pub mod config;
 pub mod error;
 pub mod fitting;

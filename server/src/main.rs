@@ -4,6 +4,9 @@
 use clap::Parser;
 use custval_server::{Config, app::BoxError};
 
+/// How long blocking work may outlive `serve` at exit.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn main() -> std::process::ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -12,7 +15,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve()) {
+    let outcome = runtime.block_on(serve());
+    // Dropping the runtime would wait for every blocking task. Work still running was told
+    // to stop at the drain deadline; a step that cannot notice (a k-means seeding, a disk
+    // write) gets this long, so the process ends within the drain plus a few seconds.
+    runtime.shutdown_timeout(EXIT_GRACE);
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // A sentence for people, not a Debug dump.
         Err(e) => {

@@ -34,6 +34,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge,
+    work_running: Gauge,
     customers_scored: Counter,
     customers_fitted: Counter,
 }
@@ -58,6 +59,7 @@ impl Metrics {
             latency_histogram,
         );
         let in_flight = Gauge::default();
+        let work_running = Gauge::default();
         let customers_scored = Counter::default();
         let customers_fitted = Counter::default();
         registry.register(
@@ -76,6 +78,12 @@ impl Metrics {
             in_flight.clone(),
         );
         registry.register(
+            "request_work_running",
+            "pieces of request work running on the blocking pool (fits, segmentations, large \
+             scores, chunks); work whose request was cancelled counts until it has stopped",
+            work_running.clone(),
+        );
+        registry.register(
             "customers_scored",
             "customers scored by Score and ScoreStream",
             customers_scored.clone(),
@@ -90,6 +98,7 @@ impl Metrics {
             requests,
             latency,
             in_flight,
+            work_running,
             customers_scored,
             customers_fitted,
         }
@@ -116,6 +125,12 @@ impl Metrics {
         InFlight(self.clone())
     }
 
+    /// Counts a piece of request work running on the blocking pool until the guard drops.
+    pub fn work_running(self: &Arc<Self>) -> WorkRunning {
+        self.work_running.inc();
+        WorkRunning(self.clone())
+    }
+
     pub fn scored(&self, customers: usize) {
         self.customers_scored.inc_by(customers as u64);
     }
@@ -139,6 +154,15 @@ pub struct InFlight(Arc<Metrics>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.dec();
+    }
+}
+
+#[derive(Debug)]
+pub struct WorkRunning(Arc<Metrics>);
+
+impl Drop for WorkRunning {
+    fn drop(&mut self) {
+        self.0.work_running.dec();
     }
 }
 

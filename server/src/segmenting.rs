@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use custval_model::Scores;
 use custval_model::decide::recommend::{self, Action, ActionAssumption, Economics};
 use custval_model::decide::segments::{
     self, Placement, SegmentModel, SegmentOptions, Tier, TierCutoffs,
 };
+use custval_model::{Cancel, Scores};
 use custval_proto::v1 as pb;
 
 use crate::error::ApiError;
@@ -140,13 +140,18 @@ fn tier_index(t: Tier) -> usize {
     Tier::ALL.iter().position(|&x| x == t).unwrap_or(0)
 }
 
-/// Runs a segmentation; the caller decides whether to store it.
+/// Runs a segmentation, stopped by `cancel` (checked per candidate k and k-means pass);
+/// the caller decides whether to store it.
 pub fn segment(
     setup: &ScoreSetup,
     request: pb::SegmentRequest,
     max_customers: usize,
+    cancel: &Cancel,
 ) -> Result<(pb::SegmentResponse, StoredSegments), ApiError> {
-    let options = segment_options(request.segment_options.as_ref())?;
+    let options = SegmentOptions {
+        cancel: cancel.clone(),
+        ..segment_options(request.segment_options.as_ref())?
+    };
     let economics = economics(request.economics.as_ref(), Economics::default())?;
     let request_had_columns = request.summary_columns.is_some();
     let (decoded, scores) =
@@ -300,11 +305,13 @@ fn action_summaries(rows: impl Iterator<Item = (Action, f64, f64)>) -> Vec<pb::A
 }
 
 /// Recommendations (and a budget plan) for a batch. Uses the model's stored segmentation
-/// when it has one; otherwise segments the batch itself with default options.
+/// when it has one; otherwise segments the batch itself with default options (stopped by
+/// `cancel`).
 pub fn recommend(
     setup: &ScoreSetup,
     request: pb::RecommendRequest,
     max_customers: usize,
+    cancel: &Cancel,
 ) -> Result<pb::RecommendResponse, ApiError> {
     if setup.record.model.spend.is_none() {
         return Err(ApiError::InsufficientData(format!(
@@ -334,7 +341,7 @@ pub fn recommend(
                 .assign(&t.rfm, &t.monetary_value, &own, setup.units)?;
             (s.model.clone(), placed, own)
         }
-        None => batch_segments(setup, &decoded, &scores)?,
+        None => batch_segments(setup, &decoded, &scores, cancel)?,
     };
     let t = &decoded.table;
     let recs = recommend::recommend_all(&t.rfm, &own, &seg_model, &placement, &econ);
@@ -437,9 +444,11 @@ fn batch_segments(
     setup: &ScoreSetup,
     decoded: &DecodedTable,
     scores: &Scores,
+    cancel: &Cancel,
 ) -> Result<(SegmentModel, Placement, Scores), ApiError> {
     let t = &decoded.table;
     let options = SegmentOptions {
+        cancel: cancel.clone(),
         k: 0,
         k_max: SegmentOptions::default()
             .k_max

@@ -65,6 +65,10 @@ pub struct FitOptions {
     pub gradient_tolerance: f64,
     /// Optional starting point in natural parameters.
     pub initial_params: Option<Vec<f64>>,
+    /// Checked once per optimizer iteration: once it fires the fit stops with
+    /// [`ModelError::Cancelled`]. Never part of a stored or compared value.
+    #[serde(skip)]
+    pub cancel: crate::cancel::Cancel,
 }
 
 impl Default for FitOptions {
@@ -74,6 +78,7 @@ impl Default for FitOptions {
             max_iterations: 500,
             gradient_tolerance: 1e-6,
             initial_params: None,
+            cancel: crate::cancel::Cancel::never(),
         }
     }
 }

@@ -10,6 +10,7 @@ use argmin::solver::neldermead::NelderMead;
 use argmin::solver::quasinewton::LBFGS;
 
 use super::{FitDiagnostics, FitOptions, FitWarning, Fitted, LogLikelihood, WarningCode};
+use crate::cancel::Cancel;
 use crate::error::{ModelError, Result};
 use crate::numerics::linalg;
 
@@ -31,6 +32,9 @@ type SecondOrder = (f64, Vec<f64>, Vec<Vec<f64>>);
 /// argmin asks for cost and gradient separately at the same point.
 struct Objective<'a, L: LogLikelihood> {
     ll: &'a L,
+    /// Checked before every evaluation argmin asks for (an error ends its run) and every
+    /// Newton step: a fit stops within one evaluation of the token firing.
+    cancel: &'a Cancel,
     penalizer: f64,
     weight: f64,
     cache: Mutex<Option<Evaluation>>,
@@ -38,9 +42,10 @@ struct Objective<'a, L: LogLikelihood> {
 }
 
 impl<'a, L: LogLikelihood> Objective<'a, L> {
-    fn new(ll: &'a L, penalizer: f64) -> Self {
+    fn new(ll: &'a L, penalizer: f64, cancel: &'a Cancel) -> Self {
         Self {
             ll,
+            cancel,
             penalizer,
             weight: ll.total_weight(),
             cache: Mutex::new(None),
@@ -153,6 +158,16 @@ impl<'a, L: LogLikelihood> Objective<'a, L> {
         Some((value, grad, hess))
     }
 
+    /// An error for argmin once the fit is cancelled: it ends the solver's run, and
+    /// [`maximize`] then returns [`ModelError::Cancelled`].
+    fn go_on(&self) -> std::result::Result<(), argmin::core::Error> {
+        if self.cancel.is_cancelled() {
+            Err(argmin::core::Error::msg("the fit was cancelled"))
+        } else {
+            Ok(())
+        }
+    }
+
     fn evaluations(&self) -> u64 {
         self.evaluations.lock().map(|c| *c).unwrap_or(0)
     }
@@ -195,6 +210,7 @@ impl<L: LogLikelihood> CostFunction for Objective<'_, L> {
     type Output = f64;
 
     fn cost(&self, p: &Self::Param) -> std::result::Result<f64, argmin::core::Error> {
+        self.go_on()?;
         Ok(self.eval(p).0)
     }
 }
@@ -204,6 +220,7 @@ impl<L: LogLikelihood> Gradient for Objective<'_, L> {
     type Gradient = Vec<f64>;
 
     fn gradient(&self, p: &Self::Param) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+        self.go_on()?;
         Ok(self.eval(p).1)
     }
 }
@@ -268,6 +285,9 @@ fn newton_polish<L: LogLikelihood>(
     steps: usize,
 ) -> Vec<f64> {
     for _ in 0..steps {
+        if obj.cancel.is_cancelled() {
+            break;
+        }
         let (f0, g0) = obj.eval(&x);
         if !f0.is_finite() || max_abs(&g0) < POLISHED {
             break;
@@ -337,7 +357,7 @@ fn newton<L: LogLikelihood>(
 ) -> NewtonRun {
     let (mut f, mut g, mut h) = start;
     let mut iterations = 0;
-    while iterations < max_steps && max_abs(&g) >= NEWTON_FLOOR {
+    while iterations < max_steps && max_abs(&g) >= NEWTON_FLOOR && !obj.cancel.is_cancelled() {
         let Some(mut step) = damped_newton_step(&h, &g) else {
             break;
         };
@@ -421,7 +441,8 @@ fn first_order<L: LogLikelihood>(
         _ => x0.clone(),
     };
     let g_norm = |x: &[f64]| max_abs(&obj.eval(x).1);
-    if g_norm(&x) <= opts.gradient_tolerance {
+    // Cancelled (the caller checks): no fallback.
+    if obj.cancel.is_cancelled() || g_norm(&x) <= opts.gradient_tolerance {
         method.push_str("L-BFGS");
         return (x, iterations);
     }
@@ -466,7 +487,9 @@ pub fn maximize<L: LogLikelihood>(ll: &L, opts: &FitOptions) -> Result<Fitted<Ve
             reason: "no customers to fit".into(),
         });
     }
-    let obj = Objective::new(ll, opts.penalizer);
+    let cancel = &opts.cancel;
+    cancel.check()?;
+    let obj = Objective::new(ll, opts.penalizer, cancel);
     let init = opts
         .initial_params
         .clone()
@@ -499,6 +522,7 @@ pub fn maximize<L: LogLikelihood>(ll: &L, opts: &FitOptions) -> Result<Fitted<Ve
             start,
             opts.max_iterations.min(NEWTON_STEPS),
         );
+        cancel.check()?;
         iterations += run.iterations;
         method.push_str("Newton");
         x = run.x;
@@ -514,6 +538,7 @@ pub fn maximize<L: LogLikelihood>(ll: &L, opts: &FitOptions) -> Result<Fitted<Ve
         Some(h) => Some(h),
         None => {
             let (lbfgs, it) = first_order(&obj, x, f_start, opts, &mut method, &mut warnings);
+            cancel.check()?;
             iterations += it;
             x = lbfgs;
             // The Hessian of the objective: Newton polish, then standard errors.
@@ -536,6 +561,8 @@ pub fn maximize<L: LogLikelihood>(ll: &L, opts: &FitOptions) -> Result<Fitted<Ve
         }
     };
 
+    // A cancelled polish stopped early: its point is not the fit's.
+    cancel.check()?;
     let (value, grad) = obj.eval(&x);
     let gradient_norm = max_abs(&grad);
     let converged = value.is_finite() && gradient_norm <= opts.gradient_tolerance;
@@ -654,5 +681,91 @@ impl<L: LogLikelihood> CostFunction for CostOnly<'_, '_, L> {
     type Output = f64;
     fn cost(&self, p: &Vec<f64>) -> std::result::Result<f64, argmin::core::Error> {
         self.0.cost(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    /// Rosenbrock's valley in log parameters (dozens of iterations from its classic start),
+    /// firing `cancel` at evaluation `fire_at`: a client going away mid-fit.
+    struct Valley {
+        cancel: Cancel,
+        fire_at: u64,
+        evaluations: AtomicU64,
+    }
+
+    impl LogLikelihood for Valley {
+        const MODEL: &'static str = "valley";
+        const PARAM_NAMES: &'static [&'static str] = &["a", "b"];
+
+        fn ll_grad(&self, p: &[f64], grad: &mut [f64]) -> f64 {
+            if self.evaluations.fetch_add(1, Ordering::Relaxed) + 1 == self.fire_at {
+                self.cancel.cancel();
+            }
+            let (x, y) = (p[0].ln(), p[1].ln());
+            let f = (1.0 - x).powi(2) + 100.0 * (y - x * x).powi(2);
+            let dx = -2.0 * (1.0 - x) - 400.0 * x * (y - x * x);
+            let dy = 200.0 * (y - x * x);
+            // d(-f)/dp = d(-f)/d ln p / p.
+            grad[0] = -dx / p[0];
+            grad[1] = -dy / p[1];
+            -f
+        }
+
+        fn total_weight(&self) -> f64 {
+            1.0
+        }
+
+        fn groups(&self) -> usize {
+            1
+        }
+
+        fn initial_guess(&self) -> Vec<f64> {
+            vec![(-1.2f64).exp(), 1.0f64.exp()]
+        }
+    }
+
+    fn valley(fire_at: u64) -> (Valley, FitOptions) {
+        let cancel = Cancel::new();
+        let opts = FitOptions {
+            max_iterations: 10_000,
+            cancel: cancel.clone(),
+            ..FitOptions::default()
+        };
+        let ll = Valley {
+            cancel,
+            fire_at,
+            evaluations: AtomicU64::new(0),
+        };
+        (ll, opts)
+    }
+
+    #[test]
+    fn a_fit_stops_within_one_evaluation_of_its_token_firing() {
+        // Uncancelled, the valley takes well over 20 evaluations.
+        let (ll, opts) = valley(u64::MAX);
+        let fitted = maximize(&ll, &opts).unwrap();
+        assert!(fitted.diagnostics.converged);
+        let full = ll.evaluations.load(Ordering::Relaxed);
+        assert!(full > 40, "{full} evaluations");
+
+        for fire_at in [1, 5, 20] {
+            let (ll, opts) = valley(fire_at);
+            assert_eq!(maximize(&ll, &opts), Err(ModelError::Cancelled));
+            let used = ll.evaluations.load(Ordering::Relaxed);
+            assert!(
+                used <= fire_at + 1,
+                "fired at {fire_at}, {used} evaluations"
+            );
+        }
+        // Already fired: no evaluation at all.
+        let (ll, opts) = valley(u64::MAX);
+        opts.cancel.cancel();
+        assert_eq!(maximize(&ll, &opts), Err(ModelError::Cancelled));
+        assert_eq!(ll.evaluations.load(Ordering::Relaxed), 0);
     }
 }

@@ -50,6 +50,11 @@ impl AppState {
         self.registry.set(registry).is_ok()
     }
 
+    /// The server-wide token: fired at the drain deadline, it stops every request's work.
+    pub fn shutdown(&self) -> &crate::cancel::Cancel {
+        self.admission.shutdown()
+    }
+
     fn registry(&self) -> Result<Arc<Registry>, ApiError> {
         self.registry.get().cloned().ok_or(ApiError::Unavailable)
     }
@@ -84,7 +89,10 @@ where
             }
             Some(s) => s,
         };
+        let request = crate::cancel::current();
         builder = crate::admission::blocking(move || {
+            // A chunk read before the caller went away is not decoded after.
+            request.check()?;
             add(&mut builder, msg).map_err(|e| e.within(&prefix))?;
             Ok(builder)
         })

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::{AppState, read_chunks};
 use crate::admission::{blocking, deadline, past};
 use crate::backtesting::{self, BacktestSpec, LogBuilder};
+use crate::cancel;
 use crate::error::ApiError;
 use crate::fitting::{self, FamilyChoice, FitSpec};
 use crate::input::TableBuilder;
@@ -21,8 +22,9 @@ use crate::wire;
 pub struct ModelsService(pub Arc<AppState>);
 
 impl ModelsService {
-    /// Finishes the table, fits, and stores the result unless the deadline has passed. A
-    /// competition stores every candidate that fitted, the chosen one last.
+    /// Finishes the table, fits, and stores the result unless the deadline has passed or
+    /// the caller has gone (see [`crate::cancel`]: a fit is kept exactly when its caller is
+    /// answered OK). A competition stores every candidate that fitted, the chosen one last.
     async fn fit_and_store(
         &self,
         spec: FitSpec,
@@ -31,25 +33,32 @@ impl ModelsService {
     ) -> Result<pb::FitModelResponse, ApiError> {
         let registry = self.0.registry()?;
         let metrics = self.0.metrics.clone();
+        let request = cancel::current();
         blocking(move || {
             let decoded = builder.finish()?;
+            let stop = request.token();
             let (records, mut selection) = match spec.family {
-                FamilyChoice::One(family) => {
-                    (vec![fitting::fit(&spec, family, &decoded, now_ms())?], None)
-                }
+                FamilyChoice::One(family) => (
+                    vec![fitting::fit(&spec, family, &decoded, now_ms(), &stop)?],
+                    None,
+                ),
                 FamilyChoice::Auto => {
-                    let c = fitting::compete(&spec, &decoded, now_ms())?;
+                    let c = fitting::compete(&spec, &decoded, now_ms(), &stop)?;
                     (c.records, Some(c.selection))
                 }
             };
             if past(deadline) {
                 return Err(ApiError::DeadlineExceeded("the model was stored"));
             }
-            let mut last = None;
-            for record in records {
-                let customers = record.training.customers as usize;
-                let family = record.model.transaction.family().name();
-                let stored = registry.insert(record)?;
+            let stored = request.store(&registry, |store| {
+                records
+                    .into_iter()
+                    .map(|r| store.insert(r))
+                    .collect::<Result<Vec<_>, _>>()
+            })?;
+            for stored in &stored {
+                let customers = stored.training.customers as usize;
+                let family = stored.model.transaction.family().name();
                 metrics.fitted(customers);
                 tracing::info!(name = %stored.name, version = stored.version, customers, family,
                     seconds = stored.training.fit_seconds, "model fitted and stored");
@@ -59,9 +68,11 @@ impl ModelsService {
                 {
                     c.version = stored.version;
                 }
-                last = Some(stored);
             }
-            let stored = last.ok_or_else(|| ApiError::Internal("nothing was fitted".into()))?;
+            let stored = stored
+                .into_iter()
+                .next_back()
+                .ok_or_else(|| ApiError::Internal("nothing was fitted".into()))?;
             Ok(pb::FitModelResponse {
                 model: Some(wire::model_to_proto(&stored)),
                 selection,
@@ -255,15 +266,16 @@ impl ModelsService {
     ) -> Result<pb::BacktestResponse, ApiError> {
         let registry = self.0.registry()?;
         let metrics = self.0.metrics.clone();
+        let request = cancel::current();
         blocking(move || {
             let log = builder.finish()?;
-            let mut done = backtesting::run(&spec, &log, deadline, now_ms())?;
+            let mut done = backtesting::run(&spec, &log, deadline, now_ms(), &request.token())?;
             if let Some(record) = done.winner.take() {
                 if past(deadline) {
                     return Err(ApiError::DeadlineExceeded("nothing was stored"));
                 }
                 let customers = record.training.customers as usize;
-                let stored = registry.insert(record)?;
+                let stored = request.store(&registry, |store| store.insert(record))?;
                 metrics.fitted(customers);
                 tracing::info!(name = %stored.name, version = stored.version, customers,
                     family = %done.response.chosen, "backtest winner fitted and stored");

@@ -14,6 +14,7 @@ use super::{AppState, stream_error};
 use crate::admission::{
     Worker, blocking, deadline, join, past, sized, spawn_blocking, within_deadline,
 };
+use crate::cancel;
 use crate::error::ApiError;
 use crate::registry::Registry;
 use crate::scoring::ScoreSetup;
@@ -72,8 +73,10 @@ impl Scoring for ScoringService {
                 let req = request.into_inner();
                 let setup = ScoreSetup::parse(req.options.as_ref(), &registry, "options")?;
                 let store = req.store;
+                let request = cancel::current();
+                let stop = request.token();
                 let (mut response, segments, record) = blocking(move || {
-                    let (response, segments) = segmenting::segment(&setup, req, max)?;
+                    let (response, segments) = segmenting::segment(&setup, req, max, &stop)?;
                     Ok((response, segments, setup.record.clone()))
                 })
                 .await?;
@@ -84,7 +87,7 @@ impl Scoring for ScoringService {
                         if past(deadline) {
                             return Err(ApiError::DeadlineExceeded("the segmentation was stored"));
                         }
-                        registry.replace(updated)
+                        request.store(&registry, |store| store.replace(record, updated))
                     })
                     .await?;
                     response.stored = true;
@@ -107,7 +110,9 @@ impl Scoring for ScoringService {
                 let registry = self.0.registry()?;
                 let req = request.into_inner();
                 let setup = ScoreSetup::parse(req.options.as_ref(), &registry, "options")?;
-                let response = blocking(move || segmenting::recommend(&setup, req, max)).await?;
+                let stop = cancel::current().token();
+                let response =
+                    blocking(move || segmenting::recommend(&setup, req, max, &stop)).await?;
                 self.0.metrics.scored(response.recommendations.len());
                 Ok(response)
             })
@@ -128,7 +133,15 @@ impl Scoring for ScoringService {
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_PIPELINE);
         tokio::spawn(async move {
-            let scored = within_deadline(deadline, stream_scores(&state, &registry, inbound, &tx));
+            let mut pending = VecDeque::new();
+            let streamed = stream_scores(&state, &registry, inbound, &tx, &mut pending);
+            let shutdown = state.admission.shutdown().clone();
+            let scored = cancel::scope(
+                &shutdown,
+                &state.metrics,
+                (),
+                within_deadline(deadline, streamed),
+            );
             let code = match scored.await {
                 Ok(()) => Code::Ok,
                 Err(e) => {
@@ -138,6 +151,11 @@ impl Scoring for ScoringService {
                     code
                 }
             };
+            // The request's token has fired: chunks not yet started skip their work. The
+            // permit is freed once the chunk work has stopped.
+            for worker in pending {
+                let _ = worker.await;
+            }
             admitted.finish(code);
         });
         Ok(Response::new(ReceiverStream::new(rx)))
@@ -147,16 +165,18 @@ impl Scoring for ScoringService {
 type PendingChunk = Worker<(usize, pb::ScoreStreamResponse)>;
 
 /// Reads chunks, scores each on the blocking pool while the next one is read, and sends
-/// the results in order. Returns when the client's stream ends or the client goes away.
+/// the results in order. Returns when the client's stream ends or the client goes away,
+/// leaving in `pending` the chunks still being scored.
 async fn stream_scores(
     state: &AppState,
     registry: &Registry,
     mut inbound: Streaming<pb::ScoreStreamRequest>,
     tx: &mpsc::Sender<Result<pb::ScoreStreamResponse, Status>>,
+    pending: &mut VecDeque<PendingChunk>,
 ) -> Result<(), ApiError> {
     let max = state.limits.max_batch_customers;
     let mut setup: Option<Arc<ScoreSetup>> = None;
-    let mut pending: VecDeque<PendingChunk> = VecDeque::new();
+    let request = cancel::current();
     let mut chunk = 0u64;
     loop {
         let msg = match inbound.message().await {
@@ -182,7 +202,10 @@ async fn stream_scores(
             Some(s) => s.clone(),
         };
         let index = chunk;
+        let request = request.clone();
         pending.push_back(spawn_blocking(move || {
+            // A chunk queued before the client went away is not scored after.
+            request.check()?;
             let scores = s
                 .columns(msg.customers, msg.summary_columns, max)
                 .map_err(|e| e.within(&prefix))?;
@@ -197,13 +220,13 @@ async fn stream_scores(
         }));
         chunk += 1;
         while pending.len() >= STREAM_PIPELINE {
-            if !send_next(state, &mut pending, tx).await? {
+            if !send_next(state, pending, tx).await? {
                 return Ok(());
             }
         }
     }
     while !pending.is_empty() {
-        if !send_next(state, &mut pending, tx).await? {
+        if !send_next(state, pending, tx).await? {
             return Ok(());
         }
     }

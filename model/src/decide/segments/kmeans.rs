@@ -47,14 +47,20 @@ const RESTART_ITERATIONS: u64 = 10;
 
 /// Lloyd iterations from `centroids` on every row until the centroids' total squared
 /// shift is at most `tolerance` (scikit-learn's criterion on unit-variance features) or
-/// `max_iterations`. Empty clusters keep their centroid.
-fn lloyd(x: &Array2<f64>, mut centroids: Array2<f64>, o: &SegmentOptions) -> (Array2<f64>, u64) {
+/// `max_iterations`. Empty clusters keep their centroid. Checks `o.cancel` before each
+/// pass.
+fn lloyd(
+    x: &Array2<f64>,
+    mut centroids: Array2<f64>,
+    o: &SegmentOptions,
+) -> Result<(Array2<f64>, u64)> {
     let (k, d) = centroids.dim();
     let Some(rows) = x.as_slice() else {
-        return (centroids, 0);
+        return Ok((centroids, 0));
     };
     let mut iterations = 0;
     while iterations < o.max_iterations {
+        o.cancel.check()?;
         iterations += 1;
         let flat: Vec<f64> = centroids.iter().copied().collect();
         let lanes = CentroidLanes::new(&flat, d);
@@ -94,7 +100,7 @@ fn lloyd(x: &Array2<f64>, mut centroids: Array2<f64>, o: &SegmentOptions) -> (Ar
             break;
         }
     }
-    (centroids, iterations)
+    Ok((centroids, iterations))
 }
 
 /// Centroids for a nearest-centroid search over four rows at a time: the rows' features
@@ -216,19 +222,24 @@ impl CentroidLanes {
 
 /// k-means on all rows: seeding on a sample (linfa), Lloyd to convergence on the sample, then
 /// on all rows; the centroids and the Lloyd passes over all rows.
+///
+/// `o.cancel` is checked before the seeding and before every Lloyd pass. linfa has no hook
+/// of its own, but its call is bounded: at most `runs` restarts of
+/// [`RESTART_ITERATIONS`] iterations on at most [`SEEDING_SAMPLE`] rows.
 pub(super) fn fit_centroids(
     x: &Array2<f64>,
     k: usize,
     o: &SegmentOptions,
 ) -> Result<(Array2<f64>, u64)> {
+    o.cancel.check()?;
     let restart_iterations = if o.runs > 1 { RESTART_ITERATIONS } else { 1 };
     let iterations = o.max_iterations.min(restart_iterations);
     if x.nrows() <= SEEDING_SAMPLE {
-        return Ok(lloyd(x, linfa_kmeans(x, k, o, iterations)?, o));
+        return lloyd(x, linfa_kmeans(x, k, o, iterations)?, o);
     }
     let sample = sample_rows(x, SEEDING_SAMPLE, o.seed);
-    let (start, _) = lloyd(&sample, linfa_kmeans(&sample, k, o, iterations)?, o);
-    Ok(lloyd(x, start, o))
+    let (start, _) = lloyd(&sample, linfa_kmeans(&sample, k, o, iterations)?, o)?;
+    lloyd(x, start, o)
 }
 
 pub(super) fn assign_all(x: &Array2<f64>, centroids: &Array2<f64>) -> (Vec<usize>, f64) {

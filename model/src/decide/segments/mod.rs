@@ -50,6 +50,10 @@ pub struct SegmentOptions {
     /// Customers the silhouette is computed on (it is O(n²)).
     pub silhouette_sample: usize,
     pub tiers: TierCutoffs,
+    /// Checked before each candidate k, each k-means seeding and each Lloyd pass: once it
+    /// fires the segmentation stops with [`ModelError::Cancelled`]. Not stored.
+    #[serde(skip)]
+    pub cancel: crate::cancel::Cancel,
 }
 
 impl Default for SegmentOptions {
@@ -64,6 +68,7 @@ impl Default for SegmentOptions {
             tolerance: 1e-4,
             silhouette_sample: 3000,
             tiers: TierCutoffs::default(),
+            cancel: crate::cancel::Cancel::never(),
         }
     }
 }
