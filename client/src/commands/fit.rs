@@ -92,6 +92,7 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
         }),
         penalizer: a.penalizer,
         max_iterations: 0,
+        summarized_log: None,
     };
     let mut chunks = Vec::new();
     while let Some(c) = customers.next_chunk()? {
