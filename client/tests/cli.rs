@@ -518,3 +518,395 @@ fn a_closed_stdout_ends_quietly() {
     assert_eq!(code, Some(141), "{stderr}");
     assert!(stderr.is_empty() || !stderr.contains("error"), "{stderr}");
 }
+
+/// A log with two rows after the observation end: an error that names the way out, then
+/// `--ignore-later-rows` leaves them out and says how many, in `fit`, `summarize` and
+/// `score` alike.
+#[test]
+fn rows_after_the_end_are_an_error_naming_the_flag_or_left_out_with_it() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let log = p(dir.path(), "log.csv");
+    std::fs::write(
+        &log,
+        "customer_id,date,amount\n\
+         a,2024-01-05,10\na,2024-02-05,12\na,2024-03-05,9\n\
+         b,2024-01-20,5\nb,2024-04-02,7\n\
+         c,2024-02-11,3\nc,2024-07-01,4\nd,2024-08-15,6\n",
+    )
+    .unwrap();
+    let fit = |extra: &[&str]| {
+        let mut args = vec![
+            "fit",
+            "--input",
+            &log,
+            "--observation-end",
+            "2024-06-30",
+            "--name",
+            "late",
+            "--family",
+            "bgnbd",
+            "--spend",
+            "none",
+        ];
+        args.extend_from_slice(extra);
+        server.run(&args)
+    };
+    let err = fails(fit(&[]), 3);
+    assert!(
+        err.contains("line 8") && err.contains("--ignore-later-rows"),
+        "{err}"
+    );
+    let out = fit(&["--ignore-later-rows", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let fitted: Value = serde_json::from_str(&ok(out)).unwrap();
+    assert!(
+        stderr.contains("left out 2 rows of 8 dated after 2024-06-30"),
+        "{stderr}"
+    );
+    let show: Value =
+        serde_json::from_str(&ok(server.run(&["models", "show", "late", "--json"]))).unwrap();
+    assert_eq!(show["training"]["customers"], 3, "{fitted}");
+    assert_eq!(show["training"]["transactions"], 6);
+
+    let summ = p(dir.path(), "summ.csv");
+    let s: Value = serde_json::from_str(&ok(server.run(&[
+        "summarize",
+        "--input",
+        &log,
+        "--observation-end",
+        "2024-06-30",
+        "--ignore-later-rows",
+        "--output",
+        &summ,
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(s["rows_after_end"], 2);
+    assert_eq!(s["rows_read"], 8);
+    assert_eq!(s["customers"], 3);
+
+    // A backtest's log is cut by the server: its refusal names the flag too.
+    let backtest = [
+        "backtest",
+        "--input",
+        &log,
+        "--data-end",
+        "2024-06-30",
+        "--holdout",
+        "8",
+        "--folds",
+        "1",
+    ];
+    let err = fails(server.run(&backtest), 4);
+    assert!(
+        err.contains("after the data end") && err.contains("--ignore-later-rows"),
+        "{err}"
+    );
+}
+
+/// One name for the holdout: `summarize --observation-end --holdout-end` writes the
+/// holdout columns, and `fit` on that file judges the model on them exactly as `fit` on
+/// the log with the same split does. A file with holdout purchases but no length is an
+/// error that says so, never silently a fit without a holdout.
+#[test]
+fn summarize_and_fit_share_the_holdout() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tx = p(d, "tx.csv");
+    ok(server.run(&[
+        "simulate",
+        "--customers",
+        "2000",
+        "--transactions",
+        "--output",
+        &tx,
+    ]));
+    let split = [
+        "--observation-end",
+        "2024-09-30",
+        "--holdout-end",
+        "2024-12-29",
+    ];
+    let mut args = vec!["fit", "--input", &tx, "--name", "log", "--family", "bgnbd"];
+    args.extend_from_slice(&split);
+    args.push("--json");
+    let from_log: Value = serde_json::from_str(&ok(server.run(&args))).unwrap();
+
+    for (file, kind) in [("summ.csv", "csv"), ("summ.parquet", "parquet")] {
+        let summ = p(d, file);
+        let mut args = vec!["summarize", "--input", &tx, "--output", &summ, "--json"];
+        args.extend_from_slice(&split);
+        let s: Value = serde_json::from_str(&ok(server.run(&args))).unwrap();
+        assert_eq!(s["format"], kind);
+        assert_eq!(
+            s["columns"],
+            serde_json::json!([
+                "customer_id",
+                "frequency",
+                "recency",
+                "T",
+                "monetary_value",
+                "frequency_holdout",
+                "spend_holdout",
+                "duration_holdout",
+                "calibration_spend"
+            ])
+        );
+        assert_eq!(s["observation_end"], "2024-09-30");
+        assert_eq!(s["holdout_end"], "2024-12-29");
+        let out = server.run(&[
+            "fit", "--input", &summ, "--name", "summ", "--family", "bgnbd", "--json",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let from_summ: Value = serde_json::from_str(&ok(out)).unwrap();
+        assert!(stderr.contains("duration_holdout"), "{stderr}");
+        let (a, b) = (&from_log["holdout"], &from_summ["holdout"]);
+        assert!(a.is_object(), "{from_log}");
+        for k in ["customers", "actual_total", "duration"] {
+            assert_eq!(a[k], b[k], "{k}");
+        }
+        for k in ["predicted_total", "mae", "rmse"] {
+            let (x, y) = (a[k].as_f64().unwrap(), b[k].as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{k}: {x} vs {y}");
+        }
+        // The past_spend baseline is the total calibration spend in both.
+        assert_eq!(
+            a["baselines"][0]["description"],
+            b["baselines"][0]["description"]
+        );
+        assert_eq!(a["revenue_ranking"]["outcome"], "revenue");
+        assert_eq!(b["revenue_ranking"]["outcome"], "revenue");
+    }
+
+    // lifetimes' calibration/holdout names work too; no length is an error.
+    let lifetimes = p(d, "lifetimes.csv");
+    std::fs::write(
+        &lifetimes,
+        "customer_id,frequency,recency,T,monetary_value,frequency_holdout,monetary_value_holdout\n\
+         a,2,10,30,5,1,4\nb,0,0,20,0,0,0\n",
+    )
+    .unwrap();
+    let err = fails(
+        server.run(&["fit", "--input", &lifetimes, "--name", "x"]),
+        3,
+    );
+    assert!(
+        err.contains("duration_holdout") && err.contains("frequency_holdout"),
+        "{err}"
+    );
+    // The old spelling of summarize's holdout still means what it meant.
+    let old = p(d, "old.csv");
+    ok(server.run(&[
+        "summarize",
+        "--input",
+        &tx,
+        "--calibration-end",
+        "2024-09-30",
+        "--observation-end",
+        "2024-12-29",
+        "--output",
+        &old,
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(&old).unwrap(),
+        std::fs::read_to_string(p(d, "summ.csv")).unwrap()
+    );
+}
+
+/// `models show` and `fit --json` say what the model is: family (the chosen one with
+/// `--family auto`, never "auto"), unit, spend model, standard errors, every holdout
+/// metric, and what it was trained on (a log the CLI summarized is a log).
+#[test]
+fn models_show_and_fit_json_say_what_the_model_is() {
+    let server = Server::start();
+    let sample = cdnow("CDNOW_sample.txt");
+    let mut args = vec!["fit", "--input", &sample];
+    args.extend_from_slice(&CDNOW_SAMPLE);
+    args.extend_from_slice(&[
+        "--observation-end",
+        "1997-09-30",
+        "--holdout-end",
+        "1998-06-30",
+        "--name",
+        "cdnow",
+        "--json",
+    ]);
+    let fit: Value = serde_json::from_str(&ok(server.run(&args))).unwrap();
+    assert_ne!(fit["transaction_model"], "auto");
+    assert_eq!(fit["transaction_model"], fit["selection"]["chosen"]);
+    let show: Value =
+        serde_json::from_str(&ok(server.run(&["models", "show", "cdnow", "--json"]))).unwrap();
+    for v in [&fit, &show] {
+        assert_eq!(v["family"], fit["selection"]["chosen"]);
+        assert_eq!(v["time_unit"], "week");
+        assert_eq!(v["spend_model"], "gamma-gamma");
+        let params = v["params"].as_object().unwrap();
+        let errors = v["standard_errors"].as_object().unwrap();
+        assert_eq!(params.len(), errors.len());
+        for (name, se) in errors {
+            assert!(se.as_f64().unwrap() > 0.0, "{name}: {se}");
+        }
+        assert!(v["spend_standard_errors"]["p"].as_f64().unwrap() > 0.0);
+        let h = &v["holdout"];
+        assert_eq!(h["duration"]["unit"], "week");
+        assert!(h["duration"]["value"].as_f64().unwrap() > 38.0);
+        assert!(h["by_frequency"].as_array().unwrap().len() >= 7, "{h}");
+        assert!(h["ranking"]["top_lift"]["10%"].as_f64().unwrap() > 1.0);
+        assert!(v["diagnostics"]["observations"].as_f64().unwrap() > 2000.0);
+    }
+    assert_eq!(show["holdout"], fit["holdout"]);
+    let t = &show["training"];
+    assert_eq!(t["input_kind"], "transactions", "{t}");
+    assert_eq!(t["summarized_by_client"], true);
+    assert_eq!(t["transactions"], 6919, "every row of the sample: {t}");
+    assert_eq!(t["observation_end"], "1997-09-30");
+    assert_eq!(t["holdout_end"], "1998-06-30");
+
+    let text = ok(server.run(&["models", "show", "cdnow"]));
+    assert!(text.contains("rates per week"), "{text}");
+    assert!(text.contains("from a transaction log"), "{text}");
+    assert!(text.contains(" ± "), "{text}");
+    assert!(
+        text.contains("holdout over") && text.contains("MAE"),
+        "{text}"
+    );
+    assert!(text.contains("ranking purchases"), "{text}");
+
+    // Summaries are summaries.
+    let summ = cdnow(common::CDNOW_RENAMED);
+    let mut args = vec![
+        "fit", "--input", &summ, "--name", "summ", "--family", "bgnbd",
+    ];
+    args.extend_from_slice(&common::CDNOW_RENAMED_COLUMNS);
+    ok(server.run(&args));
+    let show: Value =
+        serde_json::from_str(&ok(server.run(&["models", "show", "summ", "--json"]))).unwrap();
+    assert_eq!(show["training"]["input_kind"], "summaries");
+    assert_eq!(show["training"]["summarized_by_client"], false);
+    assert!(show["holdout"].is_null());
+}
+
+/// `--json` on the commands that lacked it, each a JSON object on stdout with what it did;
+/// and one name for the stored model (`--name`) in every command's help.
+#[test]
+fn every_command_has_json_and_one_name_for_the_model() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let health: Value = serde_json::from_str(&ok(server.run(&["health", "--json"]))).unwrap();
+    assert_eq!(health["status"], "SERVING");
+    assert_eq!(health["serving"], true);
+
+    let tx = p(d, "tx.csv");
+    let sim: Value = serde_json::from_str(&ok(server.run(&[
+        "simulate",
+        "--customers",
+        "500",
+        "--transactions",
+        "--output",
+        &tx,
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(sim["kind"], "transactions");
+    assert_eq!(sim["customers"], 500);
+    let text = std::fs::read_to_string(&tx).unwrap();
+    assert_eq!(
+        sim["transactions"].as_u64().unwrap() as usize,
+        text.lines().count() - 1
+    );
+    assert!(text.ends_with('\n'));
+    let summ = p(d, "summ.csv");
+    let sim: Value = serde_json::from_str(&ok(server.run(&[
+        "simulate",
+        "--customers",
+        "500",
+        "--output",
+        &summ,
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(sim["kind"], "summaries");
+    assert!(std::fs::read_to_string(&summ).unwrap().ends_with('\n'));
+
+    ok(server.run(&["fit", "--input", &summ, "--name", "m", "--family", "bgnbd"]));
+    ok(server.run(&["fit", "--input", &summ, "--name", "m", "--model", "bgnbd"]));
+    let scores = p(d, "scores.csv");
+    let score: Value = serde_json::from_str(&ok(server.run(&[
+        "score",
+        "--name",
+        "m",
+        "--input",
+        &tx,
+        "--observation-end",
+        "2024-12-29",
+        "--output",
+        &scores,
+        "--json",
+    ])))
+    .unwrap();
+    // The time and rate count reading the log, which is summarized before streaming.
+    let (seconds, read) = (
+        score["seconds"].as_f64().unwrap(),
+        score["read_seconds"].as_f64().unwrap(),
+    );
+    assert!(read > 0.0 && read <= seconds, "{score}");
+    let rate = score["customers_per_second"].as_f64().unwrap();
+    assert!((rate * seconds - 500.0).abs() < 1e-6, "{score}");
+
+    let html = p(d, "r.html");
+    let report: Value = serde_json::from_str(&ok(
+        server.run(&["report", "--name", "m", "--output", &html, "--json"])
+    ))
+    .unwrap();
+    assert_eq!(report["version"], 2);
+    assert_eq!(report["sections"]["segments"]["drawn"], false);
+    assert!(
+        report["sections"]["segments"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("--input")
+    );
+
+    let deleted: Value = serde_json::from_str(&ok(server.run(&[
+        "models",
+        "delete",
+        "m",
+        "--version",
+        "1",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(
+        deleted,
+        serde_json::json!({"name": "m", "deleted_versions": [1]})
+    );
+
+    // `--name` is the stored model everywhere; `--family` is what fit and backtest fit.
+    for command in ["score", "segment", "recommend", "report"] {
+        let help = ok(server.run(&[command, "--help"]));
+        assert!(help.contains("--name <NAME>"), "{command}: {help}");
+        // The old spelling still works but is no option of its own.
+        assert!(!help.contains("--model <"), "{command}: {help}");
+    }
+    for command in ["fit", "backtest"] {
+        let help = ok(server.run(&[command, "--help"]));
+        assert!(help.contains("--family <FAMILY>"), "{command}: {help}");
+        assert!(!help.contains("--model <"), "{command}: {help}");
+    }
+}
+
+/// The server's default store, `./custval-data`, is not committed by accident.
+#[test]
+fn the_default_store_is_git_ignored() {
+    let ignore =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.gitignore")).unwrap();
+    assert!(
+        ignore
+            .lines()
+            .any(|l| l.trim().trim_end_matches('/') == "/custval-data"),
+        "{ignore}"
+    );
+}

@@ -519,7 +519,11 @@ fn parquet_summaries_in_scores_out() {
         ]));
     }
     let expected = csv_rows(&std::fs::read_to_string(&from_log).unwrap());
-    assert_eq!(expected.0.len(), 7, "with the holdout's columns");
+    assert_eq!(
+        expected.0.len(),
+        9,
+        "with the holdout's columns and calibration_spend"
+    );
     assert_eq!(read_parquet(&from_log_pq), expected);
     let empty = p(d, "empty.csv");
     std::fs::write(&empty, "customer_id,frequency,recency,T\n").unwrap();

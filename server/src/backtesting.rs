@@ -143,6 +143,7 @@ impl BacktestSpec {
             holdout_duration: None,
             penalizer: self.penalizer,
             max_iterations: self.max_iterations,
+            summarized_log: None,
         }
     }
 }

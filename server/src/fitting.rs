@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::input::{DecodedTable, InputSettings};
-use crate::record::{ModelRecord, TrainingInfo};
+use crate::record::{InputKind, ModelRecord, TrainingInfo};
 use crate::wire;
 
 /// `FitSpec.family` asking for a model competition.
@@ -60,6 +60,9 @@ pub struct FitSpec {
     pub holdout_duration: Option<f64>,
     pub penalizer: f64,
     pub max_iterations: u32,
+    /// `spec.summarized_log`: the client's count of transactions and its holdout end,
+    /// recorded when the customers came as summaries.
+    pub summarized_log: Option<(u64, Option<Day>)>,
 }
 
 impl FitSpec {
@@ -100,6 +103,15 @@ impl FitSpec {
                 format!("must be finite and >= 0, got {}", s.penalizer),
             ));
         }
+        let summarized_log = s
+            .summarized_log
+            .as_ref()
+            .map(|l| {
+                let end =
+                    wire::optional_day(l.holdout_end.as_ref(), "spec.summarized_log.holdout_end")?;
+                Ok::<_, ApiError>((l.transactions, end))
+            })
+            .transpose()?;
         Ok(FitSpec {
             name: s.name.clone(),
             family: if s.family.trim().eq_ignore_ascii_case(AUTO) {
@@ -114,6 +126,7 @@ impl FitSpec {
             holdout_duration,
             penalizer: s.penalizer,
             max_iterations: s.max_iterations,
+            summarized_log,
         })
     }
 
@@ -183,6 +196,10 @@ fn fit_with(
         ));
     }
 
+    // Summaries the client made from its log: the model was fitted on a transaction log.
+    let summarized_log = spec
+        .summarized_log
+        .filter(|_| input.kind == InputKind::Summaries);
     let (spend, spend_fit) = match spend {
         Some(fitted) => fitted.clone(),
         None => spend_model(spec, table, &options)?,
@@ -242,14 +259,22 @@ fn fit_with(
         holdout,
         training: TrainingInfo {
             customers: table.len() as u64,
-            transactions: input.transactions,
-            input_kind: input.kind,
+            transactions: summarized_log.map_or(input.transactions, |(n, _)| n),
+            input_kind: if summarized_log.is_some() {
+                InputKind::Transactions
+            } else {
+                input.kind
+            },
             observation_end_day: spec.observation_end.map(|d| d.0),
-            holdout_end_day: spec.holdout_end.map(|d| d.0),
+            holdout_end_day: spec
+                .holdout_end
+                .or(summarized_log.and_then(|(_, end)| end))
+                .map(|d| d.0),
             fingerprint: fingerprint(table),
             fit_seconds: started.elapsed().as_secs_f64(),
             penalizer: spec.penalizer,
             server_version: env!("CARGO_PKG_VERSION").into(),
+            summarized_by_client: summarized_log.is_some(),
         },
         segments: None,
     })

@@ -60,6 +60,11 @@ pub struct TrainingInfo {
     pub fit_seconds: f64,
     pub penalizer: f64,
     pub server_version: String,
+    /// The client summarized its transaction log and sent summaries
+    /// (`FitSpec.summarized_log`); `input_kind` is then `Transactions`. Absent (false) in
+    /// records stored before the field existed.
+    #[serde(default)]
+    pub summarized_by_client: bool,
 }
 
 #[cfg(test)]
@@ -108,9 +113,22 @@ pub(crate) mod tests {
                 fit_seconds: 0.01,
                 penalizer: 0.0,
                 server_version: "test".into(),
+                summarized_by_client: false,
             },
             segments: None,
         }
+    }
+
+    #[test]
+    fn records_stored_before_summarized_by_client_still_load() {
+        let r = sample_record("old");
+        let mut json: serde_json::Value = serde_json::to_value(&r).unwrap();
+        json["training"]
+            .as_object_mut()
+            .unwrap()
+            .remove("summarized_by_client");
+        let back: ModelRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
     }
 
     #[test]

@@ -124,6 +124,7 @@ pub fn metadata_to_proto(r: &ModelRecord) -> pb::ModelMetadataResponse {
             holdout_end: t.holdout_end_day.map(|d| timestamp_of_day(Day(d))),
             fingerprint: t.fingerprint.clone(),
             fit_seconds: t.fit_seconds,
+            summarized_by_client: t.summarized_by_client,
         }),
         inputs,
         outputs,

@@ -43,9 +43,10 @@ pub struct BacktestArgs {
     /// The unit of the models' rates, --holdout and --step.
     #[arg(long, value_enum, default_value = "week", hide_possible_values = true)]
     pub time_unit: TimeUnitArg,
-    /// Families to compare, comma-separated (default: every family the server lists).
-    #[arg(long, value_delimiter = ',')]
-    pub model: Vec<String>,
+    /// Families to compare, comma-separated (default: every family the server lists;
+    /// `--model` is the older spelling).
+    #[arg(long, alias = "model", value_delimiter = ',')]
+    pub family: Vec<String>,
     /// gamma-gamma (needs amounts; gives revenue rankings) or none.
     #[arg(
         long,
@@ -83,14 +84,15 @@ pub async fn exec(connect: &ConnectOptions, a: &BacktestArgs) -> Result<(), Clie
         value: v,
         unit: unit_to_proto(unit),
     };
+    let data_end = parse_day(&a.data_end, "--data-end")?;
     let spec = pb::BacktestSpec {
-        families: a.model.clone(),
+        families: a.family.clone(),
         spend_model: match a.spend {
             SpendArg::GammaGamma => pb::SpendModelKind::GammaGamma,
             SpendArg::None => pb::SpendModelKind::None,
         } as i32,
         time_unit: unit_to_proto(unit),
-        data_end: Some(timestamp_of_day(parse_day(&a.data_end, "--data-end")?)),
+        data_end: Some(timestamp_of_day(data_end)),
         holdout: Some(duration(a.holdout)),
         calibration_ends: a
             .calibration_end
@@ -103,10 +105,44 @@ pub async fn exec(connect: &ConnectOptions, a: &BacktestArgs) -> Result<(), Clie
         max_iterations: 0,
         name: a.name.clone().unwrap_or_default(),
     };
-    let purchases = a.input.purchases(a.spend == SpendArg::GammaGamma)?;
+    let mut purchases = a.input.purchases(a.spend == SpendArg::GammaGamma)?;
+    if a.input.read.ignore_later_rows {
+        let read = purchases.len();
+        purchases.retain(|p| p.day <= data_end);
+        let late = read - purchases.len();
+        if late > 0 {
+            eprintln!(
+                "custval: left out {late} rows of {read} dated after {data_end} \
+                 (--ignore-later-rows)"
+            );
+        }
+    }
     let chunks = chunks(spec, purchases);
     let conn = connect.connect().await?;
-    let r = conn.backtest(chunks).await?;
+    let r = conn.backtest(chunks).await.map_err(|e| match e {
+        // A purchase after --data-end: name the way out, as for the local summarizer.
+        ClientError::Refused {
+            what,
+            code,
+            message,
+            mut violations,
+        } if violations
+            .iter()
+            .any(|(_, d)| d.contains("after the data end")) =>
+        {
+            violations.push((
+                "hint".into(),
+                "--ignore-later-rows leaves rows after --data-end out".into(),
+            ));
+            ClientError::Refused {
+                what,
+                code,
+                message,
+                violations,
+            }
+        }
+        other => other,
+    })?;
     if a.json {
         crate::outln!("{:#}", response_json(&r));
     } else {

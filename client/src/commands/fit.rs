@@ -9,8 +9,8 @@ use serde_json::json;
 use super::scoring::Customers;
 use custval_wire::dates::timestamp_of_day;
 
-use super::holdout::holdout_json;
-use super::{TimeUnitArg, params_json, parse_day, unit_to_proto};
+use super::model_view::{model_json, print_holdout, print_params};
+use super::{TimeUnitArg, parse_day, unit_to_proto};
 use crate::connect::ConnectOptions;
 use crate::error::ClientError;
 use crate::files::InputOptions;
@@ -19,15 +19,22 @@ use crate::files::InputOptions;
 pub struct FitArgs {
     #[command(flatten)]
     pub input: InputOptions,
-    /// Model name in the registry.
+    /// Name to store the model under (each fit adds a version); the other commands take
+    /// it as --name.
     #[arg(long)]
     pub name: String,
-    /// Calibration end, YYYY-MM-DD (required with a transaction log).
+    /// Calibration end, YYYY-MM-DD (required with a transaction log; with summaries,
+    /// recorded in the metadata).
     #[arg(long)]
     pub observation_end: Option<String>,
-    /// Transactions after --observation-end up to this day form the holdout.
+    /// Holdout end, YYYY-MM-DD: purchases after --observation-end up to this day are the
+    /// holdout the model is judged on (a transaction log only; a summary file's holdout is
+    /// its frequency_holdout and duration_holdout columns, as `summarize --holdout-end`
+    /// writes them).
     #[arg(long)]
     pub holdout_end: Option<String>,
+    /// Unit of the model's rates, and of recency, T and duration_holdout in a summary file
+    /// (day, week, month, year).
     #[arg(long, value_enum, default_value = "week", hide_possible_values = true)]
     pub time_unit: TimeUnitArg,
     /// The transaction model family: auto, bgnbd, mbgnbd, pareto-nbd, or any family the
@@ -35,9 +42,10 @@ pub struct FitArgs {
     /// default) fits every family and keeps the best: by holdout MAE with a holdout, else
     /// by BIC (each candidate is stored as a version; the chosen one is the latest). No
     /// single family is a safe default: BG/NBD, for one, calls every one-time buyer alive.
-    #[arg(long, default_value = "auto")]
-    pub model: String,
-    /// gamma-gamma or none.
+    /// (`--model` is the older spelling.)
+    #[arg(long, alias = "model", default_value = "auto")]
+    pub family: String,
+    /// The spend model: gamma-gamma (needs amounts; gives expected spend and CLV) or none.
     #[arg(
         long,
         value_enum,
@@ -45,9 +53,10 @@ pub struct FitArgs {
         hide_possible_values = true
     )]
     pub spend: SpendArg,
+    /// L2 penalty on the log-parameters (lifetimes' penalizer_coef); 0 = none.
     #[arg(long, default_value_t = 0.0)]
     pub penalizer: f64,
-    /// Print the result as JSON.
+    /// Print the result as JSON (see the README for its shape).
     #[arg(long)]
     pub json: bool,
 }
@@ -76,30 +85,54 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
         .as_deref()
         .map(|d| parse_day(d, "--holdout-end"))
         .transpose()?;
-    let mut customers = Customers::open(&a.input, unit, obs, hold)?;
+    let (mut customers, log_rows) = Customers::open_for_fit(&a.input, unit, obs, hold)?;
+    let mut chunks = Vec::new();
+    while let Some(c) = customers.next_chunk()? {
+        chunks.push(pb::FitModelChunk {
+            spec: None,
+            customers: vec![],
+            summary_columns: Some(c),
+        });
+    }
+    // A summary file's holdout length is known once its rows are read.
+    let holdout_duration = customers.holdout_duration();
+    let holdout_columns = customers.holdout_columns();
+    if let Some(d) = holdout_duration.filter(|_| !holdout_columns.is_empty()) {
+        eprintln!(
+            "custval: judging the model on the file's holdout ({}): {d} {}s",
+            holdout_columns.join(", "),
+            unit.as_str()
+        );
+    }
     let spec = pb::FitSpec {
         name: a.name.clone(),
         // By name: the server resolves it, so a family the CLI has never heard of works.
-        family: a.model.clone(),
+        family: a.family.clone(),
         transaction_model: pb::TransactionModelKind::Unspecified as i32,
         spend_model: spend as i32,
         time_unit: unit_to_proto(unit),
         observation_end: obs.map(timestamp_of_day),
         holdout_end: None,
-        holdout_duration: customers.holdout_duration().map(|d| pb::Duration {
+        holdout_duration: holdout_duration.map(|d| pb::Duration {
             value: d,
             unit: unit_to_proto(unit),
         }),
         penalizer: a.penalizer,
         max_iterations: 0,
+        // The log was summarized here: the stored metadata says it was a log.
+        summarized_log: log_rows.map(|transactions| pb::SummarizedLog {
+            transactions,
+            holdout_end: hold.map(timestamp_of_day),
+        }),
     };
-    let mut chunks = Vec::new();
-    while let Some(c) = customers.next_chunk()? {
-        chunks.push(pb::FitModelChunk {
-            spec: chunks.is_empty().then(|| spec.clone()),
-            customers: vec![],
-            summary_columns: Some(c),
-        });
+    match chunks.first_mut() {
+        Some(first) => first.spec = Some(spec),
+        None => {
+            return Err(ClientError::Invalid(format!(
+                "{}: no customers to fit",
+                a.input.input.display()
+            )));
+        }
     }
     let conn = connect.connect().await?;
     let started = Instant::now();
@@ -117,35 +150,10 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
         });
     }
     if a.json {
-        let mut v = json!({
-            "name": model.name,
-            "version": model.version,
-            "family": model.family,
-            "transaction_model": a.model,
-            "params": params_json(&model.params),
-            "spend_params": params_json(&model.spend_params),
-            "log_likelihood": d.log_likelihood,
-            "converged": d.converged,
-            "aic": d.aic,
-            "bic": d.bic,
-            "warnings": d.warnings,
-            "diagnostics": {
-                "converged": d.converged,
-                "method": d.method,
-                "iterations": d.iterations,
-                "gradient_norm": d.gradient_norm,
-                "warnings": d.findings.iter()
-                    .map(|w| json!({"code": w.code, "message": w.message}))
-                    .collect::<Vec<_>>(),
-            },
-            "time_unit": unit.as_str(),
-            "seconds": started.elapsed().as_secs_f64(),
-        });
+        let mut v = model_json(&model, &d);
+        v["seconds"] = json!(started.elapsed().as_secs_f64());
         if let Some(sel) = &selection {
             v["selection"] = selection_json(sel);
-        }
-        if let Some(h) = &model.holdout {
-            v["holdout"] = holdout_json(h);
         }
         crate::outln!("{v:#}");
     } else {
@@ -180,12 +188,7 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
                 }
             }
         }
-        for p in model.params.iter().chain(&model.spend_params) {
-            let se = p
-                .standard_error
-                .map_or(String::new(), |s| format!(" ± {s:.4}"));
-            crate::outln!("  {:<6} {:.6}{se}", p.name, p.value);
-        }
+        print_params(&model);
         crate::outln!(
             "  log-likelihood {:.4}, converged {}, {} iterations",
             d.log_likelihood,
@@ -196,33 +199,7 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
             crate::outln!("  warning: {w}");
         }
         if let Some(h) = &model.holdout {
-            crate::outln!(
-                "  holdout: {:.0} actual vs {:.1} predicted repeat purchases; MAE {:.3}, AUC {}",
-                h.actual_total,
-                h.predicted_total,
-                h.mae,
-                h.auc.map_or("-".into(), |a| format!("{a:.3}"))
-            );
-            for r in h.purchases_ranking.iter().chain(&h.revenue_ranking) {
-                let m = r.model.clone().unwrap_or_default();
-                let baselines: Vec<String> = r
-                    .baselines
-                    .iter()
-                    .map(|b| {
-                        let gini = b.metrics.as_ref().and_then(|m| m.normalized_gini);
-                        format!("{} {}", b.name, fmt_gini(gini))
-                    })
-                    .collect();
-                crate::outln!(
-                    "  ranking {}: normalized Gini {} (baselines: {})",
-                    r.outcome,
-                    fmt_gini(m.normalized_gini),
-                    baselines.join(", ")
-                );
-                for loss in &r.losses {
-                    crate::outln!("  warning: {loss}");
-                }
-            }
+            print_holdout(h);
         }
     }
     Ok(())
@@ -252,12 +229,8 @@ fn seasonality_here(
         .flatten()
 }
 
-fn fmt_gini(g: Option<f64>) -> String {
-    g.map_or("-".into(), |g| format!("{g:.3}"))
-}
-
-/// How `--model auto` chose: the criterion, the winner and every candidate, under the
-/// CLI's `--model` names.
+/// How `--family auto` chose: the criterion, the winner and every candidate, by family
+/// name.
 fn selection_json(s: &pb::ModelSelection) -> serde_json::Value {
     json!({
         "criterion": s.criterion,

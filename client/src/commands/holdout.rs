@@ -1,5 +1,6 @@
 //! The `holdout` object of `fit --json` and `models show --json`: the model judged on the
-//! holdout beside the naive baselines, its decile calibration and the gain curves.
+//! holdout beside the naive baselines, its calibration by frequency bin and by decile, and
+//! the gain curves.
 
 use custval_proto::v1 as pb;
 use serde_json::{Value, json};
@@ -17,6 +18,16 @@ pub(super) fn holdout_json(h: &pb::HoldoutMetrics) -> Value {
         "pearson_r": h.pearson_r,
         "auc": h.auc,
         "brier": h.brier,
+        "duration": h.duration.as_ref().map(|d| json!({
+            "value": d.value,
+            "unit": super::model_view::unit_name(d.unit),
+        })),
+        "by_frequency": h.by_frequency.iter().map(|b| json!({
+            "label": b.label,
+            "customers": b.customers,
+            "mean_actual": b.mean_actual,
+            "mean_predicted": b.mean_predicted,
+        })).collect::<Vec<_>>(),
     });
     for (r, prefix) in [(&h.purchases_ranking, ""), (&h.revenue_ranking, "revenue_")] {
         let Some(r) = r else { continue };
@@ -41,6 +52,7 @@ fn ranking_json(r: &pb::HoldoutRanking) -> Value {
         "outcome": r.outcome,
         "normalized_gini": m.normalized_gini,
         "top_share": top_shares_json(&m),
+        "top_lift": top_lifts_json(&m),
         "mae": m.mae,
         "beaten_by": r.model_beaten_by,
         "losses": r.losses,
@@ -60,6 +72,7 @@ fn baselines_json(r: &pb::HoldoutRanking) -> Value {
                 "normalized_gini": m.normalized_gini,
                 "mae": m.mae,
                 "top_share": top_shares_json(&m),
+                "top_lift": top_lifts_json(&m),
                 "beats_model_on": b.beats_model_on,
             })
         })
@@ -74,6 +87,21 @@ fn top_shares_json(m: &pb::RankingMetrics) -> Value {
             (
                 format!("{}%", (t.customer_share * 100.0).round()),
                 json!(t.outcome_share),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// The lift of the top 1/5/10/20 % (their share of the outcome over their share of the
+/// customers: 1 = no better than random), keyed as the top shares.
+fn top_lifts_json(m: &pb::RankingMetrics) -> Value {
+    m.top
+        .iter()
+        .map(|t| {
+            (
+                format!("{}%", (t.customer_share * 100.0).round()),
+                json!(t.lift),
             )
         })
         .collect::<serde_json::Map<_, _>>()

@@ -9,6 +9,7 @@ pub mod fit;
 pub mod health;
 mod holdout;
 pub mod info;
+mod model_view;
 pub mod models;
 pub mod recommend;
 pub mod report;
@@ -34,8 +35,9 @@ pub enum Command {
     /// Print the model crate's supported models and units as JSON.
     Info,
     /// Ask the server whether it is SERVING.
-    Health,
-    /// Fit a model on a transaction log or summaries and store it under --name.
+    Health(health::HealthArgs),
+    /// Fit a model (--family, default auto) on a transaction log or summaries and store it
+    /// under --name.
     Fit(Box<fit::FitArgs>),
     /// Backtest every family on a transaction log: fit at several calibration ends, judge
     /// each on the holdout after it beside naive baselines; --name stores the winner.
@@ -74,7 +76,7 @@ pub fn exec(connect: &ConnectOptions, command: &Command) -> Result<ExitCode, Cli
         Command::Simulate(a) => simulate::exec(a)?,
         other => runtime(None)?.block_on(async {
             match other {
-                Command::Health => health::exec(connect).await,
+                Command::Health(a) => health::exec(connect, a).await,
                 Command::Fit(a) => fit::exec(connect, a).await,
                 Command::Backtest(a) => backtest::exec(connect, a).await,
                 Command::Score(a) => score::exec(connect, a).await,
@@ -143,4 +145,43 @@ fn params_json(ps: &[pb::Parameter]) -> serde_json::Value {
         .map(|p| (p.name.clone(), json!(p.value)))
         .collect::<serde_json::Map<_, _>>()
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every option and argument of every command says what it is in `--help`: the new
+    /// user's first documentation.
+    #[test]
+    fn every_option_has_help_text() {
+        use clap::{Args, Subcommand};
+        let cli = Command::augment_subcommands(ConnectOptions::augment_args(clap::Command::new(
+            "custval",
+        )));
+        let mut missing = Vec::new();
+        let mut stack = vec![(String::from("custval"), cli)];
+        while let Some((path, cmd)) = stack.pop() {
+            if cmd.get_about().is_none() && path != "custval" {
+                missing.push(path.clone());
+            }
+            for arg in cmd.get_arguments() {
+                // clap's own --help; a model's --version is ours and needs text.
+                let builtin = matches!(
+                    arg.get_action(),
+                    clap::ArgAction::Help
+                        | clap::ArgAction::HelpShort
+                        | clap::ArgAction::HelpLong
+                        | clap::ArgAction::Version
+                );
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                stack.push((format!("{path} {}", sub.get_name()), sub.clone()));
+            }
+        }
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
 }

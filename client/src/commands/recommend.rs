@@ -27,6 +27,7 @@ pub struct RecommendArgs {
     /// Per-customer recommendations as CSV.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Print the recommendations and plan as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use custval_model::TimeUnit;
 use custval_proto::v1 as pb;
+use serde_json::json;
 
 use super::scoring::{ScoringArgs, whole};
 use super::{TimeUnitArg, parse_day};
@@ -15,9 +16,11 @@ use crate::files::{self, InputKind, InputOptions};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
-    /// Model name (latest version unless --version).
-    #[arg(long = "model")]
-    pub model: String,
+    /// Stored model name, as `fit --name` stored it (latest version unless --version;
+    /// `--model` is the older spelling).
+    #[arg(long, alias = "model")]
+    pub name: String,
+    /// Model version; 0 = the latest.
     #[arg(long, default_value_t = 0)]
     pub version: u64,
     /// The HTML file to write.
@@ -47,19 +50,24 @@ pub struct ReportArgs {
     /// Budget of the recommended plan.
     #[arg(long, default_value_t = 1000.0)]
     pub budget: f64,
+    /// Horizon of expected purchases and CLV, in days.
     #[arg(long, default_value_t = 365.0)]
     pub horizon_days: f64,
-    /// Unit of recency and T in a summary file.
+    /// Unit of recency and T in a summary file (day, week, month, year).
     #[arg(long, value_enum, default_value = "week", hide_possible_values = true)]
     pub time_unit: TimeUnitArg,
+    /// Print what was written as JSON: the file, the model, and each section drawn or
+    /// why not.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `custval report`: one self-contained HTML page with the model's pictures.
 pub async fn exec(connect: &ConnectOptions, a: &ReportArgs) -> Result<(), ClientError> {
     use crate::report::{self, PAliveMatrix, ReportData};
     let conn = connect.connect().await?;
-    let model = conn.get_model(&a.model, a.version).await?;
-    let metadata = conn.model_metadata(&a.model, a.version).await?;
+    let model = conn.get_model(&a.name, a.version).await?;
+    let metadata = conn.model_metadata(&a.name, a.version).await?;
     let unit = report::time_unit_from_proto(model.time_unit).unwrap_or(TimeUnit::Week);
     let mut data = ReportData::new(format!("Model {} v{}", model.name, model.version));
     data.subtitle = format!(
@@ -79,7 +87,7 @@ pub async fn exec(connect: &ConnectOptions, a: &ReportArgs) -> Result<(), Client
         };
         let scoring = ScoringArgs {
             input: input.clone(),
-            model: a.model.clone(),
+            name: a.name.clone(),
             version: model.version,
             horizon_days: a.horizon_days,
             discount_rate: 0.0,
@@ -138,11 +146,34 @@ pub async fn exec(connect: &ConnectOptions, a: &ReportArgs) -> Result<(), Client
         }
     }
     data.p_alive = Ok(PAliveMatrix::at_age(age));
+    let (name, version) = (model.name.clone(), model.version);
     data.model = Ok(model);
     data.metadata = Ok(metadata);
     let html = report::render(&data);
     files::write_text(&a.output, &html)?;
-    eprintln!("wrote {}", a.output.display());
+    if a.json {
+        let section = |part: Result<(), &String>| match part {
+            Ok(()) => json!({"drawn": true}),
+            Err(why) => json!({"drawn": false, "why": why}),
+        };
+        crate::outln!(
+            "{:#}",
+            json!({
+                "output": a.output,
+                "bytes": html.len(),
+                "model": name,
+                "version": version,
+                "sections": {
+                    "tracking": section(data.tracking.as_ref().map(|_| ())),
+                    "segments": section(data.segments.as_ref().map(|_| ())),
+                    "recommendations": section(data.recommendations.as_ref().map(|_| ())),
+                    "backtest": section(data.backtest.as_ref().map(|_| ())),
+                },
+            })
+        );
+    } else {
+        eprintln!("wrote {}", a.output.display());
+    }
     Ok(())
 }
 

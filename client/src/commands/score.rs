@@ -34,6 +34,9 @@ pub struct ScoreArgs {
     /// No progress bar (there is none anyway when standard error is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Print the outcome as JSON instead of a line on standard error: `{"model",
+    /// "version", "customers", "seconds", "read_seconds", "customers_per_second",
+    /// "resumed", "output"}`.
     #[arg(long)]
     pub json: bool,
 }
@@ -42,8 +45,12 @@ pub struct ScoreArgs {
 /// whatever the file size. A stream cut by a transient failure (a server restart, say)
 /// resumes after the last customer written, against the same model version.
 pub async fn exec(connect: &ConnectOptions, a: &ScoreArgs) -> Result<(), ClientError> {
+    // The reported time and rate count reading the input too: a transaction log is
+    // summarized whole before the first customer is sent.
+    let begun = Instant::now();
     let conn = connect.connect().await?;
     let (mut options, customers) = a.scoring.customers(&conn).await?;
+    let read_seconds = begun.elapsed().as_secs_f64();
     let source = customers.source(&a.scoring.input);
     let mut writer = ScoreWriter::create(&a.output, a.format)?;
     let progress = Progress::customers("scoring", a.no_progress || a.json);
@@ -105,13 +112,15 @@ pub async fn exec(connect: &ConnectOptions, a: &ScoreArgs) -> Result<(), ClientE
     }
     progress.finish();
     writer.finish()?;
-    let seconds = started.elapsed().as_secs_f64();
+    let seconds = begun.elapsed().as_secs_f64();
+    let rate = done as f64 / seconds.max(1e-9);
     let ctx = context.unwrap_or_default();
     if a.json {
         crate::outln!(
             "{:#}",
             json!({"model": ctx.model_name, "version": ctx.model_version, "customers": done,
-                   "seconds": seconds, "resumed": resumed, "output": a.output})
+                   "seconds": seconds, "read_seconds": read_seconds,
+                   "customers_per_second": rate, "resumed": resumed, "output": a.output})
         );
     } else {
         let resumed = if resumed > 0 {
@@ -119,11 +128,16 @@ pub async fn exec(connect: &ConnectOptions, a: &ScoreArgs) -> Result<(), ClientE
         } else {
             String::new()
         };
+        let reading = if read_seconds >= 0.01 {
+            format!(", {read_seconds:.2} s of it reading the input before streaming")
+        } else {
+            String::new()
+        };
         eprintln!(
-            "scored {done} customers with {} v{} in {seconds:.2} s ({:.0}/s{resumed}) -> {}",
+            "scored {done} customers with {} v{} in {seconds:.2} s ({rate:.0}/s{reading}{resumed}) \
+             -> {}",
             ctx.model_name,
             ctx.model_version,
-            done as f64 / seconds.max(1e-9),
             a.output.display()
         );
     }

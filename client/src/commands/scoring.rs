@@ -41,20 +41,53 @@ impl Source {
 }
 
 impl Customers {
+    /// The customers of `input`: a summary file as it is (holdout columns unread), or a
+    /// transaction log summarized here up to `observation_end`, or with `holdout_end` up
+    /// to that with the holdout after `observation_end`.
     pub(super) fn open(
         input: &InputOptions,
         unit: TimeUnit,
         observation_end: Option<Day>,
         holdout_end: Option<Day>,
     ) -> Result<Customers, ClientError> {
+        Ok(Customers::read(input, unit, observation_end, holdout_end, false)?.0)
+    }
+
+    /// As [`open`](Self::open) for a fit: a summary file's holdout columns are read too
+    /// (they are the holdout the model is judged on); also the number of rows of a
+    /// transaction log read (`None` for summaries).
+    pub(super) fn open_for_fit(
+        input: &InputOptions,
+        unit: TimeUnit,
+        observation_end: Option<Day>,
+        holdout_end: Option<Day>,
+    ) -> Result<(Customers, Option<u64>), ClientError> {
+        Customers::read(input, unit, observation_end, holdout_end, true)
+    }
+
+    fn read(
+        input: &InputOptions,
+        unit: TimeUnit,
+        observation_end: Option<Day>,
+        holdout_end: Option<Day>,
+        with_holdout: bool,
+    ) -> Result<(Customers, Option<u64>), ClientError> {
         match input.kind()? {
             InputKind::Summaries => {
                 if holdout_end.is_some() {
                     return Err(ClientError::Invalid(
-                        "--holdout-end needs a transaction log, not summaries".into(),
+                        "--holdout-end needs a transaction log, not summaries (a summary \
+                         file's holdout is its frequency_holdout and duration_holdout \
+                         columns)"
+                            .into(),
                     ));
                 }
-                Ok(Customers::File(input.summaries(CHUNK)?, 0))
+                let reader = if with_holdout {
+                    input.summaries_with_holdout(CHUNK)?
+                } else {
+                    input.summaries(CHUNK)?
+                };
+                Ok((Customers::File(reader, 0), None))
             }
             _ => {
                 let end = observation_end.ok_or_else(|| {
@@ -73,7 +106,14 @@ impl Customers {
                         out.stats.rows_skipped, out.stats.rows_read, out.stats.skipped_by_reason
                     );
                 }
-                Ok(Customers::Table(Arc::new(out.table), 0))
+                if out.stats.rows_after_end > 0 {
+                    eprintln!(
+                        "custval: left out {} rows of {} dated after {obs} (--ignore-later-rows)",
+                        out.stats.rows_after_end, out.stats.rows_read
+                    );
+                }
+                let rows = out.stats.rows_used;
+                Ok((Customers::Table(Arc::new(out.table), 0), Some(rows)))
             }
         }
     }
@@ -104,10 +144,20 @@ impl Customers {
         }
     }
 
+    /// The holdout's length in the unit read: of the log's holdout, or what a summary
+    /// file's `duration_holdout` says (known once its chunks were read).
     pub(super) fn holdout_duration(&self) -> Option<f64> {
         match self {
             Customers::Table(t, _) => t.holdout.as_ref().map(|h| h.duration),
-            Customers::File(..) => None,
+            Customers::File(r, _) => r.holdout_duration(),
+        }
+    }
+
+    /// The holdout columns of a summary file being read, by name.
+    pub(super) fn holdout_columns(&self) -> Vec<&'static str> {
+        match self {
+            Customers::Table(..) => vec![],
+            Customers::File(r, _) => r.holdout_columns(),
         }
     }
 
@@ -155,9 +205,11 @@ fn drop_front(c: &mut pb::SummaryColumns, n: usize) {
 pub struct ScoringArgs {
     #[command(flatten)]
     pub input: InputOptions,
-    /// Model name (latest version unless --version).
-    #[arg(long = "model")]
-    pub model: String,
+    /// Stored model name, as `fit --name` stored it (latest version unless --version;
+    /// `--model` is the older spelling).
+    #[arg(long, alias = "model")]
+    pub name: String,
+    /// Model version; 0 = the latest.
     #[arg(long, default_value_t = 0)]
     pub version: u64,
     /// Horizon of expected purchases, propensity and CLV, in days.
@@ -166,7 +218,8 @@ pub struct ScoringArgs {
     /// Annual discount rate of CLV (e.g. 0.1 for 10% a year).
     #[arg(long, default_value_t = 0.0)]
     pub discount_rate: f64,
-    /// Unit of recency and T in a summary file.
+    /// Unit of recency and T in a summary file (day, week, month, year); a transaction
+    /// log is summarized in the model's unit.
     #[arg(long, value_enum, default_value = "week", hide_possible_values = true)]
     pub time_unit: TimeUnitArg,
     /// "Now" for a transaction log, YYYY-MM-DD.
@@ -182,7 +235,7 @@ impl ScoringArgs {
     fn options(&self, unit: TimeUnit) -> pb::ScoreOptions {
         pb::ScoreOptions {
             request_id: format!("custval-cli-{}", std::process::id()),
-            model_name: self.model.clone(),
+            model_name: self.name.clone(),
             model_version: self.version,
             horizon: Some(pb::Duration {
                 value: self.horizon_days,
@@ -209,7 +262,7 @@ impl ScoringArgs {
         let unit = if kind == InputKind::Summaries {
             self.time_unit.unit()
         } else {
-            let m = conn.get_model(&self.model, self.version).await?;
+            let m = conn.get_model(&self.name, self.version).await?;
             crate::report::time_unit_from_proto(m.time_unit).unwrap_or(TimeUnit::Week)
         };
         let obs = self

@@ -18,6 +18,7 @@ pub struct SegmentArgs {
     /// Segments; 0 = choose by silhouette.
     #[arg(long, default_value_t = 0)]
     pub k: u32,
+    /// Seed of k-means' random starts: the same seed gives the same segments.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Keep the segmentation with the model, so later scores carry segment, tier, action.
@@ -26,6 +27,7 @@ pub struct SegmentArgs {
     /// Per-customer segments as CSV.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Print the segments, tiers and concentration as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -3,24 +3,34 @@
 use std::path::PathBuf;
 
 use custval_model::data::summary::Day;
+use serde_json::json;
 
 use crate::error::ClientError;
 use crate::files::{self, OutputFormat};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {
+    /// Customers to simulate.
     #[arg(long, default_value_t = 10_000)]
     pub customers: usize,
+    /// Seed of the random numbers: the same seed gives the same customers.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Weeks of observation; births spread over the first half.
     #[arg(long, default_value_t = 52.0)]
     pub weeks: f64,
-    /// Write a transaction log (customer_id,date,amount from 2024-01-01) instead of summaries.
+    /// Write a transaction log (customer_id,date,amount from 2024-01-01) instead of
+    /// summaries (lifetimes' columns, in weeks).
     #[arg(long)]
     pub transactions: bool,
+    /// The file to write: CSV (`.gz` compresses it); summaries also as JSON Lines or
+    /// Parquet, by the name.
     #[arg(long)]
     pub output: PathBuf,
+    /// Print what was written as JSON: `{"output", "kind", "customers", "transactions",
+    /// "observation_end", "seed"}` (`transactions` and `observation_end` for a log).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `custval simulate`: CDNOW-like BG/NBD customers with Gamma-Gamma spend, locally.
@@ -32,8 +42,10 @@ pub fn exec(a: &SimulateArgs) -> Result<(), ClientError> {
         let mut out = crate::gzip::Sink::create(&a.output)?;
         let start = Day::from_ymd(2024, 1, 1).unwrap_or(Day(19_723));
         let mut failed = None;
+        let mut rows = 0u64;
         writeln!(out, "customer_id,date,amount").map_err(|e| ClientError::file(&a.output, e))?;
         simulate_transactions(&spec, |t| {
+            rows += 1;
             let day = Day(start.0 + (t.time * 7.0).floor() as i32);
             if let Err(e) = writeln!(out, "c{},{day},{:.2}", t.customer, t.amount)
                 && failed.is_none()
@@ -45,20 +57,37 @@ pub fn exec(a: &SimulateArgs) -> Result<(), ClientError> {
             return Err(ClientError::file(&a.output, e));
         }
         out.finish().map_err(|e| ClientError::file(&a.output, e))?;
-        eprintln!(
-            "simulated {} customers' transactions -> {} (observation end {})",
-            a.customers,
-            a.output.display(),
-            Day(start.0 + (a.weeks * 7.0) as i32)
-        );
+        let end = Day(start.0 + (a.weeks * 7.0) as i32);
+        if a.json {
+            crate::outln!(
+                "{:#}",
+                json!({"output": a.output, "kind": "transactions", "customers": a.customers,
+                       "transactions": rows, "observation_end": end.to_string(),
+                       "seed": a.seed})
+            );
+        } else {
+            eprintln!(
+                "simulated {} customers' {rows} transactions -> {} (observation end {end})",
+                a.customers,
+                a.output.display(),
+            );
+        }
     } else {
         let t = simulate_summaries(&spec)?.table;
         files::write_summaries(&a.output, OutputFormat::Auto, &t)?;
-        eprintln!(
-            "simulated {} customers (weeks) -> {}",
-            a.customers,
-            a.output.display()
-        );
+        if a.json {
+            crate::outln!(
+                "{:#}",
+                json!({"output": a.output, "kind": "summaries", "customers": t.len(),
+                       "time_unit": "week", "seed": a.seed})
+            );
+        } else {
+            eprintln!(
+                "simulated {} customers (weeks) -> {}",
+                a.customers,
+                a.output.display()
+            );
+        }
     }
     Ok(())
 }

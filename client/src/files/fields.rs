@@ -11,6 +11,18 @@ pub(super) const ID: &str = "customer_id";
 pub(super) const DATE: &str = "date";
 pub(super) const AMOUNT: &str = "amount";
 
+/// A bad row's reason as the CLI says it: a row after the end names the way out.
+pub(super) fn explain(reason: &str) -> String {
+    if reason == custval_model::data::summary::R_AFTER_END {
+        format!(
+            "{reason} (the last day read: --holdout-end, else --observation-end); \
+             --ignore-later-rows leaves such rows out, as lifetimes does"
+        )
+    } else {
+        reason.to_owned()
+    }
+}
+
 /// An amount as a log row gives it: a finite number >= 0; otherwise why not.
 pub(super) fn amount(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -61,4 +73,143 @@ pub fn csv_field(s: &str) -> String {
     } else {
         s.to_owned()
     }
+}
+
+/// Where a summary file's holdout columns are, for `custval fit`: by 0-based column (text)
+/// or by the Parquet reader's column handle.
+#[derive(Debug, Clone)]
+pub(super) struct HoldoutColumns<C> {
+    /// `frequency_holdout`: repeat-purchase periods in the holdout.
+    pub(super) frequency: C,
+    /// `spend_holdout` (total holdout spend), or lifetimes' `monetary_value_holdout` (the
+    /// mean per holdout purchase, multiplied out here); neither: no holdout revenue.
+    pub(super) spend: Option<(C, HoldoutSpend)>,
+    /// `duration_holdout`: the holdout's length, in the file's time unit.
+    pub(super) duration: C,
+    /// `calibration_spend`: total calibration spend, first purchase included.
+    pub(super) calibration_spend: Option<C>,
+}
+
+/// How a holdout spend column is meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HoldoutSpend {
+    Total,
+    MeanPerPurchase,
+}
+
+impl<C> HoldoutColumns<C> {
+    /// The holdout columns found by `find` (a name to its column): none when the file has
+    /// no `frequency_holdout`; an error saying what is missing when it has one but no
+    /// `duration_holdout` (a holdout cannot be judged without its length, and leaving the
+    /// columns unread would hide them).
+    pub(super) fn find(
+        mut find: impl FnMut(&'static str) -> Option<C>,
+    ) -> Result<Option<HoldoutColumns<C>>, String> {
+        let Some(frequency) = find(FREQUENCY_HOLDOUT) else {
+            return Ok(None);
+        };
+        let Some(duration) = find(DURATION_HOLDOUT) else {
+            return Err(format!(
+                "the file has a {FREQUENCY_HOLDOUT} column but no {DURATION_HOLDOUT} (the \
+                 holdout's length in --time-unit), so the model cannot be judged on it: add \
+                 that column (custval summarize --holdout-end writes it), or remove the \
+                 holdout columns to fit without a holdout"
+            ));
+        };
+        let spend = match find("spend_holdout") {
+            Some(c) => Some((c, HoldoutSpend::Total)),
+            None => find("monetary_value_holdout").map(|c| (c, HoldoutSpend::MeanPerPurchase)),
+        };
+        Ok(Some(HoldoutColumns {
+            frequency,
+            spend,
+            duration,
+            calibration_spend: find("calibration_spend"),
+        }))
+    }
+
+    /// The same columns, borrowed.
+    pub(super) fn as_ref(&self) -> HoldoutColumns<&C> {
+        HoldoutColumns {
+            frequency: &self.frequency,
+            spend: self.spend.as_ref().map(|(c, kind)| (c, *kind)),
+            duration: &self.duration,
+            calibration_spend: self.calibration_spend.as_ref(),
+        }
+    }
+
+    /// Each column turned into another handle by `f` (given its name).
+    pub(super) fn try_map<D, E>(
+        self,
+        mut f: impl FnMut(&'static str, C) -> Result<D, E>,
+    ) -> Result<HoldoutColumns<D>, E> {
+        Ok(HoldoutColumns {
+            frequency: f(FREQUENCY_HOLDOUT, self.frequency)?,
+            spend: match self.spend {
+                Some((c, kind)) => Some((f("holdout spend", c)?, kind)),
+                None => None,
+            },
+            duration: f(DURATION_HOLDOUT, self.duration)?,
+            calibration_spend: match self.calibration_spend {
+                Some(c) => Some(f("calibration_spend", c)?),
+                None => None,
+            },
+        })
+    }
+
+    /// The column names read, for messages.
+    pub(super) fn names(&self) -> Vec<&'static str> {
+        let mut names = vec![FREQUENCY_HOLDOUT];
+        names.extend(self.spend.as_ref().map(|(_, kind)| match kind {
+            HoldoutSpend::Total => "spend_holdout",
+            HoldoutSpend::MeanPerPurchase => "monetary_value_holdout",
+        }));
+        names.push(DURATION_HOLDOUT);
+        names.extend(self.calibration_spend.as_ref().map(|_| "calibration_spend"));
+        names
+    }
+}
+
+pub(super) const FREQUENCY_HOLDOUT: &str = "frequency_holdout";
+pub(super) const DURATION_HOLDOUT: &str = "duration_holdout";
+
+/// One customer's holdout fields, checked, appended to `c`; `duration` is the file's
+/// holdout length so far (every row must give the same). The error names the column at
+/// fault ([`FREQUENCY_HOLDOUT`] or [`DURATION_HOLDOUT`]) and says why.
+pub(super) fn push_holdout(
+    c: &mut pb::SummaryColumns,
+    duration: &mut Option<f64>,
+    frequency: f64,
+    spend: Option<(f64, HoldoutSpend)>,
+    length: f64,
+    calibration_spend: Option<f64>,
+) -> Result<(), (&'static str, String)> {
+    let frequency = whole_frequency(frequency)
+        .map_err(|m| (FREQUENCY_HOLDOUT, format!("{FREQUENCY_HOLDOUT}: {m}")))?;
+    let bad_length = |m: String| (DURATION_HOLDOUT, m);
+    if !(length.is_finite() && length > 0.0) {
+        return Err(bad_length(format!(
+            "{DURATION_HOLDOUT} must be a number > 0: {length}"
+        )));
+    }
+    match *duration {
+        Some(d) if d != length => {
+            return Err(bad_length(format!(
+                "{DURATION_HOLDOUT} is {length} here but {d} above: every customer of one \
+                 file shares one holdout"
+            )));
+        }
+        _ => *duration = Some(length),
+    }
+    c.holdout_frequency.push(frequency);
+    if let Some((value, kind)) = spend {
+        c.holdout_spend.push(match kind {
+            HoldoutSpend::Total => value,
+            HoldoutSpend::MeanPerPurchase => value * f64::from(frequency),
+        });
+    }
+    if let Some(s) = calibration_spend {
+        c.calibration_spend.push(s);
+    }
+    Ok(())
 }

@@ -23,14 +23,16 @@ use custval_model::data::summary::{
 };
 use custval_proto::v1 as pb;
 
-use self::fields::{AMOUNT, DATE, ID};
+use self::fields::{AMOUNT, DATE, HoldoutColumns, ID};
 use self::parquet::{LogNames, ParquetInput, ParquetSummaries, SummaryNames};
 use self::text::{TextInput, TextSummaries};
 use crate::error::ClientError;
 use crate::gzip;
 
 pub use self::fields::{csv_field, table_columns};
-pub use self::write::{OutputFormat, ScoreWriter, write_summaries, write_text};
+pub use self::write::{
+    OutputFormat, ScoreWriter, summary_column_names, write_summaries, write_text,
+};
 
 /// Which kind of customer file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -48,6 +50,8 @@ pub enum InputKind {
 /// option of its own).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReadOptions {
+    /// What the input holds: auto (summaries if it has a frequency column), transactions
+    /// or summaries.
     #[arg(long, value_enum, default_value = "auto")]
     pub input_kind: InputKind,
     /// Field delimiter: one character, `\t` (or `tab`) for tabs, or `whitespace` for runs
@@ -87,6 +91,11 @@ pub struct ReadOptions {
     /// Skip and count bad transaction rows instead of stopping at the first.
     #[arg(long)]
     pub lenient: bool,
+    /// Leave out (and count) transaction rows dated after the last day read
+    /// (--holdout-end, else --observation-end; backtest: --data-end), as lifetimes does,
+    /// instead of stopping at the first as a bad row.
+    #[arg(long)]
+    pub ignore_later_rows: bool,
 }
 
 impl Default for ReadOptions {
@@ -104,6 +113,7 @@ impl Default for ReadOptions {
             monetary_column: None,
             date_format: DateFormat::Auto,
             lenient: false,
+            ignore_later_rows: false,
         }
     }
 }
@@ -323,8 +333,11 @@ impl InputOptions {
             },
         };
         // Holdout purchases per week, for the seasonality diagnosis of `custval fit`.
-        let builder = SummaryBuilder::new(config)?
+        let mut builder = SummaryBuilder::new(config)?
             .with_holdout_periods(custval_model::predict::seasonality::PERIOD_DAYS);
+        if self.read.ignore_later_rows {
+            builder = builder.ignoring_rows_after_end();
+        }
         if let Some(p) = self.parquet()? {
             return parquet::summarize(p, &self.log_names(), self.read.date_format, builder);
         }
@@ -340,8 +353,25 @@ impl InputOptions {
             .map_err(|e| self.summary_error(e))
     }
 
-    /// Reads a summary file in chunks of at most `chunk` customers.
+    /// Reads a summary file in chunks of at most `chunk` customers (holdout columns, if
+    /// any, are not read: scores and segments have no use for them).
     pub fn summaries(&self, chunk: usize) -> Result<SummaryReader, ClientError> {
+        self.read_summaries(chunk, false)
+    }
+
+    /// As [`summaries`](Self::summaries), with the holdout columns `custval summarize
+    /// --holdout-end` writes (`frequency_holdout`, `spend_holdout` or lifetimes'
+    /// `monetary_value_holdout`, `duration_holdout`, `calibration_spend`), for a fit to be
+    /// judged on. A `frequency_holdout` without a `duration_holdout` is an error saying so.
+    pub fn summaries_with_holdout(&self, chunk: usize) -> Result<SummaryReader, ClientError> {
+        self.read_summaries(chunk, true)
+    }
+
+    fn read_summaries(
+        &self,
+        chunk: usize,
+        with_holdout: bool,
+    ) -> Result<SummaryReader, ClientError> {
         let r = &self.read;
         if let Some(p) = self.parquet()? {
             let names = SummaryNames {
@@ -351,7 +381,7 @@ impl InputOptions {
                 t: r.t_column.as_deref().unwrap_or("T"),
                 monetary: r.monetary_column.as_deref(),
             };
-            let p = ParquetSummaries::open(p, &names, chunk)?;
+            let p = ParquetSummaries::open(p, &names, chunk, with_holdout)?;
             return Ok(SummaryReader(Box::new(Summaries::Parquet(p))));
         }
         let t = self.open_text()?;
@@ -378,10 +408,17 @@ impl InputOptions {
                 Some(t.column("monetary_value", &self.column("--monetary-column", m)?)?)
             }
         };
+        let holdout = if with_holdout {
+            HoldoutColumns::find(|name| t.find(name)).map_err(|m| t.error(1, None, m))?
+        } else {
+            None
+        };
         Ok(SummaryReader(Box::new(Summaries::Text(TextSummaries {
             text: t,
             columns,
             monetary,
+            holdout,
+            duration: None,
             chunk: chunk.max(1),
         }))))
     }
@@ -403,6 +440,23 @@ impl SummaryReader {
         match &mut *self.0 {
             Summaries::Text(t) => t.next_chunk(),
             Summaries::Parquet(p) => p.next_chunk(),
+        }
+    }
+
+    /// The holdout length (in the file's time unit) its `duration_holdout` column gives,
+    /// once rows were read from a reader with holdout columns.
+    pub fn holdout_duration(&self) -> Option<f64> {
+        match &*self.0 {
+            Summaries::Text(t) => t.duration,
+            Summaries::Parquet(p) => p.holdout_duration(),
+        }
+    }
+
+    /// The holdout columns this reader reads, by name (none without holdout columns).
+    pub fn holdout_columns(&self) -> Vec<&'static str> {
+        match &*self.0 {
+            Summaries::Text(t) => t.holdout.as_ref().map_or(vec![], HoldoutColumns::names),
+            Summaries::Parquet(p) => p.holdout_columns(),
         }
     }
 

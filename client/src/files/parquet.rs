@@ -48,7 +48,7 @@ use parquet::arrow::arrow_writer::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::fields::whole_frequency;
+use super::fields::{FREQUENCY_HOLDOUT, HoldoutColumns, push_holdout, whole_frequency};
 use crate::error::ClientError;
 use crate::gzip::Sink;
 
@@ -419,6 +419,10 @@ pub struct ParquetSummaries {
     /// id, frequency, recency, T.
     columns: [Col; 4],
     monetary: Option<Col>,
+    /// Read for a fit only (see [`HoldoutColumns`]).
+    holdout: Option<HoldoutColumns<Col>>,
+    /// The holdout length the rows so far give.
+    duration: Option<f64>,
 }
 
 /// [`Batches`] with a Debug that names the file only.
@@ -445,10 +449,12 @@ pub struct SummaryNames<'a> {
 }
 
 impl ParquetSummaries {
+    /// The summaries of `input`, and with `with_holdout` its holdout columns.
     pub fn open(
         input: ParquetInput,
         names: &SummaryNames<'_>,
         chunk: usize,
+        with_holdout: bool,
     ) -> Result<ParquetSummaries, ClientError> {
         let columns = [
             input.id_column(names.id)?,
@@ -463,13 +469,29 @@ impl ParquetSummaries {
                 None => None,
             },
         };
+        let holdout = if with_holdout {
+            HoldoutColumns::find(|name| input.find(name))
+                .map_err(|m| input_error(&input.path, 1, None, m))?
+                .map(|h| h.try_map(|role, i| input.col_at(role, i, Want::Number)))
+                .transpose()?
+        } else {
+            None
+        };
         let mut wanted: Vec<&Col> = columns.iter().collect();
         wanted.extend(monetary.as_ref());
+        if let Some(h) = &holdout {
+            wanted.push(&h.frequency);
+            wanted.extend(h.spend.as_ref().map(|(c, _)| c));
+            wanted.push(&h.duration);
+            wanted.extend(h.calibration_spend.as_ref());
+        }
         let batches = input.read(&wanted, chunk)?;
         Ok(ParquetSummaries {
             batches: BatchesDebug(batches),
             columns,
             monetary,
+            holdout,
+            duration: None,
         })
     }
 
@@ -478,6 +500,16 @@ impl ParquetSummaries {
     pub fn fraction_read(&self) -> Option<f64> {
         let b = &self.batches.0;
         (b.rows > 0 && b.total > 0).then(|| (b.rows as f64 / b.total as f64).min(1.0))
+    }
+
+    /// The holdout length the file gives, once rows with holdout columns were read.
+    pub fn holdout_duration(&self) -> Option<f64> {
+        self.duration
+    }
+
+    /// The holdout columns read, by name (none unless opened `with_holdout`).
+    pub fn holdout_columns(&self) -> Vec<&'static str> {
+        self.holdout.as_ref().map_or(vec![], HoldoutColumns::names)
     }
 
     pub fn next_chunk(&mut self) -> Result<Option<pb::SummaryColumns>, ClientError> {
@@ -496,6 +528,11 @@ impl ParquetSummaries {
             .as_ref()
             .map(|c| number(c).map(|g| (c, g)))
             .transpose()?;
+        let holdout = match &self.holdout {
+            Some(h) => Some((h, h.as_ref().try_map(|_, c| number(c))?)),
+            None => None,
+        };
+        let mut duration = self.duration;
         let n = b.len();
         let mut c = pb::SummaryColumns {
             customer_id: Vec::with_capacity(n),
@@ -516,7 +553,31 @@ impl ParquetSummaries {
             if let Some((col, m)) = &monetary {
                 c.monetary_value.push(m(i).ok_or_else(|| null(col, i))?);
             }
+            if let Some((h, get)) = &holdout {
+                let value = |col: &Col, g: &Get<'_, f64>| g(i).ok_or_else(|| null(col, i));
+                let frequency = value(&h.frequency, &get.frequency)?;
+                let spend = match (&h.spend, &get.spend) {
+                    (Some((col, kind)), Some((g, _))) => Some((value(col, g)?, *kind)),
+                    _ => None,
+                };
+                let length = value(&h.duration, &get.duration)?;
+                let spent = match (&h.calibration_spend, &get.calibration_spend) {
+                    (Some(col), Some(g)) => Some(value(col, g)?),
+                    _ => None,
+                };
+                push_holdout(&mut c, &mut duration, frequency, spend, length, spent).map_err(
+                    |(column, message)| {
+                        let col = if column == FREQUENCY_HOLDOUT {
+                            &h.frequency
+                        } else {
+                            &h.duration
+                        };
+                        value_error(path, col, b.row(i), &message)
+                    },
+                )?;
+            }
         }
+        self.duration = duration;
         Ok(Some(c))
     }
 }
@@ -559,7 +620,7 @@ pub fn summarize(
                 e.field,
                 e.line - 1,
                 e.value,
-                e.reason
+                super::fields::explain(&e.reason)
             ),
         )
     };
@@ -788,9 +849,11 @@ pub fn score_batch(s: &pb::ScoreColumns) -> Result<RecordBatch, ClientError> {
         .map_err(|e| ClientError::Internal(format!("scores as a record batch: {e}")))
 }
 
-/// Writes a summary table with lifetimes' column names (and the holdout's, if any).
+/// Writes a summary table with the columns of
+/// [`summary_column_names`](super::write::summary_column_names).
 pub fn write_summaries(path: &Path, t: &CustomerTable) -> Result<(), ClientError> {
     let holdout = t.holdout.as_ref();
+    let spent = t.calibration_spend.as_deref();
     let mut fields = vec![
         Field::new("customer_id", DataType::Utf8, false),
         Field::new("frequency", DataType::Int64, false),
@@ -801,6 +864,10 @@ pub fn write_summaries(path: &Path, t: &CustomerTable) -> Result<(), ClientError
     if holdout.is_some() {
         fields.push(Field::new("frequency_holdout", DataType::Int64, false));
         fields.push(Field::new("spend_holdout", DataType::Float64, false));
+        fields.push(Field::new("duration_holdout", DataType::Float64, false));
+    }
+    if spent.is_some() {
+        fields.push(Field::new("calibration_spend", DataType::Float64, false));
     }
     let schema = Arc::new(Schema::new(fields));
     let mut w = ParquetWriter::create(path)?;
@@ -824,6 +891,10 @@ pub fn write_summaries(path: &Path, t: &CustomerTable) -> Result<(), ClientError
                 h.frequency[start..end].iter().map(|&f| i64::from(f)),
             )));
             columns.push(Arc::new(Float64Array::from(h.spend[start..end].to_vec())));
+            columns.push(Arc::new(Float64Array::from(vec![h.duration; end - start])));
+        }
+        if let Some(s) = spent {
+            columns.push(Arc::new(Float64Array::from(s[start..end].to_vec())));
         }
         let batch = RecordBatch::try_new(schema.clone(), columns)
             .map_err(|e| ClientError::Internal(format!("summaries as a record batch: {e}")))?;

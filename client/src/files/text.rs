@@ -11,7 +11,9 @@ use custval_model::data::summary::{
 };
 use custval_proto::v1 as pb;
 
-use super::fields::{ID, whole_frequency};
+use super::fields::{
+    DURATION_HOLDOUT, FREQUENCY_HOLDOUT, HoldoutColumns, ID, explain, push_holdout, whole_frequency,
+};
 use crate::error::ClientError;
 use crate::gzip;
 
@@ -113,6 +115,10 @@ pub(super) struct TextSummaries {
     /// id, frequency, recency, T (0-based).
     pub(super) columns: [usize; 4],
     pub(super) monetary: Option<usize>,
+    /// Read for a fit only (see [`HoldoutColumns`]).
+    pub(super) holdout: Option<HoldoutColumns<usize>>,
+    /// The holdout length the rows so far give.
+    pub(super) duration: Option<f64>,
     pub(super) chunk: usize,
 }
 
@@ -144,6 +150,28 @@ impl TextSummaries {
             if let Some(m) = self.monetary {
                 c.monetary_value.push(number(m, "monetary_value")?);
             }
+            if let Some(h) = &self.holdout {
+                let frequency = number(h.frequency, FREQUENCY_HOLDOUT)?;
+                let spend = match h.spend {
+                    Some((k, kind)) => Some((number(k, "holdout spend")?, kind)),
+                    None => None,
+                };
+                let length = number(h.duration, DURATION_HOLDOUT)?;
+                let spent = h
+                    .calibration_spend
+                    .map(|k| number(k, "calibration_spend"))
+                    .transpose()?;
+                push_holdout(&mut c, &mut self.duration, frequency, spend, length, spent).map_err(
+                    |(column, message)| {
+                        let k = if column == FREQUENCY_HOLDOUT {
+                            h.frequency
+                        } else {
+                            h.duration
+                        };
+                        t.error(line, Some(k + 1), message)
+                    },
+                )?;
+            }
         }
         Ok((!c.customer_id.is_empty()).then_some(c))
     }
@@ -161,7 +189,7 @@ pub(super) fn summary_error(path: &Path, e: SummaryError) -> ClientError {
         SummaryError::Row(r) => input_error(
             r.line,
             r.column,
-            format!("{}: {:?}: {}", r.field, r.value, r.reason),
+            format!("{}: {:?}: {}", r.field, r.value, explain(&r.reason)),
         ),
         SummaryError::Header(h) => input_error(1, None, h),
         SummaryError::Config(e) => input_error(0, None, e.to_string()),

@@ -174,9 +174,24 @@ pub fn write_text(path: &Path, text: &str) -> Result<(), ClientError> {
         .map_err(|e| ClientError::file(path, e))
 }
 
-/// Writes a summary table with lifetimes' column names (and `frequency_holdout`,
-/// `spend_holdout` with a holdout): CSV or JSON Lines (gzip-compressed if the name ends
-/// `.gz`), or Parquet.
+/// The columns [`write_summaries`] writes for `t`, in order: lifetimes' names, then with a
+/// holdout `frequency_holdout` (repeat-purchase days in it), `spend_holdout` (its total
+/// spend) and `duration_holdout` (its length in the table's unit, as lifetimes names
+/// it), then `calibration_spend` (total calibration spend, first purchase included) when
+/// the table was summarized from a log. `custval fit` reads all of them back.
+pub fn summary_column_names(t: &CustomerTable) -> Vec<&'static str> {
+    let mut names = vec!["customer_id", "frequency", "recency", "T", "monetary_value"];
+    if t.holdout.is_some() {
+        names.extend(["frequency_holdout", "spend_holdout", "duration_holdout"]);
+    }
+    if t.calibration_spend.is_some() {
+        names.push("calibration_spend");
+    }
+    names
+}
+
+/// Writes a summary table with the columns of [`summary_column_names`]: CSV or JSON Lines
+/// (gzip-compressed if the name ends `.gz`), or Parquet.
 pub fn write_summaries(
     path: &Path,
     format: OutputFormat,
@@ -189,12 +204,9 @@ pub fn write_summaries(
     let mut out = Sink::create(path)?;
     let io = |e| ClientError::file(path, e);
     let holdout = t.holdout.as_ref();
+    let spent = t.calibration_spend.as_deref();
     if format == OutputFormat::Csv {
-        write!(out, "customer_id,frequency,recency,T,monetary_value").map_err(io)?;
-        if holdout.is_some() {
-            write!(out, ",frequency_holdout,spend_holdout").map_err(io)?;
-        }
-        writeln!(out).map_err(io)?;
+        writeln!(out, "{}", summary_column_names(t).join(",")).map_err(io)?;
     }
     for i in 0..t.len() {
         let r = &t.rfm[i];
@@ -209,6 +221,10 @@ pub fn write_summaries(
             if let Some(h) = holdout {
                 v["frequency_holdout"] = h.frequency[i].into();
                 v["spend_holdout"] = h.spend[i].into();
+                v["duration_holdout"] = h.duration.into();
+            }
+            if let Some(s) = spent {
+                v["calibration_spend"] = s[i].into();
             }
             writeln!(out, "{v}").map_err(io)?;
             continue;
@@ -224,7 +240,10 @@ pub fn write_summaries(
         )
         .map_err(io)?;
         if let Some(h) = holdout {
-            write!(out, ",{},{}", h.frequency[i], h.spend[i]).map_err(io)?;
+            write!(out, ",{},{},{}", h.frequency[i], h.spend[i], h.duration).map_err(io)?;
+        }
+        if let Some(s) = spent {
+            write!(out, ",{}", s[i]).map_err(io)?;
         }
         writeln!(out).map_err(io)?;
     }

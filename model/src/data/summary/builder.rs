@@ -26,6 +26,9 @@ pub struct SummaryBuilder {
     all_days: bool,
     /// Days per holdout period to count purchases in (see `with_holdout_periods`).
     period_days: Option<u32>,
+    /// Rows after the observation end are left out and counted, not bad (see
+    /// `ignoring_rows_after_end`).
+    ignore_after_end: bool,
     stats: SummaryStats,
 }
 
@@ -54,6 +57,7 @@ impl SummaryBuilder {
             columns: None,
             all_days: false,
             period_days: None,
+            ignore_after_end: false,
             stats: SummaryStats::default(),
         })
     }
@@ -76,6 +80,14 @@ impl SummaryBuilder {
     pub fn with_holdout_periods(mut self, period_days: u32) -> Self {
         self.period_days = Some(period_days.max(1));
         self.with_exact_history()
+    }
+
+    /// Rows dated after the observation end are left out and counted in
+    /// [`SummaryStats::rows_after_end`] instead of being bad rows: a log that runs on past
+    /// the period of interest, as lifetimes' `summary_data_from_transaction_data` reads it.
+    pub fn ignoring_rows_after_end(mut self) -> Self {
+        self.ignore_after_end = true;
+        self
     }
 
     pub fn config(&self) -> &SummaryConfig {
@@ -166,6 +178,12 @@ impl SummaryBuilder {
         reason: &str,
     ) -> Result<(), RowError> {
         self.stats.rows_read += 1;
+        // Every reader (the fast text path, its pipe, Parquet, `push`) reports a late row
+        // here, so this one check covers them all.
+        if self.ignore_after_end && reason == R_AFTER_END {
+            self.stats.rows_after_end += 1;
+            return Ok(());
+        }
         self.stats.rows_skipped += 1;
         bump(&mut self.stats.skipped_by_reason, reason);
         let keep =
@@ -485,6 +503,31 @@ mod tests {
         assert!(t.holdout.is_none());
         assert_eq!(out.stats.rows_used, 7);
         assert_eq!(out.stats.customers, 2);
+    }
+
+    #[test]
+    fn rows_after_the_end_can_be_left_out_and_counted() {
+        let rows = [
+            ("a", d(2020, 1, 1), 10.0),
+            ("a", d(2021, 1, 1), 5.0),
+            ("b", d(2020, 3, 1), 2.0),
+            ("b", d(2022, 3, 1), 2.0),
+        ];
+        let cfg = config(RowPolicy::Strict);
+        let mut b = SummaryBuilder::new(cfg).unwrap();
+        let e = b.push(3, "a", d(2021, 1, 1), 5.0).unwrap_err();
+        assert_eq!(e.reason, R_AFTER_END);
+        let mut b = SummaryBuilder::new(cfg).unwrap().ignoring_rows_after_end();
+        for (i, (id, day, amount)) in rows.iter().enumerate() {
+            b.push(i as u64 + 2, id, *day, *amount).unwrap();
+        }
+        let out = b.finish();
+        assert_eq!(out.stats.rows_read, 4);
+        assert_eq!(out.stats.rows_after_end, 2);
+        assert_eq!(out.stats.rows_skipped, 0);
+        assert_eq!(out.stats.rows_used, 2);
+        assert_eq!(out.table.ids, ["a", "b"]);
+        assert_eq!(out.table.rfm[0].frequency, 0);
     }
 
     #[test]

@@ -145,6 +145,9 @@ pub struct SummaryStats {
     pub customers: u64,
     /// Customers left out because their first purchase is after the calibration end.
     pub customers_born_in_holdout: u64,
+    /// Rows dated after the observation end, left out (only with
+    /// [`SummaryBuilder::ignoring_rows_after_end`]; otherwise such a row is bad).
+    pub rows_after_end: u64,
 }
 
 /// The summary table and how it was obtained.
@@ -204,7 +207,8 @@ const F_AMOUNT: &str = "amount";
 
 const R_EMPTY_ID: &str = "customer id is empty";
 const R_ID_UTF8: &str = "customer id is not valid UTF-8";
-const R_AFTER_END: &str = "date is after observation_end";
+/// Why a row dated after the observation end is bad (`RowError::reason`).
+pub const R_AFTER_END: &str = "date is after observation_end";
 const R_AMOUNT_NAN: &str = "amount is not a number";
 const R_AMOUNT_INF: &str = "amount must be finite";
 const R_AMOUNT_NEG: &str = "amount must be >= 0";
