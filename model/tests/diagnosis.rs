@@ -143,6 +143,34 @@ fn poisson_limit_population_is_diagnosed() {
     assert!(!w.message.contains(" a = "), "{}", w.message);
 }
 
+/// BG/NBD's Newton fit on data without dropout runs along a ridge to a → 0, b → ∞ where
+/// its Hessian is not positive definite: once the gradient is within the tolerance it
+/// stops there (flagged `no_dropout`) instead of walking the ridge to its 50-step cap, as
+/// it did, at ten times the cost of an ordinary fit.
+#[test]
+fn boundary_fit_stops_on_its_ridge() {
+    let spec = SimulationSpec {
+        process: TransactionModel::pareto_nbd(
+            ParetoNbdParams::new(0.553, 10.578, 0.5, 1e6).unwrap(),
+        ),
+        ..SimulationSpec::cdnow_like(10_000, 3, 52.0)
+    };
+    let sim = simulate_summaries(&spec).unwrap();
+    let data = GroupedRfm::build(&sim.table.rfm, None).unwrap();
+    let (params, d) = fit("bgnbd", &data);
+    assert!(d.converged && d.method == "Newton", "{d:#?}");
+    assert!(
+        d.iterations < 30,
+        "{} Newton steps to {params:?}",
+        d.iterations
+    );
+    assert!(
+        codes(&d).contains(&WarningCode::NoDropout),
+        "{:#?}",
+        d.warnings
+    );
+}
+
 #[test]
 fn cdnow_like_population_gets_no_warning() {
     let spec = SimulationSpec::cdnow_like(2000, 7, 52.0);

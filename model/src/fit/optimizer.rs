@@ -346,18 +346,26 @@ struct NewtonRun {
 }
 
 /// Newton's method on the analytic Hessian with backtracking, from `x` (evaluated as
-/// `start`), for at most `max_steps` steps. Stops at the noise floor ([`POLISHED`]), where
-/// the Hessian is not positive definite, or where no step along the Newton direction
-/// improves the objective.
+/// `start`), for at most `max_steps` steps. Stops at the noise floor ([`POLISHED`]), on a
+/// ridge once the gradient is within `tolerance` (see below), or where no step along the
+/// Newton direction improves the objective.
 fn newton<L: LogLikelihood>(
     obj: &Objective<'_, L>,
     mut x: Vec<f64>,
     start: SecondOrder,
     max_steps: u64,
+    tolerance: f64,
 ) -> NewtonRun {
     let (mut f, mut g, mut h) = start;
     let mut iterations = 0;
     while iterations < max_steps && max_abs(&g) >= NEWTON_FLOOR && !obj.cancel.is_cancelled() {
+        // Where the Hessian is not positive definite within the tolerance, the fit is on a
+        // ridge running to a boundary (BG/NBD's a → 0, b → ∞ on data without dropout):
+        // the gradient falls only as the walk goes on, by damped steps that never turn
+        // quadratic, and the diagnosis reports the boundary from any point along it.
+        if max_abs(&g) <= tolerance && linalg::solve_spd(&h, &g).is_none() {
+            break;
+        }
         let Some(mut step) = damped_newton_step(&h, &g) else {
             break;
         };
@@ -521,6 +529,7 @@ pub fn maximize<L: LogLikelihood>(ll: &L, opts: &FitOptions) -> Result<Fitted<Ve
             x0.clone(),
             start,
             opts.max_iterations.min(NEWTON_STEPS),
+            opts.gradient_tolerance,
         );
         cancel.check()?;
         iterations += run.iterations;
@@ -544,7 +553,7 @@ pub fn maximize<L: LogLikelihood>(ll: &L, opts: &FitOptions) -> Result<Fitted<Ve
             // The Hessian of the objective: Newton polish, then standard errors.
             match obj.eval_hessian(&x) {
                 Some(start) => {
-                    let run = newton(&obj, x, start, POLISH_STEPS);
+                    let run = newton(&obj, x, start, POLISH_STEPS, opts.gradient_tolerance);
                     x = run.x;
                     method.push_str(" + Newton polish");
                     Some(run.hessian)

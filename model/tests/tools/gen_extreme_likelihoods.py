@@ -91,40 +91,47 @@ def beta_geo(modified, r, alpha, a, b, x, tx, T):
     return ll + mp.log(inner)
 
 
-rows = []  # (T, t_x) pairs: short and long histories, with and without a recent purchase
+# (x, t_x, T): short and long histories, with and without a recent purchase
 HISTORIES = [(0, 0.0, 1.0), (0, 0.0, 52.0), (3, 0.5, 1.0), (3, 30.0, 52.0), (3, 1.0, 520.0),
              (1000, 51.0, 52.0), (1000, 5.0, 520.0)]
 
-SMALL = "--small" in sys.argv
-for beta in (1e3, 1e9) if SMALL else (1e3, 1e6, 1e9):
-    for s in (1e-6, 1.0) if SMALL else (1e-6, 0.5, 1.0):
-        for r, alpha in ((0.55, 10.6), (5.0, 1.0), (1e4, 1e5), (1e8, 1e8), (0.3, 1e8)):
-            if SMALL and r == 1e8 and beta == 1e9:
-                continue
-            for x, tx, T in HISTORIES:
-                got = pareto(r, alpha, s, beta, x, tx, T)
-                if got is None:
-                    print("skipped (quadrature and 2F1 disagree):", r, alpha, s, beta, x, tx, T)
+
+def main():
+    rows = []
+    SMALL = "--small" in sys.argv
+    for beta in (1e3, 1e9) if SMALL else (1e3, 1e6, 1e9):
+        for s in (1e-6, 1.0) if SMALL else (1e-6, 0.5, 1.0):
+            for r, alpha in ((0.55, 10.6), (5.0, 1.0), (1e4, 1e5), (1e8, 1e8), (0.3, 1e8)):
+                if SMALL and r == 1e8 and beta == 1e9:
                     continue
-                ll, pa = got
-                print(r, alpha, s, beta, x, tx, T, flush=True)
-                rows.append({"family": "pareto-nbd", "params": [r, alpha, s, beta], "x": x,
-                             "t_x": tx, "T": T, "ll": float(ll), "p_alive": float(pa)})
+                for x, tx, T in HISTORIES:
+                    got = pareto(r, alpha, s, beta, x, tx, T)
+                    if got is None:
+                        print("skipped (quadrature and 2F1 disagree):", r, alpha, s, beta, x, tx, T)
+                        continue
+                    ll, pa = got
+                    print(r, alpha, s, beta, x, tx, T, flush=True)
+                    rows.append({"family": "pareto-nbd", "params": [r, alpha, s, beta], "x": x,
+                                 "t_x": tx, "T": T, "ll": float(ll), "p_alive": float(pa)})
 
-for modified in (False, True):
-    fam = "mbgnbd" if modified else "bgnbd"
-    for r, alpha in ((0.243, 4.414), (3e7, 1.2e8), (1e8, 1e8), (0.5, 1e8)):
-        for a, b in ((0.793, 2.426), (1e-6, 2.4), (0.8, 1e8), (1e-6, 1e9)):
-            for x, tx, T in HISTORIES:
-                ll = beta_geo(modified, r, alpha, a, b, x, tx, T)
-                rows.append({"family": fam, "params": [r, alpha, a, b], "x": x, "t_x": tx,
-                             "T": T, "ll": float(ll)})
+    for modified in (False, True):
+        fam = "mbgnbd" if modified else "bgnbd"
+        for r, alpha in ((0.243, 4.414), (3e7, 1.2e8), (1e8, 1e8), (0.5, 1e8)):
+            for a, b in ((0.793, 2.426), (1e-6, 2.4), (0.8, 1e8), (1e-6, 1e9)):
+                for x, tx, T in HISTORIES:
+                    ll = beta_geo(modified, r, alpha, a, b, x, tx, T)
+                    rows.append({"family": fam, "params": [r, alpha, a, b], "x": x, "t_x": tx,
+                                 "T": T, "ll": float(ll)})
 
-out = os.path.join(os.path.dirname(__file__), "..", "fixtures", "extreme_likelihoods.json")
-with open(out, "w") as f:
-    f.write('{"generator": "model/tests/tools/gen_extreme_likelihoods.py (mpmath %s, 60 digits)",\n'
-            % mp.__version__)
-    f.write(' "cases": [\n')
-    f.write(",\n".join("  " + json.dumps(r) for r in rows))
-    f.write("\n]}\n")
-print(len(rows), "cases written to", out)
+    out = os.path.join(os.path.dirname(__file__), "..", "fixtures", "extreme_likelihoods.json")
+    with open(out, "w") as f:
+        f.write('{"generator": "model/tests/tools/gen_extreme_likelihoods.py (mpmath %s, 60 digits)",\n'
+                % mp.__version__)
+        f.write(' "cases": [\n')
+        f.write(",\n".join("  " + json.dumps(r) for r in rows))
+        f.write("\n]}\n")
+    print(len(rows), "cases written to", out)
+
+
+if __name__ == "__main__":
+    main()

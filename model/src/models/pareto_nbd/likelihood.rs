@@ -1,7 +1,7 @@
 //! The Pareto/NBD log-likelihood: tail integrals as positive series in log space, the
 //! exact gradient on dual numbers, and per-frequency series tables evaluated in vector lanes.
 
-use super::integral::{self, SERIES_LIMIT, adaptive_sums, terms_needed};
+use super::integral::{self, EXPANSION_LIMIT, SERIES_LIMIT, adaptive_sums, terms_needed};
 use crate::error::Result;
 use crate::fit::{self, FitOptions, Fitted, GroupedRfm, LogLikelihood};
 use crate::numerics::dual::{Dual, Real, logaddexp};
@@ -18,21 +18,43 @@ const MAX_TABULATED_TERMS: usize = 1 << 17;
 /// instead of three products and a quotient of dual numbers per term. Entry n holds
 /// [c_n, ∂c_n/∂r, ∂c_n/∂s, (n+1)·c_{n+1}]: the last lane sums to dS/dz, which carries the
 /// derivatives in α and β (only z depends on them).
+///
+/// The series at t_x = 0 (every customer without repeat purchases, the commonest row) is
+/// the same for every row of the frequency, and the longest: it is summed once here.
 struct SeriesTable {
     coefficients: Vec<f64x4>,
+    /// z at a lower limit of 0, and the series there.
+    from_zero: Option<(Dual, Dual)>,
 }
 
 impl SeriesTable {
-    /// As many terms as a row with t_x = 0 needs at these parameters, at most `cap`.
-    fn new(r: Dual, alpha: Dual, s: Dual, beta: Dual, x: u32, cap: usize) -> SeriesTable {
+    /// As many terms as a row with t_x = 0 needs at these parameters, at most `cap`; none
+    /// if every row, `oldest` the largest age, has its integral expanded instead (see
+    /// [`integral::ln_integral`]).
+    #[allow(clippy::too_many_arguments)] // the four parameters, the frequency, the limits
+    fn new(
+        r: Dual,
+        alpha: Dual,
+        s: Dual,
+        beta: Dual,
+        x: u32,
+        cap: usize,
+        oldest: f64,
+    ) -> SeriesTable {
         let m = r + Dual::cst(f64::from(x));
-        let mk = m + s + Dual::cst(1.0);
+        let k = s + Dual::cst(1.0);
+        let mk = m + k;
         let (e_big, z_max) = if alpha.v >= beta.v {
             (m, (alpha.v - beta.v) / alpha.v)
         } else {
-            (s + Dual::cst(1.0), (beta.v - alpha.v) / beta.v)
+            (k, (beta.v - alpha.v) / beta.v)
         };
-        let len = terms_needed(z_max).min(cap);
+        let expanded = integral::expansion_ratio(alpha, m, beta, k, oldest) < EXPANSION_LIMIT;
+        let len = if expanded {
+            0
+        } else {
+            terms_needed(z_max).min(cap)
+        };
         let mut c = Dual::cst(1.0);
         let coefficients = (0..len)
             .map(|n| {
@@ -43,7 +65,32 @@ impl SeriesTable {
                 entry
             })
             .collect();
-        SeriesTable { coefficients }
+        let mut table = SeriesTable {
+            coefficients,
+            from_zero: None,
+        };
+        // As `integral::ln_tail_integrals` computes z, so that a row's z at t_x = 0 is this
+        // one bit for bit.
+        let (big, small) = if alpha.v >= beta.v {
+            (alpha, beta)
+        } else {
+            (beta, alpha)
+        };
+        let z0 = (big - small) / (big + Dual::cst(0.0));
+        table.from_zero = table.sums([z0]).map(|[sum]| (z0, sum));
+        table
+    }
+
+    /// A row's two series (at t_x and at T): the one at t_x from the table's own when
+    /// t_x = 0, else both in one pass.
+    fn row_sums(&self, z: [Dual; 2]) -> Option<[Dual; 2]> {
+        match self.from_zero {
+            Some((z0, sum)) if z[0] == z0 => {
+                let [at_age] = self.sums([z[1]])?;
+                Some([sum, at_age])
+            }
+            _ => self.sums(z),
+        }
     }
 
     /// The series at each z (dual numbers in α and β only); `None` if it needs more terms
@@ -109,6 +156,8 @@ struct ParetoLikelihood<'a> {
     /// The frequencies that occur, ascending (one series table each per evaluation).
     frequencies: Vec<u32>,
     total_weight: f64,
+    /// The largest age: where the expansion covers it, no series is tabulated.
+    oldest: f64,
 }
 
 impl<'a> ParetoLikelihood<'a> {
@@ -123,6 +172,7 @@ impl<'a> ParetoLikelihood<'a> {
             weight_by_x,
             frequencies,
             total_weight: data.total_weight(),
+            oldest: data.age.iter().fold(0.0, |m: f64, &t| m.max(t)),
         }
     }
 }
@@ -158,7 +208,7 @@ impl LogLikelihood for ParetoLikelihood<'_> {
         let tables: Vec<SeriesTable> = self
             .frequencies
             .iter()
-            .map(|&x| SeriesTable::new(dr, da, ds, db, x, cap))
+            .map(|&x| SeriesTable::new(dr, da, ds, db, x, cap, self.oldest))
             .collect();
         let core = fit::chunked_sum(n, |start, end| {
             let mut acc = Dual::cst(0.0);
@@ -170,7 +220,7 @@ impl LogLikelihood for ParetoLikelihood<'_> {
                     .ok()
                     .and_then(|k| tables.get(k));
                 let sums = |e_big, mk, z| {
-                    t.and_then(|t| t.sums(z))
+                    t.and_then(|t| t.row_sums(z))
                         .or_else(|| adaptive_sums(e_big, mk, z))
                 };
                 match ln_core(dr, da, ds, db, x, d.recency[i], d.age[i], sums) {
@@ -251,7 +301,8 @@ mod tests {
         }
     }
 
-    /// The tabulated polynomial gives the term-by-term series and its gradient.
+    /// The tabulated polynomial gives the term-by-term series and its gradient, also for a
+    /// row's pair of series when its t_x is 0.
     #[test]
     fn series_table_matches_term_by_term_sums() {
         for (r, alpha, s, beta) in [
@@ -267,7 +318,7 @@ mod tests {
                 Dual::var(beta, 3),
             );
             for x in [0, 1, 5, 200] {
-                let table = SeriesTable::new(dr, da, ds, db, x, usize::MAX);
+                let table = SeriesTable::new(dr, da, ds, db, x, usize::MAX, f64::INFINITY);
                 let m = dr + Dual::cst(f64::from(x));
                 let k = ds + Dual::cst(1.0);
                 let (big, e_big, small) = if alpha >= beta {
@@ -278,6 +329,10 @@ mod tests {
                 let z = [0.0, 3.5, 40.0].map(|y| (big - small) / (big + Dual::cst(y)));
                 let want = adaptive_sums(e_big, m + k, z).unwrap();
                 let got = table.sums(z).unwrap();
+                // A row with t_x = 0 takes its first series from the table's own.
+                assert_eq!(table.from_zero.map(|(z0, _)| z0), Some(z[0]));
+                let [from_zero, at_age] = table.row_sums([z[0], z[2]]).unwrap();
+                let got = [from_zero, got[1], at_age];
                 for (g, w) in got.iter().zip(&want) {
                     assert!((g.v - w.v).abs() <= 1e-14 * w.v, "{g:?} vs {w:?}");
                     for i in 0..4 {
