@@ -271,25 +271,18 @@ fn text_summaries_name_the_line_and_column_of_the_first_bad_value() {
 
 /// The same rows as a Parquet file: numbers as floats (junk text becomes a null, NaN or
 /// an infinity, as a writer would store it), the id as a string.
-fn parquet_bytes(rows: &[Row]) -> (Vec<u8>, Vec<Row>) {
-    let mut planted = rows.to_vec();
+fn parquet_bytes(rows: &[Row]) -> Vec<u8> {
     let mut ids: Vec<Option<String>> = Vec::new();
     let mut numbers: [Vec<Option<f64>>; 4] = Default::default();
-    for r in &mut planted {
-        let id = String::from_utf8(r.cells[0].clone()).ok();
-        if id.is_none() {
-            // Parquet strings are UTF-8: a null stands for the unreadable id.
-            ids.push(None);
-        } else {
-            ids.push(id);
-        }
-        for k in 0..4 {
-            let text = String::from_utf8_lossy(&r.cells[k + 1]).replace('"', "");
-            let value = match text.as_str() {
+    for r in rows {
+        // Parquet strings are UTF-8: a null stands for an unreadable id.
+        ids.push(String::from_utf8(r.cells[0].clone()).ok());
+        for (column, cell) in numbers.iter_mut().zip(&r.cells[1..]) {
+            let text = String::from_utf8_lossy(cell).replace('"', "");
+            column.push(match text.as_str() {
                 "abc" | "" | "1,5" => None,
                 t => t.parse::<f64>().ok(),
-            };
-            numbers[k].push(value);
+            });
         }
     }
     let columns: Vec<(&str, ArrayRef)> = vec![
@@ -310,15 +303,14 @@ fn parquet_bytes(rows: &[Row]) -> (Vec<u8>, Vec<Row>) {
     let mut w = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
-    (out, planted)
+    out
 }
 
 #[test]
 fn parquet_summaries_name_the_row_and_column_of_the_first_bad_value() {
     check(200, rows(), |rows| {
         let dir = tempfile::tempdir().unwrap();
-        let (bytes, rows) = parquet_bytes(&rows);
-        let path = write(dir.path(), "s.parquet", &bytes);
+        let path = write(dir.path(), "s.parquet", &parquet_bytes(&rows));
         // "line" is the row number + 1: the column names count as line 1.
         assert_read_as_planted(&path, &rows, 2, read_summaries(&path))
     });
@@ -348,7 +340,7 @@ fn damaged_gzip_and_parquet_bytes_are_refused_naming_the_file() {
     check(200, strategy, |(rows, parquet, at, byte, truncate)| {
         let dir = tempfile::tempdir().unwrap();
         let (mut bytes, name) = if parquet {
-            (parquet_bytes(&rows).0, "s.parquet")
+            (parquet_bytes(&rows), "s.parquet")
         } else {
             (gzip(&summary_text(&rows)), "s.csv.gz")
         };
