@@ -244,14 +244,25 @@ fn bad_files_and_refused_requests_say_where_and_why() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 3") && err.contains("column 2"), "{err}");
 
-    // The server's field violations come back in plain words.
+    // A summary the service would refuse is named by its line and column here.
     let neg = p(d, "neg.csv");
     std::fs::write(&neg, "customer_id,frequency,recency,T\na,1,5,3\n").unwrap();
     let out = server.run(&["fit", "--input", &neg, "--name", "x"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 2") && err.contains("column 3") && err.contains("recency"),
+        "{err}"
+    );
+
+    // The server's field violations come back in plain words.
+    let dup = p(d, "dup.csv");
+    std::fs::write(&dup, "customer_id,frequency,recency,T\na,1,2,3\na,1,2,3\n").unwrap();
+    let out = server.run(&["fit", "--input", &dup, "--name", "x"]);
     assert_eq!(out.status.code(), Some(4));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("INVALID_ARGUMENT") && err.contains("recency"),
+        err.contains("INVALID_ARGUMENT") && err.contains("customer_id"),
         "{err}"
     );
 

@@ -708,7 +708,8 @@ fn malformed_parquet_says_where() {
         vec![
             ("customer_id", ids()),
             ("frequency", Arc::new(Int32Array::from(vec![1, 0, -2]))),
-            ("recency", floats(vec![1.0, 2.0, 3.0])),
+            // Recency 0 without repeat purchases: only row 3's frequency is wrong.
+            ("recency", floats(vec![1.0, 0.0, 3.0])),
             ("T", floats(vec![5.0, 5.0, 5.0])),
         ],
         3,

@@ -88,6 +88,21 @@ impl ApiError {
         }])
     }
 
+    /// A model error while working on the caller's customers. A numerical failure there
+    /// was caused by their data (summaries a model cannot be fitted to, or a fitted model
+    /// cannot evaluate), not by a bug: FAILED_PRECONDITION saying what could not be done
+    /// (`what`, e.g. "fit BG/NBD to these customers"), never INTERNAL. Other errors map
+    /// as usual.
+    pub fn from_data(e: ModelError, what: &str) -> Self {
+        match e {
+            ModelError::Numerical { .. } => ApiError::InsufficientData(format!(
+                "cannot {what}: {e}; the customers' values lie outside what the model can \
+                 evaluate"
+            )),
+            other => other.into(),
+        }
+    }
+
     /// Prefixes every violation's field path (e.g. with `chunks[4].`).
     pub fn within(self, prefix: &str) -> Self {
         match self {
@@ -124,6 +139,8 @@ impl From<ModelError> for ApiError {
                 reason: e.to_string(),
                 diagnostics: None,
             },
+            // Without a source to blame, a genuine bug; failures the caller's data caused
+            // go through `from_data` (fits, segmentations) or name the customer (scores).
             ModelError::Numerical { .. } => ApiError::Internal(e.to_string()),
             // Only a caller's token stops model work: the caller says why (see `cancel`).
             ModelError::Cancelled => ApiError::Cancelled,
@@ -257,6 +274,17 @@ mod tests {
         assert_eq!(
             Status::from(ApiError::ShuttingDown).code(),
             Code::Unavailable
+        );
+        let data = |e: ModelError| Status::from(ApiError::from_data(e, "fit BG/NBD"));
+        let status = data(ModelError::Numerical {
+            what: "BG/NBD",
+            reason: "log-likelihood is not finite at the starting point".into(),
+        });
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.message().starts_with("cannot fit BG/NBD: "));
+        assert_eq!(
+            data(ModelError::invalid("horizon", "must be > 0")).code(),
+            Code::InvalidArgument
         );
     }
 }

@@ -181,7 +181,8 @@ fn fit_with(
     }
     let options = fit_options(spec, cancel);
     let grouped = GroupedRfm::build(&table.rfm, None)?;
-    let fitted = TransactionModel::fit(family, &grouped, &options)?;
+    let data = |e| ApiError::from_data(e, &format!("fit {} to these customers", family.title()));
+    let fitted = TransactionModel::fit(family, &grouped, &options).map_err(data)?;
     let mut transaction_fit = fitted.diagnostics;
     if !transaction_fit.converged {
         return Err(not_converged(transaction_fit));
@@ -216,13 +217,10 @@ fn fit_with(
                 holdout_spend: known(&h.spend).then_some(&h.spend[..]),
                 spend_model: spend.as_ref(),
             };
-            Some(holdout_report(
-                &fitted.params,
-                &table.rfm,
-                &h.frequency,
-                h.duration,
-                money,
-            )?)
+            Some(
+                holdout_report(&fitted.params, &table.rfm, &h.frequency, h.duration, money)
+                    .map_err(data)?,
+            )
         }
         None => None,
     };
@@ -240,7 +238,8 @@ fn fit_with(
             &grouped,
             spec.unit,
             periods,
-        )?
+        )
+        .map_err(data)?
     {
         transaction_fit.warnings.push(w);
     }
@@ -466,7 +465,8 @@ fn fit_spend(
         }
     }
     let data = SpendData::build(&freq, &money)?;
-    let fitted = gamma_gamma::fit(&data, options)?;
+    let fitted = gamma_gamma::fit(&data, options)
+        .map_err(|e| ApiError::from_data(e, "fit Gamma-Gamma to these customers' spend"))?;
     let mut d = fitted.diagnostics;
     if !d.converged {
         return Err(not_converged(d));

@@ -127,12 +127,42 @@ impl ScoreSetup {
 
     fn score_with(&self, decoded: &DecodedTable, spec: &ClvSpec) -> Result<Scores, ApiError> {
         let t = &decoded.table;
-        let scores = self
-            .record
-            .model
-            .score(&t.rfm, &t.monetary_value, self.unit, spec)?;
+        let model = &self.record.model;
+        let scores = model
+            .score(&t.rfm, &t.monetary_value, self.unit, spec)
+            .map_err(|e| match e {
+                custval_model::ModelError::Numerical { .. } => self.unscorable(decoded, spec, e),
+                other => other.into(),
+            })?;
         all_finite(&scores, &t.ids)?;
         Ok(scores)
+    }
+
+    /// A numerical failure while scoring: the model cannot evaluate some customer's
+    /// history (valid, but far outside the data it was fitted on). That is the request's
+    /// customer, not a bug: INVALID_ARGUMENT naming the first such customer, found by
+    /// scoring them one at a time (only on this failure path).
+    fn unscorable(
+        &self,
+        decoded: &DecodedTable,
+        spec: &ClvSpec,
+        e: custval_model::ModelError,
+    ) -> ApiError {
+        let t = &decoded.table;
+        let model = &self.record.model;
+        let first = (0..t.len()).find(|&i| {
+            model
+                .score(&t.rfm[i..=i], &t.monetary_value[i..=i], self.unit, spec)
+                .is_err()
+        });
+        let who = first.map_or_else(String::new, |i| format!("customer {:?}: ", t.ids[i]));
+        ApiError::invalid(
+            "customers",
+            format!(
+                "{who}the model cannot score this history ({e}); its values lie outside \
+                 what the model can evaluate"
+            ),
+        )
     }
 
     fn score(&self, decoded: &DecodedTable) -> Result<Scores, ApiError> {

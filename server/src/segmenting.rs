@@ -183,7 +183,7 @@ pub fn segment(
         setup.spec,
         &options,
     )
-    .map_err(|e| ApiError::from(e).within("segment_options"))?;
+    .map_err(|e| ApiError::from_data(e, "segment these customers").within("segment_options"))?;
     let value: Vec<f64> = if scores.clv.iter().all(Option::is_some) {
         scores.clv.iter().map(|c| c.unwrap_or(0.0)).collect()
     } else {
@@ -469,7 +469,8 @@ fn batch_segments(
         setup.units,
         setup.spec,
         &options,
-    )?;
+    )
+    .map_err(|e| ApiError::from_data(e, "segment these customers"))?;
     let placement = Placement {
         labels: seg.labels,
         tiers: seg.tiers,

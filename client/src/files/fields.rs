@@ -3,7 +3,7 @@
 //! A leaf, so text and Parquet readers and the writers share it without depending on
 //! each other.
 
-use custval_model::{CustomerTable, MAX_FREQUENCY};
+use custval_model::{CustomerTable, MAX_AMOUNT, MAX_FREQUENCY, ModelError, Rfm};
 use custval_proto::v1 as pb;
 
 /// Column roles, as named in messages.
@@ -23,13 +23,64 @@ pub(super) fn explain(reason: &str) -> String {
     }
 }
 
-/// An amount as a log row gives it: a finite number >= 0; otherwise why not.
+/// An amount as a log row gives it: a finite number from 0 to the models' [`MAX_AMOUNT`];
+/// otherwise why not.
 pub(super) fn amount(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v + 0.0),
-        Ok(v) => Err(format!("{text:?}: must be finite and >= 0 (got {v})")),
+        Ok(v) if v.is_finite() && (0.0..=MAX_AMOUNT).contains(&v) => Ok(v + 0.0),
+        Ok(v) => Err(format!(
+            "{text:?}: must be finite, >= 0 and at most {MAX_AMOUNT:e} (got {v})"
+        )),
         Err(_) => Err(format!("{text:?}: not a number")),
     }
+}
+
+/// The value of a summary row that [`check_summary`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SummaryField {
+    Id,
+    Frequency,
+    Recency,
+    T,
+    Monetary,
+}
+
+/// A summary row checked as the service will check it: a non-empty id, the models'
+/// summary invariants ([`Rfm::validate`]: recency and T finite, 0 <= recency <= T <=
+/// `MAX_AGE`, recency 0 without repeat purchases) and a mean spend from 0 to
+/// [`MAX_AMOUNT`]. Refused here, a bad row is named by its line and column; refused by
+/// the service, only by its index in a chunk. The error is the value to blame and why;
+/// each reader knows where that value is.
+pub(super) fn check_summary(
+    id: &str,
+    rfm: Rfm,
+    monetary_value: Option<f64>,
+) -> Result<(), (SummaryField, String)> {
+    if id.trim().is_empty() {
+        return Err((SummaryField::Id, "customer id is empty".into()));
+    }
+    if let Err(e) = rfm.validate() {
+        return Err(match e {
+            ModelError::InvalidInput { field, reason } => {
+                let which = match field.as_str() {
+                    "T" => SummaryField::T,
+                    "frequency" => SummaryField::Frequency,
+                    _ => SummaryField::Recency,
+                };
+                (which, reason)
+            }
+            other => (SummaryField::Recency, other.to_string()),
+        });
+    }
+    if let Some(m) = monetary_value
+        && !(m.is_finite() && (0.0..=MAX_AMOUNT).contains(&m))
+    {
+        return Err((
+            SummaryField::Monetary,
+            format!("must be finite, >= 0 and at most {MAX_AMOUNT:e}, got {m}"),
+        ));
+    }
+    Ok(())
 }
 
 /// A summary's frequency read as a number: a whole number from 0 to the models'

@@ -257,8 +257,20 @@ impl InputOptions {
                     }
                 },
             };
+            let customer_id = t.str(line, id, ID)?;
+            if customer_id.is_empty() {
+                // As the summarizer: the service would refuse it by index, not by line.
+                if self.read.lenient {
+                    continue;
+                }
+                return Err(self.input_error(
+                    line,
+                    Some(id + 1),
+                    format!("{ID}: customer id is empty"),
+                ));
+            }
             out.push(Purchase {
-                customer_id: t.str(line, id, ID)?.to_owned(),
+                customer_id: customer_id.to_owned(),
                 day,
                 amount: value,
             });

@@ -35,10 +35,10 @@ use arrow_array::{
     Array, ArrayRef, ArrowPrimitiveType, Float64Array, Int64Array, RecordBatch, StringArray,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit as ArrowTimeUnit};
-use custval_model::CustomerTable;
 use custval_model::data::summary::{
     DateFormat, Day, RowError, SummaryBuilder, SummaryOutput, parse_day,
 };
+use custval_model::{CustomerTable, Rfm};
 use custval_proto::v1 as pb;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
@@ -48,7 +48,9 @@ use parquet::arrow::arrow_writer::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::fields::{FREQUENCY_HOLDOUT, HoldoutColumns, push_holdout, whole_frequency};
+use super::fields::{
+    FREQUENCY_HOLDOUT, HoldoutColumns, SummaryField, check_summary, push_holdout, whole_frequency,
+};
 use crate::error::ClientError;
 use crate::gzip::Sink;
 
@@ -543,16 +545,36 @@ impl ParquetSummaries {
         };
         let null = |col: &Col, i: usize| value_error(path, col, b.row(i), "missing value (null)");
         for i in 0..n {
-            c.customer_id.push(id(i).ok_or_else(|| null(id_c, i))?);
+            let customer_id = id(i).ok_or_else(|| null(id_c, i))?;
             let f = x(i).ok_or_else(|| null(x_c, i))?;
             let f =
                 whole_frequency(f).map_err(|message| value_error(path, x_c, b.row(i), &message))?;
-            c.frequency.push(f);
-            c.recency.push(rec(i).ok_or_else(|| null(rec_c, i))?);
-            c.age.push(age(i).ok_or_else(|| null(age_c, i))?);
-            if let Some((col, m)) = &monetary {
-                c.monetary_value.push(m(i).ok_or_else(|| null(col, i))?);
-            }
+            let rfm = Rfm {
+                frequency: f,
+                recency: rec(i).ok_or_else(|| null(rec_c, i))?,
+                age: age(i).ok_or_else(|| null(age_c, i))?,
+            };
+            let spend = match &monetary {
+                Some((col, m)) => Some(m(i).ok_or_else(|| null(col, i))?),
+                None => None,
+            };
+            check_summary(&customer_id, rfm, spend).map_err(|(field, why)| {
+                let col = match (field, &monetary) {
+                    (SummaryField::Id, _) => id_c,
+                    (SummaryField::Frequency, _) => x_c,
+                    (SummaryField::Recency, _) => rec_c,
+                    (SummaryField::T, _) => age_c,
+                    (SummaryField::Monetary, Some((col, _))) => col,
+                    // Only a monetary column's value is checked.
+                    (SummaryField::Monetary, None) => id_c,
+                };
+                value_error(path, col, b.row(i), &why)
+            })?;
+            c.customer_id.push(customer_id);
+            c.frequency.push(rfm.frequency);
+            c.recency.push(rfm.recency);
+            c.age.push(rfm.age);
+            c.monetary_value.extend(spend);
             if let Some((h, get)) = &holdout {
                 let value = |col: &Col, g: &Get<'_, f64>| g(i).ok_or_else(|| null(col, i));
                 let frequency = value(&h.frequency, &get.frequency)?;
@@ -694,6 +716,9 @@ pub fn purchases(
                 _ => Ok(0.0),
             };
             let row = match (id(i), day(i), value) {
+                (Some(id), _, _) if id.trim().is_empty() => {
+                    Err((&id_c, "customer id is empty".to_owned()))
+                }
                 (Some(id), Some(Ok(day)), Ok(amount)) => Ok(super::Purchase {
                     customer_id: id,
                     day,

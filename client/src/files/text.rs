@@ -11,8 +11,11 @@ use custval_model::data::summary::{
 };
 use custval_proto::v1 as pb;
 
+use custval_model::Rfm;
+
 use super::fields::{
-    DURATION_HOLDOUT, FREQUENCY_HOLDOUT, HoldoutColumns, ID, explain, push_holdout, whole_frequency,
+    DURATION_HOLDOUT, FREQUENCY_HOLDOUT, HoldoutColumns, ID, SummaryField, check_summary, explain,
+    push_holdout, whole_frequency,
 };
 use crate::error::ClientError;
 use crate::gzip;
@@ -141,15 +144,34 @@ impl TextSummaries {
                     )
                 })
             };
-            c.customer_id.push(t.str(line, id, ID)?.to_owned());
+            let customer_id = t.str(line, id, ID)?;
             let frequency = whole_frequency(number(x, "frequency")?)
                 .map_err(|message| t.error(line, Some(x + 1), message))?;
-            c.frequency.push(frequency);
-            c.recency.push(number(rec, "recency")?);
-            c.age.push(number(age, "T")?);
-            if let Some(m) = self.monetary {
-                c.monetary_value.push(number(m, "monetary_value")?);
-            }
+            let rfm = Rfm {
+                frequency,
+                recency: number(rec, "recency")?,
+                age: number(age, "T")?,
+            };
+            let monetary = self
+                .monetary
+                .map(|m| number(m, "monetary_value"))
+                .transpose()?;
+            check_summary(customer_id, rfm, monetary).map_err(|(field, why)| {
+                let (role, k) = match field {
+                    SummaryField::Id => (ID, id),
+                    SummaryField::Frequency => ("frequency", x),
+                    SummaryField::Recency => ("recency", rec),
+                    SummaryField::T => ("T", age),
+                    // Only a monetary column's value is checked.
+                    SummaryField::Monetary => ("monetary_value", self.monetary.unwrap_or(0)),
+                };
+                t.error(line, Some(k + 1), format!("{role}: {why}"))
+            })?;
+            c.customer_id.push(customer_id.to_owned());
+            c.frequency.push(rfm.frequency);
+            c.recency.push(rfm.recency);
+            c.age.push(rfm.age);
+            c.monetary_value.extend(monetary);
             if let Some(h) = &self.holdout {
                 let frequency = number(h.frequency, FREQUENCY_HOLDOUT)?;
                 let spend = match h.spend {

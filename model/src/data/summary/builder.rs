@@ -145,6 +145,9 @@ impl SummaryBuilder {
         if amount < 0.0 {
             return self.reject(line, None, F_AMOUNT, || amount.to_string(), R_AMOUNT_NEG);
         }
+        if amount > crate::MAX_AMOUNT {
+            return self.reject(line, None, F_AMOUNT, || amount.to_string(), R_AMOUNT_BIG);
+        }
         if day.0 > self.obs_end {
             return self.reject(line, None, F_DATE, || day.to_string(), R_AFTER_END);
         }
@@ -548,6 +551,9 @@ mod tests {
         );
         let e = b.push(9, "a", d(2020, 1, 1), f64::INFINITY).unwrap_err();
         assert_eq!((e.column, e.reason.as_str()), (Some(5), R_AMOUNT_INF));
+        // Above the service's limit: named here, not as a summary the server refuses.
+        let e = b.push(9, "a", d(2020, 1, 1), 1e13).unwrap_err();
+        assert_eq!((e.column, e.reason.as_str()), (Some(5), R_AMOUNT_BIG));
         let skip = RowError {
             line: 3,
             column: Some(1),

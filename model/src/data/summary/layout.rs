@@ -265,7 +265,11 @@ impl Layout {
 #[inline]
 fn parse_amount(raw: &[u8]) -> Result<f64, &'static str> {
     if let Some(v) = parse_simple_decimal(raw) {
-        return Ok(v);
+        return if v > crate::MAX_AMOUNT {
+            Err(R_AMOUNT_BIG)
+        } else {
+            Ok(v)
+        };
     }
     let v: f64 = std::str::from_utf8(raw)
         .ok()
@@ -277,6 +281,8 @@ fn parse_amount(raw: &[u8]) -> Result<f64, &'static str> {
         Err(R_AMOUNT_INF)
     } else if v < 0.0 {
         Err(R_AMOUNT_NEG)
+    } else if v > crate::MAX_AMOUNT {
+        Err(R_AMOUNT_BIG)
     } else {
         // -0 -> 0
         Ok(v + 0.0)
@@ -370,6 +376,14 @@ mod tests {
             ("a,2020-01-05,NaN", 3, "amount", "NaN", R_AMOUNT_NAN),
             ("a,2020-01-05,inf", 3, "amount", "inf", R_AMOUNT_INF),
             ("a,2020-01-05,-5", 3, "amount", "-5", R_AMOUNT_NEG),
+            ("a,2020-01-05,1e13", 3, "amount", "1e13", R_AMOUNT_BIG),
+            (
+                "a,2020-01-05,1000000000000.5",
+                3,
+                "amount",
+                "1000000000000.5",
+                R_AMOUNT_BIG,
+            ),
             ("a,2020-01-05,abc", 3, "amount", "abc", R_AMOUNT_NAN),
             (",2020-01-05,5", 1, "customer_id", "", R_EMPTY_ID),
             ("a,2020-13-05,5", 2, "date", "2020-13-05", R_DATE_AUTO),
@@ -570,7 +584,8 @@ mod tests {
             let want = s
                 .parse::<f64>()
                 .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
+                // Amounts above the limit are refused whichever path parsed them.
+                .filter(|v| v.is_finite() && (0.0..=crate::MAX_AMOUNT).contains(v))
                 .map(|v| v + 0.0);
             let got = parse_amount(s.as_bytes()).ok();
             assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{s}");

@@ -212,6 +212,8 @@ pub const R_AFTER_END: &str = "date is after observation_end";
 const R_AMOUNT_NAN: &str = "amount is not a number";
 const R_AMOUNT_INF: &str = "amount must be finite";
 const R_AMOUNT_NEG: &str = "amount must be >= 0";
+/// Above [`crate::MAX_AMOUNT`]: the service refuses such a summary, so the row is named here.
+const R_AMOUNT_BIG: &str = "amount is above the limit of 1e12";
 const R_MISSING: &str = "missing field(s): the row has fewer fields than expected";
 const R_EXTRA: &str = "too many fields: the row has more fields than expected";
 const R_TOO_MANY: &str = "too many customers (more than 4294967294)";
