@@ -34,6 +34,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge,
+    queued: Gauge,
+    shed: Counter,
     customers_scored: Counter,
     customers_fitted: Counter,
 }
@@ -58,6 +60,8 @@ impl Metrics {
             latency_histogram,
         );
         let in_flight = Gauge::default();
+        let queued = Gauge::default();
+        let shed = Counter::default();
         let customers_scored = Counter::default();
         let customers_fitted = Counter::default();
         registry.register(
@@ -72,8 +76,18 @@ impl Metrics {
         );
         registry.register(
             "requests_in_flight",
-            "gRPC requests being served",
+            "gRPC requests admitted and running (holding a place under the limit)",
             in_flight.clone(),
+        );
+        registry.register(
+            "requests_queued",
+            "gRPC requests waiting for a place under the limit",
+            queued.clone(),
+        );
+        registry.register(
+            "requests_shed",
+            "gRPC requests shed with RESOURCE_EXHAUSTED (queue full or wait too long)",
+            shed.clone(),
         );
         registry.register(
             "customers_scored",
@@ -90,6 +104,8 @@ impl Metrics {
             requests,
             latency,
             in_flight,
+            queued,
+            shed,
             customers_scored,
             customers_fitted,
         }
@@ -116,6 +132,16 @@ impl Metrics {
         InFlight(self.clone())
     }
 
+    /// Marks a request waiting in the admission queue until the guard drops.
+    pub fn queued(self: &Arc<Self>) -> Queued {
+        self.queued.inc();
+        Queued(self.clone())
+    }
+
+    pub fn shed(&self) {
+        self.shed.inc();
+    }
+
     pub fn scored(&self, customers: usize) {
         self.customers_scored.inc_by(customers as u64);
     }
@@ -139,6 +165,15 @@ pub struct InFlight(Arc<Metrics>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.dec();
+    }
+}
+
+#[derive(Debug)]
+pub struct Queued(Arc<Metrics>);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.queued.dec();
     }
 }
 
