@@ -3,15 +3,20 @@
 # recording the server's memory over time, the admitted requests' latency and the shed
 # rate. What "done" looks like: flat memory, a bounded admitted p99, and the excess shed.
 #
-#   benches/soak/run.sh [--duration 600s] [--capacity REQ_PER_S] [--no-build]
+#   benches/soak/run.sh [--duration 600s] [--capacity REQ_PER_S] [--bin DIR]
+#
+# --bin: use the release binaries in DIR instead of building them.
 #
 # 1. Builds release binaries, starts custval-server (fresh data dir, default limits) on a
 #    free loopback port.
-# 2. Measures capacity: unary Score of 1,000 customers, closed loop at concurrency 16 for
-#    10 s (or takes --capacity). The main load is then an open loop at 2x that rate.
+# 2. Measures capacity: unary Segment of 1,000 customers (much server work per byte, so
+#    the generators sharing the machine do not become the bottleneck), closed loop at
+#    concurrency 8 for 10 s (or takes --capacity). The main load is then an open loop at
+#    2x that rate.
 # 3. Mixed load, all at once for --duration, each from its own `custval bench` process:
-#    Score of 1,000 customers at 2x capacity; Score of 1 customer at 200/s; ScoreStream of
-#    100k customers in 10k chunks every 5 s; FitModel of 10k customers every 5 s.
+#    Segment of 1,000 customers at 2x capacity; Score of 1,000 customers at 50/s; Score of
+#    1 customer at 200/s; ScoreStream of 100k customers in 10k chunks every 5 s; FitModel
+#    of 10k customers every 10 s (its versions are deleted at the end).
 # 4. Samples every 5 s: server RSS (/proc), in-flight, queued and shed from /metrics.
 # 5. Prints a summary (per load: requests, admitted, shed %, admitted p50/p99/p99.9; RSS
 #    at the start, after the first minute, at the end, and its peak; admitted p99 minute
@@ -23,12 +28,13 @@ root="$(cd "$here/../.." && pwd)"
 duration="600s"
 capacity=""
 build=1
+bin="$root/target/release"
 while [ $# -gt 0 ]; do
     case "$1" in
         --duration) duration="${2-}"; shift 2 ;;
         --capacity) capacity="${2-}"; shift 2 ;;
-        --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        --bin) bin="${2-}"; build=0; shift 2 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "soak: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -38,7 +44,6 @@ if [ "$build" = 1 ]; then
     echo "== building custval-server and custval (release)" >&2
     (cd "$root" && cargo build --release --locked -p custval-server -p custval-client >&2)
 fi
-bin="$root/target/release"
 out="$root/target/soak"
 rm -rf "$out"
 mkdir -p "$out"
@@ -67,12 +72,12 @@ done
 
 cv() { "$bin/custval" --server "$server" bench --json -q "$@"; }
 if [ -z "$capacity" ]; then
-    echo "== capacity: Score of 1,000 customers, closed loop at concurrency 16, 10 s" >&2
-    cv --rpc score --batch-size 1000 --concurrency 16 --duration 10s --warmup 2s >"$out/capacity.json"
+    echo "== capacity: Segment of 1,000 customers, closed loop at concurrency 8, 10 s" >&2
+    cv --rpc segment --batch-size 1000 --concurrency 8 --duration 10s --warmup 2s >"$out/capacity.json"
     capacity="$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["levels"][0]["requests_per_s"]))' "$out/capacity.json")"
 fi
 rate=$((capacity * 2))
-echo "== capacity $capacity req/s; mixed load for $duration with Score(1000) at $rate req/s" >&2
+echo "== capacity $capacity req/s; mixed load for $duration with Segment(1000) at $rate req/s" >&2
 
 sample() {
     echo "t_s,rss_kib,in_flight,queued,shed_total" >"$out/samples.csv"
@@ -105,21 +110,22 @@ run_load() {
     loads+=("$!")
 }
 # In-flight caps above the server's running + queued places: the client never throttles.
-run_load score-1000 --rpc score --batch-size 1000 --rate "$rate" --concurrency 4096
+run_load segment-1000 --rpc segment --batch-size 1000 --rate "$rate" --concurrency 4096
+run_load score-1000 --rpc score --batch-size 1000 --rate 50 --concurrency 1024
 run_load score-1 --rpc score --batch-size 1 --rate 200 --concurrency 1024
 run_load score-stream --rpc score-stream --batch-size 10000 --stream-customers 100000 --rate 0.2 --concurrency 64
-run_load fit --rpc fit --batch-size 10000 --rate 0.2 --concurrency 64 --fit-name soak-fit
+run_load fit --rpc fit --batch-size 10000 --rate 0.1 --concurrency 64 --fit-name soak-fit
 for p in "${loads[@]:1}"; do wait "$p"; done
 kill "$sampler" 2>/dev/null || true
 
 python3 - "$out" "$capacity" "$rate" "$duration" <<'PY'
 import csv, json, os, sys
 out, capacity, rate, duration = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-print(f"soak: {duration} of mixed load; capacity {capacity} req/s (Score of 1,000, closed loop), main load {rate} req/s")
+print(f"soak: {duration} of mixed load; capacity {capacity} req/s (Segment of 1,000, closed loop), main load {rate} req/s")
 print()
 print("| load | requests | admitted | shed (RESOURCE_EXHAUSTED) | other errors | admitted p50 ms | p99 | p99.9 | max |")
 print("|---|---|---|---|---|---|---|---|---|")
-for name in ["score-1000", "score-1", "score-stream", "fit"]:
+for name in ["segment-1000", "score-1000", "score-1", "score-stream", "fit"]:
     r = json.load(open(os.path.join(out, name + ".json")))
     l = r["levels"][0]
     shed = l["errors_by_code"].get("RESOURCE_EXHAUSTED", 0)
@@ -135,9 +141,9 @@ if rows:
     print()
     print(f'server RSS MiB: start {mib(rows[0]):.0f}, after 1 min {mib(after_1m):.0f}, end {mib(rows[-1]):.0f}, peak {max(mib(r) for r in rows):.0f} ({len(rows)} samples)')
 per_min = {}
-for r in csv.DictReader(open(os.path.join(out, "score-1000.csv"))):
+for r in csv.DictReader(open(os.path.join(out, "segment-1000.csv"))):
     if r["p99_ms"]:
         m = int(r["time_s"]) // 60
         per_min[m] = max(per_min.get(m, 0.0), float(r["p99_ms"]))
-print("Score(1000) admitted p99 per minute (worst second), ms: " + ", ".join(f"{v:.0f}" for _, v in sorted(per_min.items())))
+print("Segment(1000) admitted p99 per minute (worst second), ms: " + ", ".join(f"{v:.0f}" for _, v in sorted(per_min.items())))
 PY

@@ -54,7 +54,7 @@ pub async fn run(
         max_stream_customers: config.max_stream_customers,
         stream_idle: Duration::from_secs(config.stream_idle_seconds.max(1)),
         admission: AdmissionLimits {
-            max_running: config.max_concurrent_requests.max(1),
+            max_running: config.max_running(),
             max_queued: config.max_queued_requests,
             max_queue_wait: Duration::from_millis(config.max_queue_wait_ms),
             max_request_cost: config.max_request_cost.max(1),

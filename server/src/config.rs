@@ -49,10 +49,11 @@ pub struct Config {
     )]
     pub max_stream_customers: usize,
 
-    /// Requests running at once. A request holds its place from admission until its
-    /// work stops (a request costing more takes a larger share, see --max-request-cost);
-    /// the next ones wait in the queue, and beyond it are shed with RESOURCE_EXHAUSTED.
-    #[arg(long, env = "CUSTVAL_MAX_CONCURRENT_REQUESTS", default_value_t = 64)]
+    /// Requests running at once; 0: four per CPU (the work is CPU-bound: more running
+    /// at once only makes each slower). A request holds its place from admission until
+    /// its work stops (one costing more takes a larger share, see --max-request-cost); the
+    /// next ones wait in the queue, and beyond it are shed with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "CUSTVAL_MAX_CONCURRENT_REQUESTS", default_value_t = 0)]
     pub max_concurrent_requests: usize,
 
     /// Requests waiting for a place to run (first come, first served); more are shed at
@@ -181,6 +182,14 @@ impl Config {
             )),
             _ => None,
         })
+    }
+
+    /// Requests running at once: --max-concurrent-requests, or four per CPU.
+    pub fn max_running(&self) -> usize {
+        match self.max_concurrent_requests {
+            0 => 4 * std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
     }
 
     /// The metrics address, or `None` when disabled.

@@ -858,7 +858,8 @@ async fn deadlines_are_respected_and_late_fits_are_not_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_fits_and_scores_all_succeed_with_distinct_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &[]).await;
+    // The requests beyond the places to run wait for one, however busy the machine.
+    let server = TestServer::start(dir.path(), &["--max-queue-wait-ms", "600000"]).await;
     let models = server.models().await;
     let scoring = server.scoring().await;
     models

@@ -1,6 +1,7 @@
 //! Admission under load against a real server on 127.0.0.1:0: every request counted
 //! against the limit, a bounded queue, shedding with RetryInfo, idle streams ended, and
 //! the size and cost limits named in the refusals.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
 
