@@ -140,6 +140,20 @@ async fn score_stream_counts_every_customer_of_every_stream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_bench_segments_every_customer_of_every_call() {
+    let (server, connect) = ready_server(&[]).await;
+    let opts = BenchOptions {
+        batch_size: Some(200),
+        ..quick(Rpc::Segment, &[1, 2], 3)
+    };
+    let report = bench::run(&connect, &opts).await.unwrap();
+    let json = check_report(&report, &[1, 2], 3);
+    assert_eq!(json["method"], "custval.v1.Scoring/Segment");
+    assert_eq!(report.levels[1].customers, 600);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fit_bench_fits_and_cleans_up_its_versions() {
     let (server, connect) = ready_server(&[]).await;
     let opts = BenchOptions {

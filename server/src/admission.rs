@@ -1,8 +1,14 @@
-//! Admission and deadlines: the global concurrency limit (shedding with
-//! RESOURCE_EXHAUSTED, never queueing), the client's deadline (stopping 2 ms before
-//! `grpc-timeout`), per-call accounting, and what runs on the blocking pool.
+//! Admission and deadlines. A bounded number of requests run at once (weighted by their
+//! estimated [`Cost`]); the next ones wait first come, first served in a bounded queue, each
+//! at most its deadline or `--max-queue-wait-ms`; beyond that they are shed with
+//! RESOURCE_EXHAUSTED and RetryInfo. A request's place is a [`Permit`] held by its work
+//! until the work stops (also when the caller has stopped waiting for it), and every
+//! request's CPU work runs on the blocking pool through it, so the runtime's threads stay
+//! free to accept, queue and shed whatever the load. Also: the client's deadline (stopping
+//! 2 ms before `grpc-timeout`) and per-call accounting and logging.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -10,29 +16,75 @@ use tokio::task::JoinHandle;
 use tonic::{Code, Request, Response, Status};
 
 use crate::cancel::{self, Cancel};
+use crate::cost::Cost;
 use crate::error::ApiError;
 use crate::metrics::{InFlight, Metrics};
 
-/// Below this many customers a score runs on the request's own task: handing it to the
-/// blocking pool would cost more than the scoring.
-pub const INLINE_SCORE_CUSTOMERS: usize = 2048;
+/// The bounds admission enforces (server flags).
+#[derive(Debug, Clone, Copy)]
+pub struct AdmissionLimits {
+    /// Places to run (`--max-concurrent-requests`).
+    pub max_running: usize,
+    /// Requests that may wait for a place (`--max-queued-requests`).
+    pub max_queued: usize,
+    /// Longest wait for a place (`--max-queue-wait-ms`).
+    pub max_queue_wait: Duration,
+    /// Largest cost of one request (`--max-request-cost`).
+    pub max_request_cost: u64,
+}
 
-/// The global concurrency limit, and the accounting of every call.
+/// Shortest and longest retry delay a shed request is given.
+const RETRY_DELAY_RANGE: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(5));
+
+/// The concurrency limit, its queue, and the accounting of every call.
 #[derive(Debug)]
 pub struct Admission {
-    limit: usize,
-    permits: Arc<Semaphore>,
+    limits: AdmissionLimits,
+    places: Arc<Semaphore>,
+    queued: AtomicUsize,
+    pace: Arc<Pace>,
     metrics: Arc<Metrics>,
     /// Fired when the drain deadline passes: every request's token is its child.
     shutdown: Cancel,
 }
 
+/// Recent queue waits and service times (exponential moving averages, in µs): a shed
+/// request is told to come back after about one of each.
+#[derive(Debug, Default)]
+struct Pace {
+    wait_us: AtomicU64,
+    hold_us: AtomicU64,
+}
+
+impl Pace {
+    fn note(average: &AtomicU64, sample: Duration) {
+        let x = u64::try_from(sample.as_micros()).unwrap_or(u64::MAX);
+        // Races lose a sample at worst: this is a hint, not an account.
+        let old = average.load(Ordering::Relaxed);
+        let new = if old == 0 { x } else { old - old / 8 + x / 8 };
+        average.store(new, Ordering::Relaxed);
+    }
+
+    fn retry_after(&self) -> Duration {
+        let us = self.wait_us.load(Ordering::Relaxed) + self.hold_us.load(Ordering::Relaxed);
+        Duration::from_micros(us).clamp(RETRY_DELAY_RANGE.0, RETRY_DELAY_RANGE.1)
+    }
+}
+
 impl Admission {
-    /// At most `limit` calls in flight; more are shed.
-    pub fn new(limit: usize, metrics: Arc<Metrics>) -> Admission {
+    pub fn new(limits: AdmissionLimits, metrics: Arc<Metrics>) -> Admission {
+        let limits = AdmissionLimits {
+            max_running: limits
+                .max_running
+                .clamp(1, Semaphore::MAX_PERMITS.min(1 << 20)),
+            max_request_cost: limits.max_request_cost.max(1),
+            ..limits
+        };
         Admission {
-            limit,
-            permits: Arc::new(Semaphore::new(limit)),
+            places: Arc::new(Semaphore::new(limits.max_running)),
+            limits,
+            queued: AtomicUsize::new(0),
+            pace: Arc::new(Pace::default()),
             metrics,
             shutdown: Cancel::new(),
         }
@@ -43,65 +95,222 @@ impl Admission {
         &self.shutdown
     }
 
-    /// A permit to run, or RESOURCE_EXHAUSTED when the limit is reached.
-    pub fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.permits.clone().try_acquire_owned().map_err(|_| {
-            ApiError::Overloaded(format!(
-                "{} requests in flight; retry with backoff",
-                self.limit
-            ))
+    /// INVALID_ARGUMENT naming the field when one request alone costs more than the cap.
+    pub fn check(&self, cost: &Cost) -> Result<(), ApiError> {
+        let max = self.limits.max_request_cost;
+        if cost.units <= max {
+            return Ok(());
+        }
+        Err(ApiError::invalid(
+            cost.field.clone(),
+            format!(
+                "{} is an estimated cost of {} customer-passes, above the limit of {max} per \
+                 request (--max-request-cost): send fewer customers per request",
+                cost.how, cost.units
+            ),
+        ))
+    }
+
+    /// The places a request of this cost takes: its share of the limit, from one (most
+    /// requests) to all of them (a request at the cost cap).
+    fn weight(&self, cost: &Cost) -> u32 {
+        let running = self.limits.max_running as u128;
+        let share =
+            (u128::from(cost.units) * running).div_ceil(u128::from(self.limits.max_request_cost));
+        u32::try_from(share.clamp(1, running)).unwrap_or(u32::MAX)
+    }
+
+    /// A place to run: at once if one is free, else after a wait in the queue (at most
+    /// the deadline or --max-queue-wait-ms). A full queue or a wait that runs out sheds
+    /// the request with RESOURCE_EXHAUSTED; a deadline that passes is DEADLINE_EXCEEDED.
+    pub async fn admit(&self, cost: &Cost, deadline: Option<Instant>) -> Result<Permit, ApiError> {
+        self.check(cost)?;
+        let weight = self.weight(cost);
+        if let Ok(place) = self.places.clone().try_acquire_many_owned(weight) {
+            return Ok(self.hold(place));
+        }
+        let Some(_waiting) = self.enqueue() else {
+            return Err(self.shed(format!(
+                "all {} places are taken and {} requests are waiting",
+                self.limits.max_running, self.limits.max_queued
+            )));
+        };
+        let since = Instant::now();
+        let give_up = since + self.limits.max_queue_wait;
+        // Ending 2 ms early lets the client see DEADLINE_EXCEEDED (see `within_deadline`).
+        let by_deadline = deadline
+            .map(|d| d.checked_sub(Duration::from_millis(2)).unwrap_or(d))
+            .filter(|d| *d < give_up);
+        let until = by_deadline.unwrap_or(give_up);
+        let wait = self.places.clone().acquire_many_owned(weight);
+        let waited = tokio::time::timeout_at(until.into(), wait).await;
+        Pace::note(&self.pace.wait_us, since.elapsed());
+        match waited {
+            Ok(Ok(place)) => Ok(self.hold(place)),
+            Ok(Err(_)) => Err(ApiError::Internal("the admission semaphore closed".into())),
+            Err(_) if by_deadline.is_some() => {
+                Err(ApiError::DeadlineExceeded("the request got a place to run"))
+            }
+            Err(_) => Err(self.shed(format!(
+                "no place to run freed up within {} ms",
+                self.limits.max_queue_wait.as_millis()
+            ))),
+        }
+    }
+
+    /// A place in the queue, or `None` when it is full.
+    fn enqueue(&self) -> Option<Waiting<'_>> {
+        self.queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                (q < self.limits.max_queued).then_some(q + 1)
+            })
+            .ok()?;
+        Some(Waiting {
+            queued: &self.queued,
+            _gauge: self.metrics.queued(),
         })
     }
 
-    /// Starts accounting one call (in flight until finished or dropped).
+    fn shed(&self, message: String) -> ApiError {
+        self.metrics.shed();
+        ApiError::Overloaded {
+            message,
+            retry_after: self.pace.retry_after(),
+        }
+    }
+
+    fn hold(&self, place: OwnedSemaphorePermit) -> Permit {
+        Permit {
+            _held: Arc::new(Held {
+                _place: place,
+                _in_flight: self.metrics.in_flight(),
+                since: Instant::now(),
+                pace: self.pace.clone(),
+            }),
+        }
+    }
+
+    /// Starts accounting one call (finished, or dropped as CANCELLED).
     pub fn start(&self, method: &'static str) -> Call {
         Call {
             method,
             started: Instant::now(),
             metrics: self.metrics.clone(),
-            _in_flight: self.metrics.in_flight(),
             finished: false,
         }
     }
 
-    /// Admits, runs and accounts one unary call, bounded by the client's deadline.
-    pub async fn unary<T>(
+    /// Admits, runs and accounts one unary call, bounded by the client's deadline. `work`
+    /// gets the call's permit: CPU work runs through it ([`Permit::blocking`]), so the
+    /// place stays taken until that work stops, even after a deadline ends the call.
+    pub async fn unary<T, F, Fut>(
         &self,
         method: &'static str,
         deadline: Option<Instant>,
-        work: impl Future<Output = Result<T, ApiError>>,
-    ) -> Result<Response<T>, Status> {
+        cost: Cost,
+        work: F,
+    ) -> Result<Response<T>, Status>
+    where
+        F: FnOnce(Permit) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
         let call = self.start(method);
-        let result = match self.admit() {
-            // The permit is held until the work stops, not only until the answer.
-            Ok(permit) => {
-                let work = cancel::scope(&self.shutdown, &self.metrics, permit, work);
-                within_deadline(deadline, work).await
-            }
-            Err(e) => Err(e),
-        };
-        let result = result.map_err(Status::from);
-        call.finish(result.as_ref().err().map_or(Code::Ok, Status::code));
+        let result = async {
+            let permit = self.admit(&cost, deadline).await?;
+            // The request's token fires when this future ends or is dropped; the place is
+            // held by the permit's clones in the work (see `cancel`), so `()` here.
+            let work = cancel::scope(&self.shutdown, &self.metrics, (), work(permit));
+            within_deadline(deadline, work).await
+        }
+        .await
+        .map_err(Status::from);
+        call.finish(result.as_ref().err());
         result.map(Response::new)
     }
 
-    /// Admits a call whose response is a stream: accounting starts, a permit is taken, then
-    /// `ready` runs (e.g. the registry check). Refused, the call is accounted with the
-    /// refusal's code.
-    pub fn admit_stream<R>(
+    /// Admits a call whose response is a stream: accounting starts, a place is taken
+    /// (waiting in the queue if need be), then `ready` runs (e.g. the registry check).
+    /// Refused, the call is accounted with the refusal.
+    pub async fn admit_stream<R>(
         &self,
         method: &'static str,
+        deadline: Option<Instant>,
         ready: impl FnOnce() -> Result<R, ApiError>,
     ) -> Result<(Admitted, R), Status> {
         let call = self.start(method);
-        match self.admit().and_then(|permit| Ok((permit, ready()?))) {
+        let admitted = match self.admit(&Cost::fixed(), deadline).await {
+            Ok(permit) => ready().map(|r| (permit, r)),
+            Err(e) => Err(e),
+        };
+        match admitted {
             Ok((permit, r)) => Ok((Admitted { call, permit }, r)),
             Err(e) => {
                 let status = Status::from(e);
-                call.finish(status.code());
+                call.finish(Some(&status));
                 Err(status)
             }
         }
+    }
+}
+
+/// A place in the admission queue, given back on drop.
+#[derive(Debug)]
+struct Waiting<'a> {
+    queued: &'a AtomicUsize,
+    _gauge: crate::metrics::Queued,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A request's place under the concurrency limit. Clones share it; it is given back when
+/// the last clone drops: the handler's, and those moved into the work it started.
+#[derive(Debug, Clone)]
+pub struct Permit {
+    _held: Arc<Held>,
+}
+
+#[derive(Debug)]
+struct Held {
+    _place: OwnedSemaphorePermit,
+    _in_flight: InFlight,
+    since: Instant,
+    pace: Arc<Pace>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        Pace::note(&self.pace.hold_us, self.since.elapsed());
+    }
+}
+
+impl Permit {
+    /// Starts `f` on the blocking pool, holding this place until `f` returns.
+    pub fn spawn_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Worker<T> {
+        let held = self.clone();
+        // The request's token and the running-work gauge go with the work (see `cancel`).
+        let hold = cancel::hold();
+        tokio::task::spawn_blocking(move || {
+            let result = f();
+            drop(hold);
+            drop(held);
+            result
+        })
+    }
+
+    /// Runs `f` on the blocking pool, holding this place until `f` returns, and waits for
+    /// it. If the caller stops waiting (deadline, client gone), `f` still holds the place.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        join(self.spawn_blocking(f)).await
     }
 }
 
@@ -110,14 +319,20 @@ impl Admission {
 #[derive(Debug)]
 pub struct Admitted {
     call: Call,
-    permit: OwnedSemaphorePermit,
+    permit: Permit,
 }
 
 impl Admitted {
-    /// Records the stream's outcome, then frees its place under the limit.
-    pub fn finish(self, code: Code) {
+    /// The stream's place, for the work it starts.
+    pub fn permit(&self) -> &Permit {
+        &self.permit
+    }
+
+    /// Records the stream's outcome (`None`: OK), then gives back its place (once the
+    /// work it started has stopped).
+    pub fn finish(self, error: Option<&Status>) {
         let Admitted { call, permit } = self;
-        call.finish(code);
+        call.finish(error);
         drop(permit);
     }
 }
@@ -129,19 +344,30 @@ pub struct Call {
     method: &'static str,
     started: Instant,
     metrics: Arc<Metrics>,
-    _in_flight: InFlight,
     finished: bool,
 }
 
 impl Call {
-    /// Records the call's outcome and duration.
-    pub fn finish(mut self, code: Code) {
+    /// Records the call's outcome (`None`: OK) and duration, and logs a failure with its
+    /// status message: at info when the caller can act on it, warn when it is ours, and
+    /// debug for shed requests (under overload, a line per shed would add to the load;
+    /// `custval_requests_shed_total` counts them).
+    pub fn finish(mut self, error: Option<&Status>) {
         self.finished = true;
+        let code = error.map_or(Code::Ok, Status::code);
         self.metrics
             .observe(self.method, code, self.started.elapsed());
+        let Some(status) = error else {
+            tracing::debug!(method = self.method, "ok");
+            return;
+        };
+        let (method, message) = (self.method, status.message());
         match code {
-            Code::Ok => tracing::debug!(method = self.method, "ok"),
-            code => tracing::info!(method = self.method, code = ?code, "request failed"),
+            Code::Internal | Code::Unknown | Code::DataLoss | Code::Unimplemented => {
+                tracing::warn!(method, ?code, message, "request failed")
+            }
+            Code::ResourceExhausted => tracing::debug!(method, ?code, message, "request failed"),
+            _ => tracing::info!(method, ?code, message, "request failed"),
         }
     }
 }
@@ -198,47 +424,161 @@ pub async fn within_deadline<T>(
 /// Work handed to the blocking pool; [`join`] waits for it.
 pub type Worker<T> = JoinHandle<Result<T, ApiError>>;
 
-/// Starts `f` on the blocking pool (CPU-bound work: fits, large scores, stream chunks).
-pub fn spawn_blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Worker<T> {
-    let hold = cancel::hold();
-    tokio::task::spawn_blocking(move || {
-        let _hold = hold;
-        f()
-    })
-}
-
-/// The result of work started with [`spawn_blocking`]; a worker that panicked is INTERNAL.
+/// The result of work started with [`Permit::spawn_blocking`]; a worker that panicked is
+/// INTERNAL.
 pub async fn join<T>(worker: Worker<T>) -> Result<T, ApiError> {
     worker
         .await
         .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
 }
 
-/// Runs `f` on the blocking pool and waits for it.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    join(spawn_blocking(f)).await
-}
-
-/// Runs a score of `customers` customers: on the request's own task up to
-/// [`INLINE_SCORE_CUSTOMERS`], on the blocking pool above.
-pub async fn sized<T: Send + 'static>(
-    customers: usize,
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    if customers <= INLINE_SCORE_CUSTOMERS {
-        f()
-    } else {
-        blocking(f).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    fn admission(max_running: usize, max_queued: usize, wait_ms: u64) -> Admission {
+        let limits = AdmissionLimits {
+            max_running,
+            max_queued,
+            max_queue_wait: Duration::from_millis(wait_ms),
+            max_request_cost: 1000,
+        };
+        Admission::new(limits, Arc::new(Metrics::new()))
+    }
+
+    fn small() -> Cost {
+        Cost::score(1, "customers")
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_bounded_and_served_in_order() {
+        let a = Arc::new(admission(1, 1, 60_000));
+        let running = a.admit(&small(), None).await.unwrap();
+        let waiter = {
+            let a = a.clone();
+            tokio::spawn(async move { a.admit(&small(), None).await.map(drop) })
+        };
+        while a.queued.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // One running, one waiting: the next is shed at once, saying when to retry.
+        match a.admit(&small(), None).await {
+            Err(ApiError::Overloaded { retry_after, .. }) => {
+                assert!(retry_after >= RETRY_DELAY_RANGE.0, "{retry_after:?}")
+            }
+            other => panic!("expected a shed, got {other:?}"),
+        }
+        assert!(!waiter.is_finished());
+        drop(running);
+        waiter.await.unwrap().unwrap();
+        assert_eq!(a.queued.load(Ordering::Acquire), 0);
+        assert!(a.admit(&small(), None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_wait_ends_at_the_queue_limit_or_the_deadline() {
+        let a = admission(1, 8, 30);
+        let _running = a.admit(&small(), None).await.unwrap();
+        let shed = a.admit(&small(), None).await;
+        assert!(matches!(shed, Err(ApiError::Overloaded { .. })), "{shed:?}");
+        let a = admission(1, 8, 60_000);
+        let _running = a.admit(&small(), None).await.unwrap();
+        let soon = Instant::now() + Duration::from_millis(30);
+        let late = a.admit(&small(), Some(soon)).await;
+        assert!(
+            matches!(late, Err(ApiError::DeadlineExceeded(_))),
+            "{late:?}"
+        );
+        assert_eq!(a.queued.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn costs_take_their_share_and_one_above_the_cap_is_refused() {
+        let a = admission(4, 0, 0);
+        assert_eq!(a.weight(&small()), 1);
+        assert_eq!(a.weight(&Cost::score(500, "customers")), 2);
+        assert_eq!(a.weight(&Cost::score(1000, "customers")), 4);
+        let half = a.admit(&Cost::score(500, "customers"), None).await.unwrap();
+        let _one = a.admit(&small(), None).await.unwrap();
+        assert!(a.admit(&Cost::score(500, "customers"), None).await.is_err());
+        drop(half);
+        match a.admit(&Cost::fit(600, 2, "summary_columns"), None).await {
+            Err(ApiError::InvalidArgument(v)) => {
+                assert_eq!(v[0].field, "summary_columns");
+                assert!(v[0].description.contains("--max-request-cost"), "{v:?}");
+            }
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn work_holds_its_place_after_the_caller_stops_waiting() {
+        let a = admission(1, 0, 0);
+        let permit = a.admit(&small(), None).await.unwrap();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let work = permit.spawn_blocking(move || {
+            let _ = released.recv();
+            Ok(())
+        });
+        drop(permit);
+        assert!(
+            a.admit(&small(), None).await.is_err(),
+            "the work holds the place"
+        );
+        release.send(()).unwrap();
+        join(work).await.unwrap();
+        assert!(a.admit(&small(), None).await.is_ok());
+    }
+
+    /// Log lines written under a test subscriber.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_call_is_logged_with_its_message() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let a = admission(1, 0, 0);
+        tracing::subscriber::with_default(subscriber, || {
+            let bad = Status::invalid_argument("customers[3].amount: is NaN");
+            a.start("Score").finish(Some(&bad));
+            let ours = Status::internal("store write failed: disk full");
+            a.start("FitModel").finish(Some(&ours));
+            a.start("Score").finish(None);
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let info = text.lines().find(|l| l.contains("Score")).unwrap();
+        assert!(
+            info.contains("INFO") && info.contains("customers[3].amount: is NaN"),
+            "{text}"
+        );
+        let warn = text.lines().find(|l| l.contains("FitModel")).unwrap();
+        assert!(
+            warn.contains("WARN") && warn.contains("disk full"),
+            "{text}"
+        );
+        assert_eq!(
+            text.lines().count(),
+            2,
+            "OK calls are not logged at info: {text}"
+        );
+    }
 
     #[tokio::test]
     async fn work_past_the_deadline_is_deadline_exceeded() {

@@ -19,6 +19,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::admission::AdmissionLimits;
 use crate::auth::BearerAuth;
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
@@ -57,7 +58,14 @@ pub async fn run(
     let limits = Limits {
         max_batch_customers: config.max_batch_customers,
         max_fit_customers: config.max_fit_customers,
-        max_concurrent_requests: config.max_concurrent_requests.max(1),
+        max_stream_customers: config.max_stream_customers,
+        stream_idle: Duration::from_secs(config.stream_idle_seconds.max(1)),
+        admission: AdmissionLimits {
+            max_running: config.max_running(),
+            max_queued: config.max_queued_requests,
+            max_queue_wait: Duration::from_millis(config.max_queue_wait_ms),
+            max_request_cost: config.max_request_cost.max(1),
+        },
     };
     let state = Arc::new(AppState::new(limits, metrics.clone()));
 
@@ -82,7 +90,10 @@ pub async fn run(
         auth,
     );
 
-    let mut builder = Server::builder();
+    // Messages above the size limit are RESOURCE_EXHAUSTED, not tonic's OUT_OF_RANGE.
+    let mut builder = Server::builder().layer(tower::util::MapResponseLayer::new(
+        crate::oversize::remap_response,
+    ));
     if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
         let read = |p: &std::path::Path| {
             std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))

@@ -180,6 +180,11 @@ impl LogBuilder {
         }
     }
 
+    /// Customers added so far.
+    pub fn customers(&self) -> usize {
+        self.log.customers()
+    }
+
     /// Adds a chunk's customers; paths are relative to the chunk (`customers[i]...`).
     pub fn add(&mut self, customers: Vec<pb::Customer>) -> Result<(), ApiError> {
         for (i, c) in customers.into_iter().enumerate() {

@@ -41,9 +41,47 @@ pub struct Config {
     #[arg(long, env = "CUSTVAL_MAX_FIT_CUSTOMERS", default_value_t = 50_000_000)]
     pub max_fit_customers: usize,
 
-    /// Requests served at once; more are shed with RESOURCE_EXHAUSTED, not queued.
-    #[arg(long, env = "CUSTVAL_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    /// Most customers in one ScoreStream, over all its chunks.
+    #[arg(
+        long,
+        env = "CUSTVAL_MAX_STREAM_CUSTOMERS",
+        default_value_t = 100_000_000
+    )]
+    pub max_stream_customers: usize,
+
+    /// Requests running at once; 0: four per CPU (the work is CPU-bound: more running
+    /// at once only makes each slower). A request holds its place from admission until
+    /// its work stops (one costing more takes a larger share, see --max-request-cost); the
+    /// next ones wait in the queue, and beyond it are shed with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "CUSTVAL_MAX_CONCURRENT_REQUESTS", default_value_t = 0)]
     pub max_concurrent_requests: usize,
+
+    /// Requests waiting for a place to run (first come, first served); more are shed at
+    /// once with RESOURCE_EXHAUSTED and RetryInfo. 0: shed whenever all places are taken.
+    #[arg(long, env = "CUSTVAL_MAX_QUEUED_REQUESTS", default_value_t = 256)]
+    pub max_queued_requests: usize,
+
+    /// Longest wait in the queue, in milliseconds (less when the caller's deadline is
+    /// nearer); a request still waiting then is shed with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "CUSTVAL_MAX_QUEUE_WAIT_MS", default_value_t = 1000)]
+    pub max_queue_wait_ms: u64,
+
+    /// Largest estimated cost of one request, in customer-passes (customers scored, or
+    /// customers x families fitted, x folds in a backtest, x restarts x segment counts
+    /// in a segmentation). Above it a request is INVALID_ARGUMENT naming the field that
+    /// drives the cost; below, its share of --max-concurrent-requests grows with its cost
+    /// (one at the cap takes every place).
+    #[arg(
+        long,
+        env = "CUSTVAL_MAX_REQUEST_COST",
+        default_value_t = 1_000_000_000
+    )]
+    pub max_request_cost: u64,
+
+    /// A client stream (ScoreStream, FitModelStream, Backtest) that neither sends nor
+    /// reads for this many seconds is ended with DEADLINE_EXCEEDED, freeing its place.
+    #[arg(long, env = "CUSTVAL_STREAM_IDLE_SECONDS", default_value_t = 60)]
+    pub stream_idle_seconds: u64,
 
     /// PEM certificate chain; with --tls-key, serve TLS (rustls).
     #[arg(long, env = "CUSTVAL_TLS_CERT", requires = "tls_key")]
@@ -144,6 +182,14 @@ impl Config {
             )),
             _ => None,
         })
+    }
+
+    /// Requests running at once: --max-concurrent-requests, or four per CPU.
+    pub fn max_running(&self) -> usize {
+        match self.max_concurrent_requests {
+            0 => 4 * std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
     }
 
     /// The metrics address, or `None` when disabled.

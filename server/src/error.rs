@@ -5,8 +5,6 @@ use thiserror::Error;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-/// When a shed request may come back: about one request's service time.
-const OVERLOAD_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 /// When a request refused while the store loads may come back.
 const LOADING_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -39,9 +37,27 @@ pub enum ApiError {
         diagnostics: Option<Box<FitDiagnostics>>,
     },
 
-    /// The global concurrency limit is reached; the request was shed, not queued.
-    #[error("server overloaded: {0}")]
-    Overloaded(String),
+    /// Every place under the concurrency limit is taken and the queue is full (or the
+    /// wait in it too long): the request was shed. `retry_after` is when a place is
+    /// likely free again (admission's recent queue wait and service time).
+    #[error("server overloaded: {message}; retry after {} ms", retry_after.as_millis())]
+    Overloaded {
+        message: String,
+        retry_after: std::time::Duration,
+    },
+
+    /// A message above --max-message-bytes (tonic reports it as OUT_OF_RANGE; gRPC's
+    /// status code guide asks for RESOURCE_EXHAUSTED).
+    #[error("{0}")]
+    TooLarge(String),
+
+    /// A client stream sent (or read) nothing for this long and was ended, freeing its
+    /// place under the concurrency limit.
+    #[error(
+        "the client stream was idle for {} s (--stream-idle-seconds) and was ended",
+        .0.as_secs()
+    )]
+    StreamIdle(std::time::Duration),
 
     #[error("the model registry is still loading")]
     Unavailable,
@@ -194,11 +210,14 @@ impl From<ApiError> for Status {
                 Status::with_error_details(Code::FailedPrecondition, message, details)
             }
             // Both pass within moments: say when to come back (clients honour RetryInfo).
-            ApiError::Overloaded(_) => Status::with_error_details(
+            ApiError::Overloaded { retry_after, .. } => Status::with_error_details(
                 Code::ResourceExhausted,
                 message,
-                ErrorDetails::with_retry_info(Some(OVERLOAD_RETRY_DELAY)),
+                ErrorDetails::with_retry_info(Some(retry_after)),
             ),
+            // No RetryInfo: the same message would be refused again.
+            ApiError::TooLarge(_) => Status::resource_exhausted(message),
+            ApiError::StreamIdle(_) => Status::deadline_exceeded(message),
             ApiError::Unavailable => Status::with_error_details(
                 Code::Unavailable,
                 message,

@@ -2,8 +2,9 @@
 //!
 //! * [`app`]: assembling and running the server (health, reflection, TLS, drain).
 //! * [`services`]: the RPC handlers, one file per gRPC service (`Models`, `Scoring`).
-//! * [`admission`]: the concurrency limit and shedding, deadlines, accounting, and what
-//!   runs on the blocking pool.
+//! * [`admission`]: the concurrency limit, its queue and shedding, deadlines, accounting,
+//!   and the blocking pool every request's CPU work runs on; [`cost`]: what a request
+//!   will cost, estimated from its size.
 //! * [`cancel`]: each request's cancellation token, the permit its work holds until it
 //!   stops, and the store step that never keeps a fit whose caller has gone.
 //! * [`fitting`], [`backtesting`], [`scoring`], [`segmenting`]: the fit, backtest, score,
@@ -13,6 +14,7 @@
 //! * [`registry`], [`store`], [`record`]: the persistent, versioned model registry over a
 //!   [`store::ModelStore`] (SQLite today).
 //! * [`error`]: domain errors, and the one place they become gRPC statuses.
+//! * [`oversize`]: messages above the size limit answered RESOURCE_EXHAUSTED.
 //! * [`metrics`], [`auth`], [`config`].
 #![forbid(unsafe_code)]
 
@@ -22,10 +24,12 @@ pub mod auth;
 pub mod backtesting;
 pub mod cancel;
 pub mod config;
+pub mod cost;
 pub mod error;
 pub mod fitting;
 pub mod input;
 pub mod metrics;
+pub mod oversize;
 pub mod record;
 pub mod registry;
 pub mod scoring;

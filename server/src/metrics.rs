@@ -35,6 +35,8 @@ pub struct Metrics {
     latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge,
     work_running: Gauge,
+    queued: Gauge,
+    shed: Counter,
     customers_scored: Counter,
     customers_fitted: Counter,
 }
@@ -60,6 +62,8 @@ impl Metrics {
         );
         let in_flight = Gauge::default();
         let work_running = Gauge::default();
+        let queued = Gauge::default();
+        let shed = Counter::default();
         let customers_scored = Counter::default();
         let customers_fitted = Counter::default();
         registry.register(
@@ -74,7 +78,7 @@ impl Metrics {
         );
         registry.register(
             "requests_in_flight",
-            "gRPC requests being served",
+            "gRPC requests admitted and running (holding a place under the limit)",
             in_flight.clone(),
         );
         registry.register(
@@ -82,6 +86,16 @@ impl Metrics {
             "pieces of request work running on the blocking pool (fits, segmentations, large \
              scores, chunks); work whose request was cancelled counts until it has stopped",
             work_running.clone(),
+        );
+        registry.register(
+            "requests_queued",
+            "gRPC requests waiting for a place under the limit",
+            queued.clone(),
+        );
+        registry.register(
+            "requests_shed",
+            "gRPC requests shed with RESOURCE_EXHAUSTED (queue full or wait too long)",
+            shed.clone(),
         );
         registry.register(
             "customers_scored",
@@ -99,6 +113,8 @@ impl Metrics {
             latency,
             in_flight,
             work_running,
+            queued,
+            shed,
             customers_scored,
             customers_fitted,
         }
@@ -129,6 +145,16 @@ impl Metrics {
     pub fn work_running(self: &Arc<Self>) -> WorkRunning {
         self.work_running.inc();
         WorkRunning(self.clone())
+    }
+
+    /// Marks a request waiting in the admission queue until the guard drops.
+    pub fn queued(self: &Arc<Self>) -> Queued {
+        self.queued.inc();
+        Queued(self.clone())
+    }
+
+    pub fn shed(&self) {
+        self.shed.inc();
     }
 
     pub fn scored(&self, customers: usize) {
@@ -163,6 +189,15 @@ pub struct WorkRunning(Arc<Metrics>);
 impl Drop for WorkRunning {
     fn drop(&mut self) {
         self.0.work_running.dec();
+    }
+}
+
+#[derive(Debug)]
+pub struct Queued(Arc<Metrics>);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.queued.dec();
     }
 }
 

@@ -856,29 +856,10 @@ async fn deadlines_are_respected_and_late_fits_are_not_stored() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_above_the_size_limit_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &["--max-message-bytes", "65536"]).await;
-    let mut models = server.models().await;
-    let e = models
-        .fit_model(fit_request(
-            fit_spec("big", pb::TransactionModelKind::BgNbd, false),
-            simulated_columns(20_000, 1),
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
-    // A small request still works.
-    models
-        .list_models(pb::ListModelsRequest::default())
-        .await
-        .unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_fits_and_scores_all_succeed_with_distinct_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &[]).await;
+    // The requests beyond the places to run wait for one, however busy the machine.
+    let server = TestServer::start(dir.path(), &["--max-queue-wait-ms", "600000"]).await;
     let models = server.models().await;
     let scoring = server.scoring().await;
     models
@@ -925,64 +906,6 @@ async fn concurrent_fits_and_scores_all_succeed_with_distinct_versions() {
     for s in scores {
         assert_eq!(s.await.unwrap().unwrap(), first, "concurrent scores agree");
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn overload_is_shed_with_resource_exhausted() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &["--max-concurrent-requests", "1"]).await;
-    let mut models = server.models().await;
-    let mut scoring = server.scoring().await;
-    models
-        .fit_model(fit_request(
-            fit_spec("m", pb::TransactionModelKind::BgNbd, false),
-            cdnow_columns(),
-        ))
-        .await
-        .unwrap();
-    let mut slow_client = models.clone();
-    let slow = tokio::spawn(async move {
-        slow_client
-            .fit_model(fit_request(
-                fit_spec("slow", pb::TransactionModelKind::ParetoNbd, false),
-                simulated_columns(100_000, 5),
-            ))
-            .await
-    });
-    // Wait until the slow fit holds the only slot (the in-flight gauge says so).
-    let mut busy = false;
-    for _ in 0..500 {
-        if server
-            .metrics_text()
-            .await
-            .contains("custval_requests_in_flight 1")
-        {
-            busy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert!(busy, "the slow fit never showed up in flight");
-    let e = scoring
-        .score(pb::ScoreRequest {
-            options: Some(score_options("m")),
-            customers: vec![],
-            summary_columns: Some(cdnow_columns()),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
-    let retry = e.get_error_details().retry_info().cloned();
-    assert!(
-        retry.is_some_and(|r| r.retry_delay.is_some_and(|d| d > Duration::ZERO)),
-        "a shed request says when to retry: {e:?}"
-    );
-    slow.await.unwrap().unwrap();
-    let metrics = server.metrics_text().await;
-    assert!(
-        metrics.contains(r#"custval_requests_total{method="Score",code="RESOURCE_EXHAUSTED"}"#),
-        "{metrics}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use custval_model::data::summary::Day;
-use custval_model::{MAX_AGE, MAX_AMOUNT, MAX_FREQUENCY};
+use custval_model::{Cancel, MAX_AGE, MAX_AMOUNT, MAX_FREQUENCY};
 use custval_proto::v1 as pb;
 use custval_server::backtesting::BacktestSpec;
 use custval_server::error::ApiError;
@@ -412,6 +412,7 @@ fn fit_spec() -> impl Strategy<Value = pb::FitSpec> {
                 penalizer,
                 max_iterations,
                 family,
+                summarized_log: None,
             },
         )
 }
@@ -651,8 +652,8 @@ fn fit_in_process(spec: &pb::FitSpec, columns: pb::SummaryColumns) -> Result<pb:
     b.add(Vec::new(), Some(columns))?;
     let input = b.finish()?;
     let record = match spec.family {
-        FamilyChoice::One(family) => fitting::fit(&spec, family, &input, 0)?,
-        FamilyChoice::Auto => fitting::compete(&spec, &input, 0)?
+        FamilyChoice::One(family) => fitting::fit(&spec, family, &input, 0, &Cancel::never())?,
+        FamilyChoice::Auto => fitting::compete(&spec, &input, 0, &Cancel::never())?
             .records
             .pop()
             .ok_or_else(|| Status::internal("a competition without a record"))?,
@@ -731,7 +732,7 @@ fn scoring_registry() -> (tempfile::TempDir, Arc<Registry>) {
             unreachable!()
         };
         registry
-            .insert(fitting::fit(&spec, f, &input, 0).unwrap())
+            .insert(fitting::fit(&spec, f, &input, 0, &Cancel::never()).unwrap())
             .unwrap();
     }
     (dir, Arc::new(registry))
@@ -823,7 +824,7 @@ fn score_in_process(
                 economics,
                 store: false,
             };
-            Box::new(segmenting::segment(&setup, request, max)?.0)
+            Box::new(segmenting::segment(&setup, request, max, &Cancel::never())?.0)
         }
         Call::Recommend => {
             let request = pb::RecommendRequest {
@@ -833,7 +834,12 @@ fn score_in_process(
                 economics,
                 budget,
             };
-            Box::new(segmenting::recommend(&setup, request, max)?)
+            Box::new(segmenting::recommend(
+                &setup,
+                request,
+                max,
+                &Cancel::never(),
+            )?)
         }
     })
 }

@@ -14,8 +14,8 @@
 //!   otherwise look fast).
 //!
 //! A "request" is one call: a unary Score of `batch_size` customers, a whole ScoreStream
-//! of `stream_customers` customers in chunks of `batch_size`, or one FitModel of
-//! `batch_size` customers.
+//! of `stream_customers` customers in chunks of `batch_size`, one FitModel of
+//! `batch_size` customers, or one Segment of `batch_size` customers (not stored).
 //!
 //! * `options`: what to send and how (`custval bench`'s arguments);
 //! * `workload`: the prebuilt requests and one call;
@@ -101,7 +101,7 @@ pub async fn run(
         .ok_or_else(|| ClientError::Invalid("no connection".into()))?;
     let model_version = match opts.rpc {
         Rpc::Fit => None,
-        Rpc::Score | Rpc::ScoreStream => Some(ensure_model(first, opts).await?),
+        Rpc::Score | Rpc::ScoreStream | Rpc::Segment => Some(ensure_model(first, opts).await?),
     };
 
     opts.note(format_args!("preparing {} requests", opts.rpc.method()));

@@ -23,6 +23,10 @@ pub enum Rpc {
     ScoreStream,
     /// Unary custval.v1.Models/FitModel on `--batch-size` customers.
     Fit,
+    /// Unary custval.v1.Scoring/Segment of `--batch-size` customers (default options, not
+    /// stored): much work for the server per byte sent and received, the call to overload
+    /// a server with when the generator shares its machine.
+    Segment,
 }
 
 impl Rpc {
@@ -31,6 +35,7 @@ impl Rpc {
             Rpc::Score => "custval.v1.Scoring/Score",
             Rpc::ScoreStream => "custval.v1.Scoring/ScoreStream",
             Rpc::Fit => "custval.v1.Models/FitModel",
+            Rpc::Segment => "custval.v1.Scoring/Segment",
         }
     }
 
@@ -39,6 +44,7 @@ impl Rpc {
         match self {
             Rpc::Score => 1,
             Rpc::ScoreStream | Rpc::Fit => 10_000,
+            Rpc::Segment => 1000,
         }
     }
 }
@@ -54,8 +60,8 @@ pub struct BenchOptions {
     #[arg(long, default_value = "bench")]
     pub model: String,
 
-    /// Customers per Score request, per ScoreStream chunk, or per FitModel request
-    /// [default: 1 for score, 10000 for score-stream and fit].
+    /// Customers per Score request, per ScoreStream chunk, or per FitModel or Segment
+    /// request [default: 1 for score, 1000 for segment, 10000 for score-stream and fit].
     #[arg(long)]
     pub batch_size: Option<usize>,
 

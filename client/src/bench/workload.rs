@@ -29,6 +29,7 @@ const STREAM_POOL_CUSTOMERS: usize = 1_000_000;
 const SCORE_PATH: &str = "/custval.v1.Scoring/Score";
 const SCORE_STREAM_PATH: &str = "/custval.v1.Scoring/ScoreStream";
 const FIT_PATH: &str = "/custval.v1.Models/FitModel";
+const SEGMENT_PATH: &str = "/custval.v1.Scoring/Segment";
 
 #[derive(Debug)]
 enum Calls {
@@ -38,6 +39,8 @@ enum Calls {
     Stream(Vec<Bytes>),
     /// One encoded FitModelRequest.
     Fit(Bytes),
+    /// Encoded SegmentRequests, sent round-robin.
+    Segment(Vec<Bytes>),
 }
 
 /// The prebuilt calls of a bench and how to check their replies.
@@ -103,25 +106,32 @@ impl Workload {
     pub(super) fn build(opts: &BenchOptions) -> Result<Workload, ClientError> {
         let batch = opts.batch();
         let (calls, customers_per_request) = match opts.rpc {
-            Rpc::Score => {
+            Rpc::Score | Rpc::Segment => {
                 let n = SCORE_POOL_CUSTOMERS
                     .div_ceil(batch)
                     .clamp(1, SCORE_POOL_REQUESTS);
                 let t = simulated_customers(n * batch, opts.seed)?;
                 let options = score_options(&opts.model);
-                let requests = (0..n)
-                    .map(|i| {
-                        encode(&pb::ScoreRequest {
-                            options: Some(options.clone()),
-                            customers: Vec::new(),
-                            summary_columns: Some(crate::files::table_columns(
-                                &t,
-                                i * batch..(i + 1) * batch,
-                            )),
-                        })
-                    })
-                    .collect();
-                (Calls::Score(requests), batch as u64)
+                let columns =
+                    |i: usize| Some(crate::files::table_columns(&t, i * batch..(i + 1) * batch));
+                let requests = (0..n).map(|i| match opts.rpc {
+                    Rpc::Segment => encode(&pb::SegmentRequest {
+                        options: Some(options.clone()),
+                        summary_columns: columns(i),
+                        ..Default::default()
+                    }),
+                    _ => encode(&pb::ScoreRequest {
+                        options: Some(options.clone()),
+                        customers: Vec::new(),
+                        summary_columns: columns(i),
+                    }),
+                });
+                let requests = requests.collect();
+                let calls = match opts.rpc {
+                    Rpc::Segment => Calls::Segment(requests),
+                    _ => Calls::Score(requests),
+                };
+                (calls, batch as u64)
             }
             Rpc::ScoreStream => {
                 let total = opts.stream_customers;
@@ -205,6 +215,20 @@ impl Workload {
                     .await
                 {
                     Ok(r) if r.get_ref().scores.len() == expected => Outcome::Ok,
+                    Ok(_) => Outcome::Failed(INVALID_RESPONSE),
+                    Err(s) => failed(s),
+                }
+            }
+            Calls::Segment(requests) => {
+                let body = requests[(k % requests.len() as u64) as usize].clone();
+                let mut request = Request::new(body);
+                request.set_timeout(self.timeout);
+                let path = PathAndQuery::from_static(SEGMENT_PATH);
+                match grpc
+                    .unary(request, path, PreEncoded::<pb::SegmentResponse>::default())
+                    .await
+                {
+                    Ok(r) if r.get_ref().customers.len() == expected => Outcome::Ok,
                     Ok(_) => Outcome::Failed(INVALID_RESPONSE),
                     Err(s) => failed(s),
                 }

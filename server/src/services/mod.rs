@@ -3,10 +3,11 @@
 //! Admission, deadlines and where work runs are in [`crate::admission`].
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use tonic::{Code, Status};
+use tonic::{Code, Status, Streaming};
 
-use crate::admission::Admission;
+use crate::admission::{Admission, AdmissionLimits, Permit};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -17,12 +18,18 @@ mod scoring;
 pub use models::ModelsService;
 pub use scoring::ScoringService;
 
-/// Limits applied to request content.
+/// Limits applied to request content, and admission's.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Customers in one message (a unary request, or one chunk of a stream).
     pub max_batch_customers: usize,
+    /// Customers in a streamed fit or backtest, over all its chunks.
     pub max_fit_customers: usize,
-    pub max_concurrent_requests: usize,
+    /// Customers in one ScoreStream, over all its chunks.
+    pub max_stream_customers: usize,
+    /// A client stream that neither sends nor reads for this long is ended.
+    pub stream_idle: Duration,
+    pub admission: AdmissionLimits,
 }
 
 /// State shared by the services.
@@ -39,7 +46,7 @@ impl AppState {
     pub fn new(limits: Limits, metrics: Arc<Metrics>) -> AppState {
         AppState {
             registry: OnceLock::new(),
-            admission: Admission::new(limits.max_concurrent_requests, metrics.clone()),
+            admission: Admission::new(limits.admission, metrics.clone()),
             limits,
             metrics,
         }
@@ -60,14 +67,18 @@ impl AppState {
     }
 }
 
-/// A failure reading the client's stream (malformed or oversized message, reset).
 /// Reads a client stream whose first chunk carries the spec: `start` checks it and makes
-/// the builder, `add` feeds each chunk's customers to the builder on the blocking pool.
-/// Field paths are prefixed with `chunks[i]`; a spec in a later chunk, or no chunk at all,
-/// is INVALID_ARGUMENT.
+/// the builder, `add` feeds each chunk's customers to the builder on the blocking pool
+/// (holding the call's place). Field paths are prefixed with `chunks[i]`; a spec in a
+/// later chunk, no chunk at all, or a chunk above --max-batch-customers (`customers`
+/// counts them, naming their field) is INVALID_ARGUMENT; a stream idle for
+/// --stream-idle-seconds is ended.
 async fn read_chunks<M, S, B>(
-    mut inbound: tonic::Streaming<M>,
+    state: &AppState,
+    permit: &Permit,
+    mut inbound: Streaming<M>,
     has_spec: fn(&M) -> bool,
+    customers: fn(&M) -> (usize, &'static str),
     start: impl Fn(&M) -> Result<(S, B), ApiError>,
     add: fn(&mut B, M) -> Result<(), ApiError>,
 ) -> Result<(S, B), ApiError>
@@ -75,10 +86,22 @@ where
     M: Send + 'static,
     B: Send + 'static,
 {
+    let limits = state.limits;
     let mut state: Option<(S, B)> = None;
     let mut chunk = 0usize;
-    while let Some(msg) = inbound.message().await.map_err(stream_error)? {
+    while let Some(msg) = next_message(&mut inbound, limits.stream_idle).await? {
         let prefix = format!("chunks[{chunk}]");
+        let (n, field) = customers(&msg);
+        if n > limits.max_batch_customers {
+            return Err(ApiError::invalid(
+                format!("{prefix}.{field}"),
+                format!(
+                    "{n} customers in one chunk is above the limit of {} \
+                     (--max-batch-customers): send smaller chunks",
+                    limits.max_batch_customers
+                ),
+            ));
+        }
         let (spec, mut builder) = match state.take() {
             None => start(&msg).map_err(|e| e.within(&prefix))?,
             Some(_) if has_spec(&msg) => {
@@ -90,22 +113,40 @@ where
             Some(s) => s,
         };
         let request = crate::cancel::current();
-        builder = crate::admission::blocking(move || {
-            // A chunk read before the caller went away is not decoded after.
-            request.check()?;
-            add(&mut builder, msg).map_err(|e| e.within(&prefix))?;
-            Ok(builder)
-        })
-        .await?;
+        builder = permit
+            .blocking(move || {
+                // A chunk read before the caller went away is not decoded after.
+                request.check()?;
+                add(&mut builder, msg).map_err(|e| e.within(&prefix))?;
+                Ok(builder)
+            })
+            .await?;
         state = Some((spec, builder));
         chunk += 1;
     }
     state.ok_or_else(|| ApiError::invalid("chunks", "the stream had no chunks"))
 }
 
+/// The client stream's next message, waiting at most `idle`: a stream that sends nothing
+/// for that long would hold its place under the limit for ever.
+async fn next_message<M>(
+    inbound: &mut Streaming<M>,
+    idle: Duration,
+) -> Result<Option<M>, ApiError> {
+    match tokio::time::timeout(idle, inbound.message()).await {
+        Ok(read) => read.map_err(stream_error),
+        Err(_) => Err(ApiError::StreamIdle(idle)),
+    }
+}
+
+/// A failure reading the client's stream: gone (CANCELLED), a message above
+/// --max-message-bytes (RESOURCE_EXHAUSTED), or malformed.
 fn stream_error(status: Status) -> ApiError {
     match status.code() {
         Code::Cancelled => ApiError::Cancelled,
+        _ if crate::oversize::is_size_limit(&status) => {
+            ApiError::TooLarge(status.message().to_owned())
+        }
         _ => ApiError::invalid("chunks", status.message().to_owned()),
     }
 }
