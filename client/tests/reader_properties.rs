@@ -20,21 +20,13 @@ use custval_model::TimeUnit;
 use custval_model::data::summary::Day;
 use parquet::arrow::arrow_writer::ArrowWriter;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{TestCaseError, TestRunner};
+
+#[path = "../../model/tests/common/proptest_config.rs"]
+mod proptest_config;
+use proptest_config::config;
 
 type Outcome = Result<(), TestCaseError>;
-
-fn config(default: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
 
 fn check<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> Outcome)
 where

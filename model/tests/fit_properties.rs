@@ -16,21 +16,10 @@ use custval_model::{
     ModelError, Rfm, TimeUnit, TransactionModel,
 };
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 
-/// `default` cases, or `PROPTEST_CASES` when set.
-fn cases(default: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    Config {
-        cases,
-        // Minimized failures become named regression tests below, not files.
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
+#[path = "common/proptest_config.rs"]
+mod proptest_config;
+use proptest_config::config;
 
 /// Ages at the edges of what a summary may carry, and ordinary ones.
 fn age() -> impl Strategy<Value = f64> {
@@ -242,7 +231,7 @@ fn check_spend_fit(rows: &[(u32, f64)]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(cases(32))]
+    #![proptest_config(config(32))]
 
     #[test]
     fn transaction_fits_are_finite_or_typed_errors(rfm in summaries()) {
@@ -251,7 +240,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(cases(300))]
+    #![proptest_config(config(300))]
 
     #[test]
     fn spend_fits_are_finite_or_typed_errors(rows in spend_rows()) {

@@ -28,27 +28,17 @@ use custval_server::registry::Registry;
 use custval_server::scoring::ScoreSetup;
 use custval_server::segmenting;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{TestCaseError, TestRunner};
+
+#[path = "../../model/tests/common/proptest_config.rs"]
+mod proptest_config;
+use proptest_config::config;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use common::{TestServer, ts, ymd};
 
 type Outcome = Result<(), TestCaseError>;
-
-/// `default` cases, or `PROPTEST_CASES` when set.
-fn config(default: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    Config {
-        cases,
-        // Minimized failures become named regression tests, not files.
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
 
 /// Runs `test` on `cases` values of the strategy `make` builds; a failure panics with
 /// the minimized input.
