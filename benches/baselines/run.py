@@ -86,7 +86,7 @@ def report(custval, url, title, path, cols, obs, hold, spend):
             out = subprocess.run(
                 [custval, "--server", url, "fit", "--input", path, *cols,
                  "--observation-end", obs, "--holdout-end", hold, "--time-unit", "week",
-                 "--model", family, "--spend", spend, "--name", name, "--json"],
+                 "--family", family, "--spend", spend, "--name", name, "--json"],
                 capture_output=True, text=True, timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
             print(f"| {family} | > {TIMEOUT} | | | | | | | | timed out |")

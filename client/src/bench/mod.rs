@@ -51,7 +51,7 @@ pub const SETUP_FIT_CUSTOMERS: usize = 50_000;
 
 /// Makes sure `--model` exists (fitting it on simulated customers if not); its version.
 async fn ensure_model(conn: &Connection, opts: &BenchOptions) -> Result<u64, ClientError> {
-    match conn.get_model(&opts.model, 0).await {
+    match conn.get_model(&opts.name, 0).await {
         Ok(m) => Ok(m.version),
         Err(ClientError::Rpc {
             code: tonic::Code::NotFound,
@@ -59,7 +59,7 @@ async fn ensure_model(conn: &Connection, opts: &BenchOptions) -> Result<u64, Cli
         }) => {
             opts.note(format_args!(
                 "model {:?} not found: fitting BG/NBD + Gamma-Gamma on {SETUP_FIT_CUSTOMERS} simulated customers",
-                opts.model
+                opts.name
             ));
             let seed = opts.seed;
             let table =
@@ -67,7 +67,7 @@ async fn ensure_model(conn: &Connection, opts: &BenchOptions) -> Result<u64, Cli
                     .await
                     .map_err(|e| ClientError::Internal(format!("simulation: {e}")))??;
             let request = pb::FitModelRequest {
-                spec: Some(fit_spec(&opts.model)),
+                spec: Some(fit_spec(&opts.name)),
                 customers: Vec::new(),
                 summary_columns: Some(crate::files::table_columns(&table, 0..table.ids.len())),
             };
@@ -75,7 +75,7 @@ async fn ensure_model(conn: &Connection, opts: &BenchOptions) -> Result<u64, Cli
                 .models()
                 .fit_model(request)
                 .await
-                .map_err(|s| ClientError::rpc(format!("fitting model {:?}", opts.model), &s))?;
+                .map_err(|s| ClientError::rpc(format!("fitting model {:?}", opts.name), &s))?;
             fitted
                 .into_inner()
                 .model
@@ -160,7 +160,7 @@ pub async fn run(
         model: if opts.rpc == Rpc::Fit {
             opts.fit_name.clone()
         } else {
-            opts.model.clone()
+            opts.name.clone()
         },
         model_version,
         mode: if opts.open_loop() {

@@ -56,9 +56,10 @@ pub struct BenchOptions {
     #[arg(long, value_enum, default_value_t = Rpc::Score)]
     pub rpc: Rpc,
 
-    /// Model to score with; fitted on simulated customers first if it does not exist.
-    #[arg(long, default_value = "bench")]
-    pub model: String,
+    /// The stored model to load the server with (its name, as `--name` everywhere else);
+    /// fitted on simulated customers first if it does not exist.
+    #[arg(long, alias = "model", default_value = "bench")]
+    pub name: String,
 
     /// Customers per Score request, per ScoreStream chunk, or per FitModel or Segment
     /// request [default: 1 for score, 1000 for segment, 10000 for score-stream and fit].
@@ -133,7 +134,7 @@ impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
             rpc: Rpc::Score,
-            model: "bench".into(),
+            name: "bench".into(),
             batch_size: None,
             stream_customers: 1_000_000,
             concurrency: Vec::new(),

@@ -111,7 +111,7 @@ impl Workload {
                     .div_ceil(batch)
                     .clamp(1, SCORE_POOL_REQUESTS);
                 let t = simulated_customers(n * batch, opts.seed)?;
-                let options = score_options(&opts.model);
+                let options = score_options(&opts.name);
                 let columns =
                     |i: usize| Some(crate::files::table_columns(&t, i * batch..(i + 1) * batch));
                 let requests = (0..n).map(|i| match opts.rpc {
@@ -139,7 +139,7 @@ impl Workload {
                 let chunks = total.div_ceil(chunk);
                 let pool = chunks.min(STREAM_POOL_CUSTOMERS.div_ceil(chunk)).max(1);
                 let t = simulated_customers(pool * chunk, opts.seed)?;
-                let options = score_options(&opts.model);
+                let options = score_options(&opts.name);
                 let message = |p: usize, size: usize, first: bool| {
                     encode(&pb::ScoreStreamRequest {
                         options: first.then(|| options.clone()),

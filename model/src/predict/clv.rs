@@ -50,6 +50,9 @@ impl Discount {
     }
 }
 
+/// The longest CLV horizon accepted, in years.
+pub const MAX_HORIZON_YEARS: f64 = 1000.0;
+
 /// How to value a customer: over what horizon and with what discount.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ClvSpec {
@@ -87,6 +90,18 @@ impl ClvSpec {
             return Err(ModelError::invalid(
                 "horizon",
                 format!("must be finite and > 0, got {}", self.horizon.value),
+            ));
+        }
+        // Far beyond any business horizon, and where the conversion to days would
+        // overflow: a finite but absurd horizon is the caller's mistake, named as such.
+        let years = self.horizon.in_unit(TimeUnit::Year);
+        if !(years <= MAX_HORIZON_YEARS) {
+            return Err(ModelError::invalid(
+                "horizon",
+                format!(
+                    "{} {} is above the limit of {MAX_HORIZON_YEARS} years",
+                    self.horizon.value, self.horizon.unit
+                ),
             ));
         }
         self.discount.validate()?;
@@ -186,6 +201,18 @@ mod tests {
         assert!(
             matches!(spec.validate(), Err(ModelError::InvalidInput { field, .. }) if field == "horizon")
         );
+        // Finite but absurd: 1e306 years overflows in days; 1,001 years is above the limit.
+        for (value, unit) in [(1e306, TimeUnit::Year), (1001.0 * 52.18, TimeUnit::Week)] {
+            let mut spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
+            spec.horizon = Duration::new(value, unit);
+            assert!(
+                matches!(spec.validate(), Err(ModelError::InvalidInput { field, .. }) if field == "horizon"),
+                "{value} {unit}"
+            );
+        }
+        let mut spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
+        spec.horizon = Duration::new(1000.0, TimeUnit::Year);
+        spec.validate().unwrap();
         let mut spec = ClvSpec::lifetimes_convention(12, 0.01, TimeUnit::Week);
         spec.discount.rate = f64::NAN;
         assert!(
