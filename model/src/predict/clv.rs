@@ -95,7 +95,7 @@ impl ClvSpec {
         // Far beyond any business horizon, and where the conversion to days would
         // overflow: a finite but absurd horizon is the caller's mistake, named as such.
         let years = self.horizon.in_unit(TimeUnit::Year);
-        if !(years <= MAX_HORIZON_YEARS) {
+        if years > MAX_HORIZON_YEARS {
             return Err(ModelError::invalid(
                 "horizon",
                 format!(
