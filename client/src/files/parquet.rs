@@ -140,8 +140,10 @@ impl ParquetInput {
         // The Parquet types decide, not an Arrow schema stored by the writer (pandas
         // categoricals, for one, would come back as dictionaries).
         let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
-            .map_err(|e| input_error(path, 0, None, format!("not a readable Parquet file: {e}")))?;
+        let builder = shielded(path, "not a readable Parquet file", || {
+            ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+        })?
+        .map_err(|e| input_error(path, 0, None, format!("not a readable Parquet file: {e}")))?;
         Ok(ParquetInput {
             path: path.to_owned(),
             builder,
@@ -215,11 +217,11 @@ impl ParquetInput {
             columns.iter().map(|c| c.index),
         );
         let total = u64::try_from(self.builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-        let reader = self
+        let builder = self
             .builder
             .with_projection(mask)
-            .with_batch_size(batch.max(1))
-            .build()
+            .with_batch_size(batch.max(1));
+        let reader = shielded(&self.path, "cannot read Parquet", || builder.build())?
             .map_err(|e| input_error(&self.path, 0, None, format!("cannot read Parquet: {e}")))?;
         Ok(Batches {
             path: self.path,
@@ -228,6 +230,26 @@ impl ParquetInput {
             total,
         })
     }
+}
+
+/// Runs a call into the Parquet reader, turning a panic into an error naming the file. The
+/// parquet crate asserts on some damaged files (a footer whose column offsets are negative,
+/// a dictionary page that is missing) instead of returning an error; a damaged input must
+/// be a clean message, never a crash.
+fn shielded<T>(path: &Path, what: &str, call: impl FnOnce() -> T) -> Result<T, ClientError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the reader failed".to_owned());
+        input_error(
+            path,
+            0,
+            None,
+            format!("{what}: damaged Parquet data ({why})"),
+        )
+    })
 }
 
 /// Record batches of a file, with the number of rows before the current one.
@@ -241,7 +263,9 @@ struct Batches {
 
 impl Batches {
     fn next(&mut self) -> Result<Option<Batch>, ClientError> {
-        match self.reader.next() {
+        let what = format!("cannot read Parquet after row {}", self.rows);
+        let reader = &mut self.reader;
+        match shielded(&self.path, &what, || reader.next())? {
             None => Ok(None),
             Some(Err(e)) => Err(input_error(
                 &self.path,
