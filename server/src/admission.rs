@@ -218,8 +218,8 @@ impl Admission {
         let result = async {
             let permit = self.admit(&cost, deadline).await?;
             // The request's token fires when this future ends or is dropped; the place is
-            // held by the permit's clones in the work (see `cancel`), so `()` here.
-            let work = cancel::scope(&self.shutdown, &self.metrics, (), work(permit));
+            // held by the permit's clones in the work.
+            let work = cancel::scope(&self.shutdown, &self.metrics, work(permit));
             within_deadline(deadline, work).await
         }
         .await

@@ -6,8 +6,10 @@
 //! parent, when the drain deadline passes at shutdown (`app`). Work on the blocking pool
 //! passes the token into the model crate (`FitOptions::cancel`, `SegmentOptions::cancel`:
 //! checked per optimizer iteration and k-means pass) and checks it between chunks and
-//! folds. While it runs it [`hold`]s the request, and with it the request's admission
-//! permit: the concurrency limit counts work still running, not handlers still waiting.
+//! folds. While it runs it [`hold`]s the request (its token and its place in the
+//! `custval_request_work_running` gauge); the admission place itself is held by the
+//! `admission::Permit` the work carries, so the limit counts work still running, not
+//! handlers still waiting.
 //!
 //! Storing is one step against the same request ([`Request::store`]), so that a fit is kept
 //! exactly when its caller is answered OK: the step does not start once the token has
@@ -53,9 +55,6 @@ pub struct Request {
     /// The writes of the store step, to undo if the handler goes away without answering.
     writes: Mutex<Option<(Arc<Registry>, Vec<Undo>)>>,
     metrics: Option<Arc<Metrics>>,
-    /// The admission permit (or nothing): released when the handler and every piece of
-    /// work holding the request are done.
-    _permit: Box<dyn std::any::Any + Send + Sync>,
 }
 
 impl std::fmt::Debug for Request {
@@ -72,23 +71,18 @@ impl std::fmt::Debug for Request {
 pub fn current() -> Arc<Request> {
     CURRENT
         .try_with(Arc::clone)
-        .unwrap_or_else(|_| Arc::new(Request::new(&Cancel::never(), None, Box::new(()))))
+        .unwrap_or_else(|_| Arc::new(Request::new(&Cancel::never(), None)))
 }
 
-/// Runs `work` as one request: see the [module documentation](self). `permit` is held
-/// until the handler and all the work it started have finished. A `Cancelled` outcome
-/// caused by the shutdown becomes UNAVAILABLE (retry elsewhere; nothing was stored).
+/// Runs `work` as one request: see the [module documentation](self). A `Cancelled`
+/// outcome caused by the shutdown becomes UNAVAILABLE (retry elsewhere; nothing was
+/// stored).
 pub async fn scope<T>(
     shutdown: &Cancel,
     metrics: &Arc<Metrics>,
-    permit: impl Send + Sync + 'static,
     work: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
-    let request = Arc::new(Request::new(
-        shutdown,
-        Some(metrics.clone()),
-        Box::new(permit),
-    ));
+    let request = Arc::new(Request::new(shutdown, Some(metrics.clone())));
     let mut handler = Handler {
         request: request.clone(),
         answered: false,
@@ -135,18 +129,13 @@ pub fn hold() -> Hold {
 }
 
 impl Request {
-    fn new(
-        shutdown: &Cancel,
-        metrics: Option<Arc<Metrics>>,
-        permit: Box<dyn std::any::Any + Send + Sync>,
-    ) -> Request {
+    fn new(shutdown: &Cancel, metrics: Option<Arc<Metrics>>) -> Request {
         Request {
             token: shutdown.child(),
             shutdown: shutdown.clone(),
             stage: AtomicU8::new(LIVE),
             writes: Mutex::new(None),
             metrics,
-            _permit: permit,
         }
     }
 
@@ -274,8 +263,6 @@ impl Store<'_> {
 mod tests {
     use std::time::Duration;
 
-    use tokio::sync::Semaphore;
-
     use super::*;
     use crate::record::tests::sample_record;
 
@@ -287,7 +274,7 @@ mod tests {
 
     /// A request outside any scope, and its handler end.
     fn new_request() -> (Arc<Request>, Handler) {
-        let request = Arc::new(Request::new(&Cancel::new(), None, Box::new(())));
+        let request = Arc::new(Request::new(&Cancel::new(), None));
         let handler = Handler {
             request: request.clone(),
             answered: false,
@@ -360,13 +347,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn work_holds_the_permit_until_it_stops_and_learns_the_caller_went_away() {
+    // That the work also keeps its admission place is `admission`'s test
+    // `work_holds_its_place_after_the_caller_stops_waiting`.
+    async fn work_is_counted_until_it_stops_and_learns_the_caller_went_away() {
         let metrics = Arc::new(Metrics::new());
-        let permits = Arc::new(Semaphore::new(1));
-        let permit = permits.clone().try_acquire_owned().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let shutdown = Cancel::new();
-        let handler = scope(&shutdown, &metrics, permit, async move {
+        let handler = scope(&shutdown, &metrics, async move {
             // Work started on the blocking pool, then a handler that waits forever.
             tx.send((hold(), current().token())).unwrap();
             std::future::pending::<Result<(), ApiError>>().await
@@ -376,10 +363,8 @@ mod tests {
         assert!(cut.is_err());
         let (work, token) = rx.recv().unwrap();
         assert!(token.is_cancelled());
-        assert_eq!(permits.available_permits(), 0);
         assert!(metrics.render().contains("custval_request_work_running 1"));
         drop(work);
-        assert_eq!(permits.available_permits(), 1);
         assert!(metrics.render().contains("custval_request_work_running 0"));
     }
 
@@ -387,7 +372,7 @@ mod tests {
     async fn work_stopped_by_the_shutdown_is_unavailable() {
         let metrics = Arc::new(Metrics::new());
         let shutdown = Cancel::new();
-        let r = scope(&shutdown, &metrics, (), async {
+        let r = scope(&shutdown, &metrics, async {
             let token = current().token();
             shutdown.cancel();
             Ok(token.check()?)
@@ -395,7 +380,7 @@ mod tests {
         .await;
         assert!(matches!(r, Err(ApiError::ShuttingDown)), "{r:?}");
         // A caller that went away is not the shutdown.
-        let r = scope(&Cancel::new(), &metrics, (), async {
+        let r = scope(&Cancel::new(), &metrics, async {
             Err::<(), _>(ApiError::Cancelled)
         })
         .await;

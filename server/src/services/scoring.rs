@@ -156,7 +156,6 @@ impl Scoring for ScoringService {
             let scored = cancel::scope(
                 &shutdown,
                 &state.metrics,
-                (),
                 within_deadline(deadline, streamed),
             );
             let error = scored.await.err().map(Status::from);
