@@ -123,10 +123,15 @@ def main():
                     rows.append({"family": fam, "params": [r, alpha, a, b], "x": x, "t_x": tx,
                                  "T": T, "ll": float(ll)})
 
-    out = os.path.join(os.path.dirname(__file__), "..", "fixtures", "extreme_likelihoods.json")
+    write_fixture("extreme_likelihoods.json", "gen_extreme_likelihoods.py", rows)
+
+
+def write_fixture(name, generator, rows):
+    """Writes tests/fixtures/NAME: the generator and mpmath version, then one case a line."""
+    out = os.path.join(os.path.dirname(__file__), "..", "fixtures", name)
     with open(out, "w") as f:
-        f.write('{"generator": "model/tests/tools/gen_extreme_likelihoods.py (mpmath %s, 60 digits)",\n'
-                % mp.__version__)
+        f.write('{"generator": "model/tests/tools/%s (mpmath %s, 60 digits)",\n'
+                % (generator, mp.__version__))
         f.write(' "cases": [\n')
         f.write(",\n".join("  " + json.dumps(r) for r in rows))
         f.write("\n]}\n")

@@ -16,12 +16,11 @@ inputs.
 
 Tested with mpmath 1.3.0 (about two minutes).
 """
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from gen_extreme_likelihoods import mp, pareto  # noqa: E402
+from gen_extreme_likelihoods import mp, pareto, write_fixture  # noqa: E402
 
 # (x, t_x, T)
 HISTORIES = [(0, 0.0, 52.0), (3, 30.0, 52.0), (1, 1.0, 520.0), (40, 51.99, 52.0),
@@ -64,14 +63,7 @@ def main():
             print(r, alpha, s, beta, x, tx, T, "q = %.3g" % q, flush=True)
             rows.append({"params": [r, alpha, s, beta], "x": x, "t_x": tx, "T": T,
                          "q": q, "ll": float(ll), "p_alive": float(pa)})
-    out = os.path.join(os.path.dirname(__file__), "..", "fixtures", "pareto_expansion.json")
-    with open(out, "w") as f:
-        f.write('{"generator": "model/tests/tools/gen_pareto_expansion_refs.py (mpmath %s, 60 digits)",\n'
-                % mp.__version__)
-        f.write(' "cases": [\n')
-        f.write(",\n".join("  " + json.dumps(r) for r in rows))
-        f.write("\n]}\n")
-    print(len(rows), "cases written to", out)
+    write_fixture("pareto_expansion.json", "gen_pareto_expansion_refs.py", rows)
 
 
 if __name__ == "__main__":
