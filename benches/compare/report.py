@@ -255,6 +255,8 @@ def details(r):
     if "params_peer" in a:
         ll = a.get("loglik_custval_minus_peer")
         extra = "" if ll is None else f"; LL(custval) - LL(peer) = {ll:.3g}"
+        if ll is not None and ll > 0 and not a.get("within_tolerance", True):
+            extra += " (custval's estimate is the better maximum: the peer's optimizer stopped short)"
         line = (f"{task} {n:,}: {PEER_NAMES.get(r.get('peer'), r.get('peer'))} "
                 f"{fmt(a['params_peer'])}; custval {fmt(a['params_custval'])}{extra}; "
                 f"1 vs 2 threads {a['custval_1t_vs_2t_max_rel_diff']:.1e}")

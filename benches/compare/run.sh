@@ -33,6 +33,14 @@ while [ $# -gt 0 ]; do
         *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
+for g in ${only//,/ }; do
+    case "$g" in
+        fit|score|kmeans|summarize|e2e|pymc) ;;
+        *) echo "run.sh: unknown group '$g' in --only (fit, score, kmeans, summarize, e2e, pymc)" >&2
+           exit 2 ;;
+    esac
+done
+case "$reps" in ''|*[!0-9]*|0) echo "run.sh: --reps wants a positive count" >&2; exit 2 ;; esac
 case ",$only," in *,summarize,*) ;; *) tx="" ;; esac
 has() { case ",$only," in *,"$1",*) return 0 ;; *) return 1 ;; esac; }
 

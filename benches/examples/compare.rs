@@ -72,7 +72,8 @@ const SEED: u64 = 1;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: compare gen DIR [--sizes N,..] [--tx ROWS,..] | compare serve DIR [--threads T]";
+    let usage =
+        "usage: compare gen DIR [--sizes N,..] [--tx ROWS,..] | compare serve DIR [--threads T]";
     let (Some(cmd), Some(dir)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -245,7 +246,9 @@ fn kmeans_features(rfm: &[Rfm], money: &[f64]) -> (Vec<f64>, Vec<(f64, f64)>) {
 fn limit_threads(threads: Option<usize>) -> (usize, Vec<usize>) {
     use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
     let allowed = sched_getaffinity(None).unwrap();
-    let mut cpus: Vec<usize> = (0..CpuSet::MAX_CPU).filter(|&c| allowed.is_set(c)).collect();
+    let mut cpus: Vec<usize> = (0..CpuSet::MAX_CPU)
+        .filter(|&c| allowed.is_set(c))
+        .collect();
     if let Some(t) = threads {
         assert!(t >= 1, "--threads must be at least 1");
         if t < cpus.len() {
@@ -273,21 +276,30 @@ fn process_cpu_seconds() -> f64 {
 
 /// What one run of a task leaves, for its entry (parameters, diagnostics, outputs).
 enum Done {
-    Bg(GroupedRfm, Fitted<BetaGeoParams>),
-    Gg(SpendData, Fitted<GammaGammaParams>),
-    BgGg(GroupedRfm, Fitted<BetaGeoParams>, Fitted<GammaGammaParams>),
+    Bg(GroupedRfm, Box<Fitted<BetaGeoParams>>),
+    Gg(SpendData, Box<Fitted<GammaGammaParams>>),
+    BgGg(
+        GroupedRfm,
+        Box<Fitted<BetaGeoParams>>,
+        Box<Fitted<GammaGammaParams>>,
+    ),
     Scores(Scores),
     Kmeans(KMeansFit),
     Segment(Box<Segmentation>),
     Summary(Box<SummaryOutput>),
 }
 
+/// One run of a task: what is timed.
+type Run = Box<dyn FnMut() -> Done>;
+/// The entry describing a run's result.
+type Describe = Box<dyn Fn(&Done) -> Entry>;
+
 /// A prepared task: `run` is what is timed; `entry` describes the last run's result.
 struct Job {
     task: String,
     n: usize,
-    run: Box<dyn FnMut() -> Done>,
-    entry: Box<dyn Fn(&Done) -> Entry>,
+    run: Run,
+    entry: Describe,
 }
 
 fn serve(dir: &Path, threads: Option<usize>) {
@@ -390,7 +402,7 @@ fn prepare(dir: &Path, task: &str, n: usize, peer: Option<&str>) -> Job {
         read_customers(&dir.join(format!("{name}_{n}.csv")))
     };
     let d = dir.to_owned();
-    let (run, entry): (Box<dyn FnMut() -> Done>, Box<dyn Fn(&Done) -> Entry>) = match task {
+    let (run, entry): (Run, Describe) = match task {
         // BG/NBD (grouping is part of custval's fit).
         "fit_bgnbd" | "fit_bgnbd_day" => {
             let (rfm, _) = customers(task == "fit_bgnbd_day");
@@ -399,7 +411,7 @@ fn prepare(dir: &Path, task: &str, n: usize, peer: Option<&str>) -> Job {
                 Box::new(move || {
                     let g = GroupedRfm::build(&rfm, None).unwrap();
                     let f = fit_bgnbd(&g, &opts).unwrap();
-                    Done::Bg(g, f)
+                    Done::Bg(g, Box::new(f))
                 }),
                 Box::new(move |done| {
                     let Done::Bg(g, f) = done else { unreachable!() };
@@ -416,10 +428,12 @@ fn prepare(dir: &Path, task: &str, n: usize, peer: Option<&str>) -> Job {
                 Box::new(move || {
                     let data = SpendData::build(&freq, &money).unwrap();
                     let f = gamma_gamma::fit(&data, &opts).unwrap();
-                    Done::Gg(data, f)
+                    Done::Gg(data, Box::new(f))
                 }),
                 Box::new(move |done| {
-                    let Done::Gg(data, f) = done else { unreachable!() };
+                    let Done::Gg(data, f) = done else {
+                        unreachable!()
+                    };
                     let theirs = gg_of(&peer_params(&d, &peer, n));
                     gg_entry(data, f, theirs)
                 }),
@@ -437,10 +451,12 @@ fn prepare(dir: &Path, task: &str, n: usize, peer: Option<&str>) -> Job {
                     let bg = fit_bgnbd(&g, &opts).unwrap();
                     let data = SpendData::build(&freq, &money).unwrap();
                     let gg = gamma_gamma::fit(&data, &opts).unwrap();
-                    Done::BgGg(g, bg, gg)
+                    Done::BgGg(g, Box::new(bg), Box::new(gg))
                 }),
                 Box::new(move |done| {
-                    let Done::BgGg(g, bg, gg) = done else { unreachable!() };
+                    let Done::BgGg(g, bg, gg) = done else {
+                        unreachable!()
+                    };
                     bg_entry(g, bg, None)
                         .num("p", gg.params.p())
                         .num("q", gg.params.q())
@@ -463,7 +479,9 @@ fn prepare(dir: &Path, task: &str, n: usize, peer: Option<&str>) -> Job {
                     Done::Scores(model.score(&rfm, &money, TimeUnit::Week, &spec).unwrap())
                 }),
                 Box::new(move |done| {
-                    let Done::Scores(s) = done else { unreachable!() };
+                    let Done::Scores(s) = done else {
+                        unreachable!()
+                    };
                     let clv: Vec<f64> = s.clv.iter().map(|c| c.unwrap_or(f64::NAN)).collect();
                     for (name, v) in [
                         ("expected", &s.expected_purchases),
@@ -472,7 +490,9 @@ fn prepare(dir: &Path, task: &str, n: usize, peer: Option<&str>) -> Job {
                     ] {
                         write_f64(&d.join(format!("custval_{peer}_{name}_{n}.f64")), v);
                     }
-                    Entry::new().num("horizon", s.horizon).txt("params_from", &*peer)
+                    Entry::new()
+                        .num("horizon", s.horizon)
+                        .txt("params_from", &*peer)
                 }),
             )
         }
@@ -483,9 +503,13 @@ fn prepare(dir: &Path, task: &str, n: usize, peer: Option<&str>) -> Job {
             let (features, scale) = kmeans_features(&rfm, &money);
             let x = ndarray::Array2::from_shape_vec((n, scale.len()), features).unwrap();
             (
-                Box::new(move || Done::Kmeans(segments::kmeans_fit(&x, 6, &kmeans_options()).unwrap())),
+                Box::new(move || {
+                    Done::Kmeans(segments::kmeans_fit(&x, 6, &kmeans_options()).unwrap())
+                }),
                 Box::new(|done| {
-                    let Done::Kmeans(km) = done else { unreachable!() };
+                    let Done::Kmeans(km) = done else {
+                        unreachable!()
+                    };
                     Entry::new()
                         .num("inertia", km.inertia)
                         .num("iterations", km.iterations as f64)
@@ -515,7 +539,9 @@ fn prepare(dir: &Path, task: &str, n: usize, peer: Option<&str>) -> Job {
                     ))
                 }),
                 Box::new(move |done| {
-                    let Done::Segment(seg) = done else { unreachable!() };
+                    let Done::Segment(seg) = done else {
+                        unreachable!()
+                    };
                     // The matrix given to scikit-learn must be the one segment() clustered.
                     let scaler = &seg.model.scaler;
                     let scale_diff = scale
@@ -546,7 +572,9 @@ fn prepare(dir: &Path, task: &str, n: usize, peer: Option<&str>) -> Job {
                     Done::Summary(Box::new(s))
                 }),
                 Box::new(move |done| {
-                    let Done::Summary(summary) = done else { unreachable!() };
+                    let Done::Summary(summary) = done else {
+                        unreachable!()
+                    };
                     write_summary(&d.join(format!("custval_summary_{n}.csv")), &summary.table);
                     Entry::new()
                         .num("customers", summary.table.len() as f64)
@@ -658,7 +686,11 @@ fn bg_entry(g: &GroupedRfm, f: &Fitted<BetaGeoParams>, peer: Option<BetaGeoParam
     e
 }
 
-fn gg_entry(data: &SpendData, f: &Fitted<GammaGammaParams>, peer: Option<GammaGammaParams>) -> Entry {
+fn gg_entry(
+    data: &SpendData,
+    f: &Fitted<GammaGammaParams>,
+    peer: Option<GammaGammaParams>,
+) -> Entry {
     let mut e = Entry::new()
         .num("p", f.params.p())
         .num("q", f.params.q())
