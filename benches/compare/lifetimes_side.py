@@ -1,23 +1,25 @@
-"""The Python side of benches/compare: lifetimes 0.11.3 and scikit-learn on the files
-`compare gen` wrote. Writes lifetimes_results.json, lifetimes_params_N.txt (read by
-`compare run`, which scores with these parameters), per-customer predictions
-(lifetimes_*.f64) and the summaries of the transaction logs (lifetimes_summary_*.csv).
+"""The lifetimes 0.11.3 + scikit-learn worker of benches/compare (protocol: worker.py).
 
-Memory: peak_bytes, the peak of tracemalloc's traced heap (Python objects and numpy and
-pandas buffers, which numpy reports to tracemalloc) over one extra, untimed run.
+    lifetimes_side.py DIR
 
-Timing: time.perf_counter around the call only (plus pandas.read_csv for summarizing);
-the minimum over repeated runs: one run if it takes more than 2 s, else at least 3 and until
-1 s has been spent (at most 50), as on the Rust side.
+Tasks, on the files `compare gen` wrote to DIR:
+  fit_bgnbd, fit_bgnbd_day      BetaGeoFitter().fit(f, r, T), continuous / day resolution
+  fit_bgnbd_day_weighted        the day-resolution rows grouped, counts as weights (what a
+                                careful lifetimes user does; the grouping is timed)
+  fit_gamma_gamma               GammaGammaFitter().fit on the repeat customers
+  score                         E[X(52.14 w)], P(alive), customer_lifetime_value(time=12,
+                                discount_rate=0.01, freq='W') with this worker's own fits
+  e2e_fit                       read_csv of the summary file + BG/NBD fit + Gamma-Gamma fit
+  kmeans, kmeans_1thread        scikit-learn's KMeans with its default threads / one thread
+  summarize_csv                 read_csv + summary_data_from_transaction_data (N = rows)
+
+Fitted parameters go to lifetimes_params_N.txt (bg_*, day_*, gg_*), which custval's
+worker reads to score with the same parameters; predictions to lifetimes_*_N.f64,
+summaries to lifetimes_summary_N.csv.
 """
 
-import argparse
-import gc
-import json
 import os
 import sys
-import time
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -32,162 +34,130 @@ from lifetimes.utils import summary_data_from_transaction_data  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from worker import serve, write_params  # noqa: E402
 
-def timed(f):
-    best, total, runs = float("inf"), 0.0, 0
-    while True:
-        t = time.perf_counter()
-        out = f()
-        s = time.perf_counter() - t
-        best, total, runs = min(best, s), total + s, runs + 1
-        if s > 2.0 or (runs >= 3 and total >= 1.0) or runs >= 50:
-            return best, out
-
-
-def measured(f):
-    """timed(f), then the heap peak of one more run: (seconds, result, peak bytes)."""
-    best, out = timed(f)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        f()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return best, out, peak
-
-
-def read_customers(path):
-    # The files hold shortest round-trip decimals; pandas 3's parser reads them back
-    # exactly (checked: no value differs from Python's float()).
-    return pd.read_csv(path, index_col="customer_id")
-
-
-def bg_fit(df, weighted=False):
-    def go():
-        if not weighted:
-            return BetaGeoFitter().fit(df["frequency"], df["recency"], df["T"])
-        # What a careful lifetimes user does with repeated rows: group them first and
-        # pass the counts as weights (the grouping is inside the timing).
-        g = df.groupby(["frequency", "recency", "T"], sort=False).size().reset_index(name="w")
-        return BetaGeoFitter().fit(g["frequency"], g["recency"], g["T"], weights=g["w"])
-
-    return measured(go)
-
-
-def bg_params(bgf):
-    p = bgf.params_
-    return {k: float(p[k]) for k in ("r", "alpha", "a", "b")}
+# E[X] at the CLV horizon: 12 lifetimes months of 4.345 weeks.
+HORIZON = 12 * 4.345
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("dir")
-    ap.add_argument("--sizes", default="10000,100000,1000000")
-    ap.add_argument("--tx", default="1000000,10000000")
-    a = ap.parse_args()
-    sizes = [int(s) for s in a.sizes.split(",") if s]
-    txs = [int(s) for s in a.tx.split(",") if s]
-    d = a.dir
-    out = []
+    d = sys.argv[1]
+    fitted = {}  # n -> {"bg": BetaGeoFitter, "day": ..., "gg": GammaGammaFitter}
 
-    def log(msg):
-        print(f"lifetimes {msg}", file=sys.stderr, flush=True)
+    def read_customers(n, day=False):
+        # The files hold shortest round-trip decimals; pandas 3's parser reads them back
+        # exactly (checked: no value differs from Python's float()).
+        name = "customers_day" if day else "customers"
+        return pd.read_csv(os.path.join(d, f"{name}_{n}.csv"), index_col="customer_id")
 
-    for n in sizes:
-        df = read_customers(os.path.join(d, f"customers_{n}.csv"))
-        day = read_customers(os.path.join(d, f"customers_day_{n}.csv"))
+    def keep(n, key, model):
+        """Remember a fit and rewrite lifetimes_params_N.txt with every fit so far."""
+        fitted.setdefault(n, {})[key] = model
+        params = {}
+        for k, m in sorted(fitted[n].items()):
+            names = ("p", "q", "v") if k == "gg" else ("r", "alpha", "a", "b")
+            params.update({f"{k}_{p}": float(m.params_[p]) for p in names})
+        write_params(os.path.join(d, f"lifetimes_params_{n}.txt"), params)
 
-        # 1. BG/NBD, continuous times.
-        s, bgf, mem = bg_fit(df)
-        out.append(dict(task="fit_bgnbd", n=n, seconds=s, peak_bytes=mem, **bg_params(bgf)))
-        log(f"{n}: fit continuous {s:.3f} s {bg_params(bgf)}")
+    def params(m, names):
+        return {k: float(m.params_[k]) for k in names}
 
-        # 2. BG/NBD, day resolution: as given (one row per customer), and grouped + weights.
-        s, bgd, mem = bg_fit(day)
-        out.append(dict(task="fit_bgnbd_day", n=n, seconds=s, peak_bytes=mem, **bg_params(bgd)))
-        log(f"{n}: fit day-resolution {s:.3f} s")
-        s, bgw, mem = bg_fit(day, weighted=True)
-        out.append(dict(task="fit_bgnbd_day_weighted", n=n, seconds=s, peak_bytes=mem,
-                        **bg_params(bgw)))
-        log(f"{n}: fit day-resolution, grouped with weights {s:.3f} s")
+    bg_names, gg_names = ("r", "alpha", "a", "b"), ("p", "q", "v")
 
-        # Gamma-Gamma on the repeat customers of the continuous table.
+    def bg_fit(df):
+        return BetaGeoFitter().fit(df["frequency"], df["recency"], df["T"])
+
+    def gg_fit(df):
         rep = df[df["frequency"] > 0]
-        s, ggf, mem = measured(
-            lambda: GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"]))
-        gp = {k: float(ggf.params_[k]) for k in ("p", "q", "v")}
-        out.append(dict(task="fit_gamma_gamma", n=n, seconds=s, peak_bytes=mem, **gp))
+        return GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
 
-        with open(os.path.join(d, f"lifetimes_params_{n}.txt"), "w") as fh:
-            for prefix, m in (("bg", bgf), ("day", bgd)):
-                for k, v in bg_params(m).items():
-                    fh.write(f"{prefix}_{k} {v!r}\n")
-            for k, v in gp.items():
-                fh.write(f"gg_{k} {v!r}\n")
+    def prepare(task, n, _peer):
+        if task in ("fit_bgnbd", "fit_bgnbd_day"):
+            key = "day" if task == "fit_bgnbd_day" else "bg"
+            df = read_customers(n, day=key == "day")
 
-        # 3. Scoring with the continuous fit: E[X(t)] at the CLV horizon (12 lifetimes
-        #    months of 4.345 weeks = 52.14 weeks, the horizon custval's score reports),
-        #    P(alive), and CLV over 12 months at 1% per month.
-        f, r, T, m = df["frequency"], df["recency"], df["T"], df["monetary_value"]
-        horizon = 12 * 4.345
+            def entry(m):
+                keep(n, key, m)
+                return params(m, bg_names)
+            return (lambda: bg_fit(df)), entry
+        if task == "fit_bgnbd_day_weighted":
+            df = read_customers(n, day=True)
 
-        def score():
-            e = bgf.conditional_expected_number_of_purchases_up_to_time(horizon, f, r, T)
-            pa = bgf.conditional_probability_alive(f, r, T)
-            clv = ggf.customer_lifetime_value(bgf, f, r, T, m, time=12, discount_rate=0.01,
-                                              freq="W")
-            return e, pa, clv
+            def grouped():
+                g = (df.groupby(["frequency", "recency", "T"], sort=False).size()
+                     .reset_index(name="w"))
+                return BetaGeoFitter().fit(g["frequency"], g["recency"], g["T"],
+                                           weights=g["w"])
+            return grouped, lambda m: params(m, bg_names)
+        if task == "fit_gamma_gamma":
+            df = read_customers(n)
 
-        s, (e, pa, clv), mem = measured(score)
-        out.append(dict(task="score", n=n, seconds=s, peak_bytes=mem, horizon=horizon))
-        for name, v in (("expected", e), ("palive", pa), ("clv", clv)):
-            np.asarray(v, dtype="<f8").tofile(os.path.join(d, f"lifetimes_{name}_{n}.f64"))
-        log(f"{n}: score {s:.3f} s")
+            def entry(m):
+                keep(n, "gg", m)
+                return params(m, gg_names)
+            return (lambda: gg_fit(df)), entry
+        if task == "score":
+            df = read_customers(n)
+            have = fitted.get(n, {})
+            # Scoring on its own (--only score): fit first, untimed.
+            if "bg" not in have:
+                keep(n, "bg", bg_fit(df))
+            if "gg" not in have:
+                keep(n, "gg", gg_fit(df))
+            bgf, ggf = fitted[n]["bg"], fitted[n]["gg"]
+            f, r, T, m = df["frequency"], df["recency"], df["T"], df["monetary_value"]
 
-        # 5. k-means on the standardized features custval's segment() clusters. OpenMP's
-        #    barriers make scikit-learn erratic when the other core is busy (a 10k fit went
-        #    from 0.01 s to 0.5 s on a shared 2-core machine), so it is timed with its
-        #    default threads and with one thread, and the faster one counts.
-        x = np.fromfile(os.path.join(d, f"features_{n}.f64"), dtype="<f8").reshape(n, -1)
+            def score():
+                e = bgf.conditional_expected_number_of_purchases_up_to_time(HORIZON, f, r, T)
+                pa = bgf.conditional_probability_alive(f, r, T)
+                clv = ggf.customer_lifetime_value(bgf, f, r, T, m, time=12,
+                                                  discount_rate=0.01, freq="W")
+                return e, pa, clv
 
-        def kmeans():
-            return KMeans(n_clusters=6, init="k-means++", n_init=1, max_iter=100, tol=1e-4,
-                          random_state=0).fit(x)
+            def entry(out):
+                for name, v in zip(("expected", "palive", "clv"), out):
+                    np.asarray(v, dtype="<f8").tofile(
+                        os.path.join(d, f"lifetimes_{name}_{n}.f64"))
+                return dict(horizon=HORIZON)
+            return score, entry
+        if task == "e2e_fit":
+            path = os.path.join(d, f"customers_{n}.csv")
 
-        s_default, km, mem = measured(kmeans)
-        with threadpool_limits(limits=1):
-            s_one, _ = timed(kmeans)
-        s = min(s_default, s_one)
-        out.append(dict(task="kmeans", n=n, seconds=s, peak_bytes=mem,
-                        seconds_default_threads=s_default,
-                        seconds_one_thread=s_one, inertia=float(km.inertia_),
-                        iterations=int(km.n_iter_)))
-        log(f"{n}: k-means {s_default:.4f} s, one thread {s_one:.4f} s "
-            f"({km.n_iter_} iterations)")
+            def e2e():
+                df = pd.read_csv(path, index_col="customer_id")
+                return bg_fit(df), gg_fit(df)
+            return e2e, lambda m: {**params(m[0], bg_names), **params(m[1], gg_names)}
+        if task in ("kmeans", "kmeans_1thread"):
+            # scikit-learn's OpenMP barriers are erratic when the other core is busy (a 10k
+            # fit went from 0.01 s to 0.5 s on a shared 2-core machine): it is timed with
+            # its default threads and with one, as two sides.
+            x = np.fromfile(os.path.join(d, f"features_{n}.f64"), dtype="<f8").reshape(n, -1)
+            limit = 1 if task == "kmeans_1thread" else None
 
-    # 4. Summaries of transaction logs (read_csv included).
-    for rows in txs:
-        path = os.path.join(d, f"transactions_{rows}.csv")
+            def kmeans():
+                with threadpool_limits(limits=limit):
+                    return KMeans(n_clusters=6, init="k-means++", n_init=1, max_iter=100,
+                                  tol=1e-4, random_state=0).fit(x)
+            return kmeans, lambda km: dict(inertia=float(km.inertia_),
+                                           iterations=int(km.n_iter_))
+        if task == "summarize_csv":
+            path = os.path.join(d, f"transactions_{n}.csv")
 
-        def summarize():
-            t = pd.read_csv(path)
-            return summary_data_from_transaction_data(
-                t, "customer_id", "date", monetary_value_col="amount",
-                observation_period_end="2026-01-01", freq="D", freq_multiplier=7)
+            def summarize():
+                t = pd.read_csv(path)
+                return summary_data_from_transaction_data(
+                    t, "customer_id", "date", monetary_value_col="amount",
+                    observation_period_end="2026-01-01", freq="D", freq_multiplier=7)
 
-        s, summ, mem = measured(summarize)
-        summ.to_csv(os.path.join(d, f"lifetimes_summary_{rows}.csv"))
-        out.append(dict(task="summarize_csv", n=rows, seconds=s, peak_bytes=mem,
-                        customers=len(summ)))
-        log(f"{rows} rows: summarize {s:.3f} s")
+            def entry(summ):
+                summ.to_csv(os.path.join(d, f"lifetimes_summary_{n}.csv"))
+                return dict(customers=len(summ))
+            return summarize, entry
+        raise SystemExit(f"lifetimes_side.py: unknown task {task!r}")
 
-    versions = dict(lifetimes=lifetimes.__version__, sklearn=sklearn.__version__,
-                    pandas=pd.__version__, numpy=np.__version__, python=sys.version.split()[0])
-    with open(os.path.join(d, "lifetimes_results.json"), "w") as fh:
-        # The load average says how much the machine was shared while timing.
-        json.dump(dict(versions=versions, load_average=os.getloadavg(), results=out), fh,
-                  indent=1)
+    serve(prepare, dict(versions=dict(
+        lifetimes=lifetimes.__version__, sklearn=sklearn.__version__, pandas=pd.__version__,
+        numpy=np.__version__, python=sys.version.split()[0])))
 
 
 if __name__ == "__main__":

@@ -1,32 +1,48 @@
-"""Joins lifetimes_results.json and custval_results.json (and the per-customer outputs both
-sides wrote) into one table on stdout and one JSON file.
+"""Turns DIR/compare-runs.json (driver.py) into tables on stdout and one JSON file.
+
+Time: every side ran the same number of timed runs, interleaved; the tables give the
+minimum and the median of each side's runs, and the ratios peer / custval of both, with
+custval on one thread (one CPU: the algorithm) and on two. The load average (1 minute,
+/proc/loadavg before each run) is summarized per side: how busy the machine was.
 
 Agreement is the maximum relative difference |a - b| / max(|a|, |b|) over the compared
 numbers: the four (or three) parameters of a fit; every customer's E[X], P(alive) and CLV
-for scoring (both sides use lifetimes' parameters there); every customer's frequency,
-recency, T and monetary value for summarizing. k-means is compared by inertia, which two
-different runs of k-means need not share (different seeding, sample + Lloyd in custval).
+for scoring (custval scores with the peer's parameters and CLV month there); every
+customer's frequency, recency, T and monetary value for summarizing. k-means is compared
+by inertia, which two different runs of k-means need not share.
 """
 
 import argparse
 import json
 import os
+import statistics
 import sys
 
 import numpy as np
 import pandas as pd
 
-# Targets of the write-up (lifetimes time / custval time), not asserts.
-TARGET_RATIO = {
-    "fit_bgnbd": 20,
-    "fit_bgnbd_day": 100,
-    "fit_bgnbd_day_weighted": None,
-    "fit_gamma_gamma": None,
-    "score": 100,
-    "summarize_csv": 10,
-    "kmeans": 1,
+# Targets (peer time / custval time, at 1M customers; summarizing at every size), not
+# asserts: by custval's thread count.
+TARGETS = {
+    "fit_bgnbd": {"1t": 30, "2t": 70},
+    "fit_bgnbd_day": {"1t": 30, "2t": 100},
+    "fit_bgnbd_day_weighted": {},
+    "fit_gamma_gamma": {},
+    "score": {"1t": 50, "2t": 100},
+    "pymc_fit_bgnbd": {"2t": 100},
+    "pymc_fit_gamma_gamma": {},
+    "pymc_score": {"2t": 100},
+    "e2e_fit": {"cli": 20},
+    "kmeans": {"2t": 1},
+    "segment": {},
+    "summarize_csv": {"2t": 10},
 }
+TARGET_N = 1_000_000
+# The server's CPU time for an end-to-end fit against the in-process fit's: at most this.
+E2E_CPU_TARGET = 2.0
 PARAM_TOL, PREDICTION_TOL = 1e-4, 1e-6
+PEER_NAMES = {"lifetimes": "lifetimes", "sklearn": "scikit-learn",
+              "sklearn_1t": "scikit-learn (1 thread)", "pymc": "PyMC-Marketing"}
 
 
 def rel(a, b):
@@ -47,7 +63,7 @@ def worst(name, a, b, ids=None):
     out = {
         f"{name}_max_rel_diff": float(np.nanmax(r)) if not nan.all() else float("nan"),
         f"{name}_worst_customer": str(ids[i]) if ids is not None else i,
-        f"{name}_worst_lifetimes": float(np.asarray(a)[i]),
+        f"{name}_worst_peer": float(np.asarray(a)[i]),
         f"{name}_worst_custval": float(np.asarray(b)[i]),
         f"{name}_over_1e-6": int(np.sum(r > PREDICTION_TOL)),
     }
@@ -56,156 +72,263 @@ def worst(name, a, b, ids=None):
     return out
 
 
+def stats(reps, key="seconds"):
+    v = [r[key] for r in reps if r.get(key) is not None]
+    return dict(min=min(v), median=statistics.median(v)) if v else None
+
+
+def load_stats(reps):
+    v = [r["load"][0] for r in reps]
+    return dict(min=min(v), median=statistics.median(v), max=max(v))
+
+
+def summarize_row(row, d):
+    task, n = row["task"], row["n"]
+    sides = {s["side"]: s for s in row["sides"]}
+    peers = [s for s in row["sides"] if not s["side"].startswith("custval")]
+    out = dict(task=task, n=n, sides={})
+    for s in row["sides"]:
+        out["sides"][s["side"]] = dict(
+            seconds=stats(s["reps"]), cpu_seconds=stats(s["reps"], "cpu_seconds"),
+            load1=load_stats(s["reps"]), runs=len(s["reps"]),
+            peak_bytes=s["entry"].get("peak_bytes"))
+    # k-means: scikit-learn's faster thread setting counts (see lifetimes_side.py).
+    if peers:
+        best = min(peers, key=lambda s: stats(s["reps"])["min"])
+        out["peer"] = best["side"]
+        ps = out["sides"][best["side"]]["seconds"]
+        peer_entry = best["entry"]
+    else:
+        ps, peer_entry = None, None
+    ratios = {}
+    for key in ("custval_1t", "custval_2t", "custval_cli"):
+        if key in out["sides"] and ps is not None:
+            cs = out["sides"][key]["seconds"]
+            ratios[key] = dict(min=ps["min"] / cs["min"], median=ps["median"] / cs["median"])
+    out["ratio"] = ratios
+    targets = TARGETS.get(task, {})
+    checked = task == "summarize_csv" or n >= TARGET_N
+    out["targets"] = {}
+    for k, t in targets.items():
+        side = {"1t": "custval_1t", "2t": "custval_2t", "cli": "custval_cli"}[k]
+        if side in ratios:
+            out["targets"][k] = dict(target=t, met=(ratios[side]["min"] >= t) if checked
+                                     else None)
+    out["agreement"] = agreement(task, n, d, peer_entry, sides)
+    return out
+
+
+def agreement(task, n, d, peer, sides):
+    a = {}
+    c1, c2 = sides.get("custval_1t", {}).get("entry"), sides.get("custval_2t", {}).get("entry")
+    if task.startswith("fit_") or task in ("pymc_fit_bgnbd", "pymc_fit_gamma_gamma", "e2e_fit"):
+        names = ("p", "q", "v") if task.endswith("gamma_gamma") else ("r", "alpha", "a", "b")
+        if task == "e2e_fit":
+            names = ("r", "alpha", "a", "b", "p", "q", "v")
+            cli = sides["custval_cli"]["entry"]
+            a["cli_params_max_rel_diff"] = max(float(rel(peer[k], cli[k])) for k in names)
+            a["params_cli"] = {k: cli[k] for k in names}
+            for k in ("server_peak_rss_bytes", "server_rss_after_bytes", "cli_peak_rss_bytes"):
+                a[k] = cli.get(k)
+        a["params_peer"] = {k: peer[k] for k in names}
+        a["params_custval"] = {k: c2[k] for k in names}
+        a["params_max_rel_diff"] = max(float(rel(peer[k], c2[k])) for k in names)
+        # The thread count must not change the estimate.
+        a["custval_1t_vs_2t_max_rel_diff"] = max(float(rel(c1[k], c2[k])) for k in names)
+        if "log_likelihood_at_peer" in c2 and task != "fit_bgnbd_day_weighted":
+            # > 0: custval's estimate has the higher likelihood (custval's formula).
+            a["loglik_custval_minus_peer"] = c2["log_likelihood"] - c2["log_likelihood_at_peer"]
+        a["max_rel_diff"], a["tolerance"] = a["params_max_rel_diff"], PARAM_TOL
+    elif task in ("score", "pymc_score"):
+        who = "pymc" if task == "pymc_score" else "lifetimes"
+        for name in ("expected", "palive", "clv"):
+            x = np.fromfile(os.path.join(d, f"{who}_{name}_{n}.f64"), dtype="<f8")
+            y = np.fromfile(os.path.join(d, f"custval_{who}_{name}_{n}.f64"), dtype="<f8")
+            a.update(worst(name, x, y))
+        a["max_rel_diff"] = max(a[f"{k}_max_rel_diff"] for k in ("expected", "palive", "clv"))
+        a["tolerance"] = PREDICTION_TOL
+    elif task == "summarize_csv":
+        ls = pd.read_csv(os.path.join(d, f"lifetimes_summary_{n}.csv"), index_col="customer_id")
+        cs = pd.read_csv(os.path.join(d, f"custval_summary_{n}.csv"), index_col="customer_id")
+        a["customers_peer"], a["customers_custval"] = len(ls), len(cs)
+        both = ls.index.intersection(cs.index)
+        a["customers_in_one_only"] = int(len(ls) + len(cs) - 2 * len(both))
+        ls, cs = ls.loc[both], cs.loc[both]
+        a["frequency_mismatches"] = int((ls["frequency"] != cs["frequency"]).sum())
+        for col in ("recency", "T", "monetary_value"):
+            a.update(worst(col, ls[col].to_numpy(), cs[col].to_numpy(), both))
+        a["max_rel_diff"] = max(a[f"{k}_max_rel_diff"] for k in ("recency", "T", "monetary_value"))
+        if a["frequency_mismatches"] or a["customers_in_one_only"]:
+            a["max_rel_diff"] = float("inf")
+        a["tolerance"] = PREDICTION_TOL
+    elif task == "kmeans":
+        a["inertia_peer"], a["inertia_custval"] = peer["inertia"], c2["inertia"]
+        a["sklearn_iterations"], a["custval_iterations"] = peer["iterations"], int(c2["iterations"])
+        # custval / sklearn - 1: > 0 means custval's clustering is worse.
+        a["inertia_custval_over_sklearn_minus_1"] = c2["inertia"] / peer["inertia"] - 1
+        a["max_rel_diff"], a["tolerance"] = float(rel(peer["inertia"], c2["inertia"])), None
+    elif task == "segment":
+        a["scaler_max_rel_diff"] = c2["scaler_max_rel_diff"]
+        a["inertia"] = c2["inertia"]
+    if a.get("tolerance") is not None:
+        a["within_tolerance"] = bool(a["max_rel_diff"] <= a["tolerance"])
+    return a
+
+
+def t(s):
+    """Seconds for a table cell."""
+    if s is None:
+        return "—"
+    return f"{s * 1e3:.3g} ms" if s < 1 else f"{s:.3g} s"
+
+
+def cell(st):
+    return "—" if st is None else f"{t(st['min'])} / {t(st['median'])}"
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("dir")
+    ap.add_argument("runs", help="compare-runs.json written by driver.py")
     ap.add_argument("--out", required=True)
     ap.add_argument("--plot", help="write the time-against-N chart here (SVG)")
     args = ap.parse_args()
-    d = args.dir
-    with open(os.path.join(d, "lifetimes_results.json")) as fh:
-        lt = json.load(fh)
-    with open(os.path.join(d, "custval_results.json")) as fh:
-        cv = json.load(fh)
-    cv_by = {(r["task"], r["n"]): r for r in cv["results"]}
+    with open(args.runs) as fh:
+        runs = json.load(fh)
+    d = os.path.dirname(os.path.abspath(args.runs))
+    rows = [summarize_row(r, d) for r in runs["rows"]]
 
-    rows = []
-    for L in lt["results"]:
-        task, n = L["task"], L["n"]
-        C = cv_by.get(("fit_bgnbd_day" if task == "fit_bgnbd_day_weighted" else task, n))
-        if C is None:
-            continue
-        row = dict(task=task, n=n, lifetimes_s=L["seconds"], custval_s=C["seconds"],
-                   lifetimes_peak_bytes=L.get("peak_bytes"), custval_peak_bytes=C.get("peak_bytes"))
-        row["ratio"] = L["seconds"] / C["seconds"] if C["seconds"] > 0 else float("inf")
-        agree = {}
-        if task.startswith("fit_"):
-            names = ("p", "q", "v") if task == "fit_gamma_gamma" else ("r", "alpha", "a", "b")
-            diffs = {k: float(rel(L[k], C[k])) for k in names}
-            agree["params_max_rel_diff"] = max(diffs.values())
-            agree["params_lifetimes"] = {k: L[k] for k in names}
-            agree["params_custval"] = {k: C[k] for k in names}
-            if "log_likelihood_at_lifetimes" in C and task != "fit_bgnbd_day_weighted":
-                # > 0: custval's estimate has the higher likelihood (custval's formula).
-                agree["loglik_custval_minus_lifetimes"] = (
-                    C["log_likelihood"] - C["log_likelihood_at_lifetimes"])
-            row["max_rel_diff"] = agree["params_max_rel_diff"]
-            row["tolerance"] = PARAM_TOL
-        elif task == "score":
-            for name in ("expected", "palive", "clv"):
-                x = np.fromfile(os.path.join(d, f"lifetimes_{name}_{n}.f64"), dtype="<f8")
-                y = np.fromfile(os.path.join(d, f"custval_{name}_{n}.f64"), dtype="<f8")
-                agree.update(worst(name, x, y))
-            row["max_rel_diff"] = max(agree[f"{k}_max_rel_diff"]
-                                      for k in ("expected", "palive", "clv"))
-            row["tolerance"] = PREDICTION_TOL
-        elif task == "summarize_csv":
-            ls = pd.read_csv(os.path.join(d, f"lifetimes_summary_{n}.csv"), index_col="customer_id")
-            cs = pd.read_csv(os.path.join(d, f"custval_summary_{n}.csv"), index_col="customer_id")
-            agree["customers_lifetimes"], agree["customers_custval"] = len(ls), len(cs)
-            both = ls.index.intersection(cs.index)
-            agree["customers_in_one_only"] = int(len(ls) + len(cs) - 2 * len(both))
-            ls, cs = ls.loc[both], cs.loc[both]
-            agree["frequency_mismatches"] = int((ls["frequency"] != cs["frequency"]).sum())
-            for col in ("recency", "T", "monetary_value"):
-                agree.update(worst(col, ls[col].to_numpy(), cs[col].to_numpy(), both))
-            row["max_rel_diff"] = max(agree[f"{k}_max_rel_diff"]
-                                      for k in ("recency", "T", "monetary_value"))
-            if agree["frequency_mismatches"] or agree["customers_in_one_only"]:
-                row["max_rel_diff"] = float("inf")
-            row["tolerance"] = PREDICTION_TOL
-        elif task == "kmeans":
-            agree["inertia_lifetimes_side"] = L["inertia"]
-            agree["inertia_custval"] = C["inertia"]
-            agree["sklearn_iterations"] = L["iterations"]
-            agree["sklearn_seconds_default_threads"] = L["seconds_default_threads"]
-            agree["sklearn_seconds_one_thread"] = L["seconds_one_thread"]
-            agree["custval_iterations"] = int(C.get("iterations", 0))
-            seg = cv_by.get(("segment", n), {})
-            agree["scaler_max_rel_diff"] = seg.get("scaler_max_rel_diff", float("nan"))
-            agree["custval_segment_s"] = seg.get("seconds")
-            # custval / sklearn - 1: > 0 means custval's clustering is worse.
-            agree["inertia_custval_over_sklearn_minus_1"] = C["inertia"] / L["inertia"] - 1
-            row["max_rel_diff"] = float(rel(L["inertia"], C["inertia"]))
-            row["tolerance"] = None
-        target = TARGET_RATIO.get(task)
-        row["target_ratio"] = target
-        row["target_met"] = None if target is None else bool(row["ratio"] >= target)
-        if row.get("tolerance") is not None:
-            row["within_tolerance"] = bool(row["max_rel_diff"] <= row["tolerance"])
-        row["agreement"] = agree
-        rows.append(row)
-
-    order = list(TARGET_RATIO)
-    rows.sort(key=lambda r: (order.index(r["task"]), r["n"]))
-
-    print(f"{'task':<24}{'N':>10}{'lifetimes s':>13}{'custval s':>12}{'ratio':>10}"
-          f"{'target':>8}{'max rel diff':>14}{'tol':>8}")
+    print(f"{runs['reps']} timed runs per side and row, interleaved; times min / median; "
+          f"ratios peer / custval, min (median); load = 1-minute load average over the "
+          f"row's runs (min–max)")
+    print()
+    print("| task | N | peer | peer time | custval 1 thread | custval 2 threads | ratio 1 thread "
+          "| ratio 2 threads | target | load | max rel. diff (tol.) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        target = "" if r["target_ratio"] is None else (
-            f"{r['target_ratio']}x " + ("ok" if r["target_met"] else "MISS"))
-        tol = "" if r["tolerance"] is None else (
-            "ok" if r["within_tolerance"] else "OVER")
-        print(f"{r['task']:<24}{r['n']:>10}{r['lifetimes_s']:>13.4f}{r['custval_s']:>12.5f}"
-              f"{r['ratio']:>9.1f}x{target:>8}{r['max_rel_diff']:>14.2e}{tol:>8}")
+        s = r["sides"]
+        peer = r.get("peer")
+        ratio = lambda k: ("—" if k not in r["ratio"] else  # noqa: E731
+                           f"{r['ratio'][k]['min']:.1f}x ({r['ratio'][k]['median']:.1f}x)")
+        targets = " ".join(
+            f"{k} ≥{v['target']}x " + {True: "ok", False: "MISS", None: "(1M)"}[v["met"]]
+            for k, v in r["targets"].items()) or "—"
+        loads = [v["load1"] for v in s.values()]
+        load = f"{min(x['min'] for x in loads):.1f}–{max(x['max'] for x in loads):.1f}"
+        a = r["agreement"]
+        diff = "—"
+        if "max_rel_diff" in a:
+            tol = a.get("tolerance")
+            diff = f"{a['max_rel_diff']:.1e}" + (
+                "" if tol is None else f" ({tol:g}{'' if a['within_tolerance'] else ' OVER'})")
+        peer_cell = cell(s[peer]["seconds"]) if peer else "—"
+        second = ""
+        if "custval_cli" in s:
+            second = f"; CLI → server {cell(s['custval_cli']['seconds'])}"
+        print(f"| {r['task']} | {r['n']:,} | {PEER_NAMES.get(peer, peer or '—')} | {peer_cell} "
+              f"| {cell(s.get('custval_1t', {}).get('seconds'))} "
+              f"| {cell(s.get('custval_2t', {}).get('seconds'))}{second} "
+              f"| {ratio('custval_1t')} | {ratio('custval_2t')}"
+              + (f"; CLI {ratio('custval_cli')}" if "custval_cli" in r["ratio"] else "")
+              + f" | {targets} | {load} | {diff} |")
     print()
     for r in rows:
-        a = r["agreement"]
-        if r["task"].startswith("fit_"):
-            ll = a.get("loglik_custval_minus_lifetimes")
-            extra = "" if ll is None else f"; LL(custval) - LL(lifetimes) = {ll:.3g}"
-            print(f"{r['task']} {r['n']}: lifetimes {fmt(a['params_lifetimes'])}; "
-                  f"custval {fmt(a['params_custval'])}{extra}")
-        elif r["task"] == "score":
-            print(f"score {r['n']}: " + "; ".join(
-                f"{k} {a[k + '_max_rel_diff']:.2e} (customer {a[k + '_worst_customer']}: "
-                f"{a[k + '_worst_lifetimes']:.10g} vs {a[k + '_worst_custval']:.10g}, "
-                f"{a[k + '_over_1e-6']} over 1e-6)" for k in ("expected", "palive", "clv")))
-        elif r["task"] == "summarize_csv":
-            print(f"summarize {r['n']} rows: {a['customers_custval']} customers "
-                  f"(lifetimes {a['customers_lifetimes']}), frequency mismatches "
-                  f"{a['frequency_mismatches']}, " + ", ".join(
-                      f"{k} {a[k + '_max_rel_diff']:.2e}"
-                      for k in ("recency", "T", "monetary_value")))
-        elif r["task"] == "kmeans":
-            print(f"kmeans {r['n']}: inertia sklearn {a['inertia_lifetimes_side']:.6g} "
-                  f"({a['sklearn_iterations']} iterations; {a['sklearn_seconds_default_threads']:.4f} s "
-                  f"default threads, {a['sklearn_seconds_one_thread']:.4f} s one thread), custval {a['inertia_custval']:.6g} "
-                  f"({a['custval_iterations']} Lloyd iterations after seeding on a sample) "
-                  f"({a['inertia_custval_over_sklearn_minus_1']:+.2%}); features identical "
-                  f"to segment()'s: scaler max rel diff {a['scaler_max_rel_diff']:.1e}; "
-                  f"segment() as a whole (features, k-means, naming, tiers, RFM quintiles, "
-                  f"concentration) {a['custval_segment_s']:.4f} s")
-
+        details(r)
     print()
     print(growth_table(rows))
+    print()
+    for name, w in runs["workers"].items():
+        info = ", ".join(f"{k} {v}" for k, v in w.items() if k not in ("ready", "versions"))
+        versions = ", ".join(f"{k} {v}" for k, v in (w.get("versions") or {}).items())
+        print(f"{name}: {'; '.join(x for x in (info, versions) if x)}")
     if args.plot:
         with open(args.plot, "w") as fh:
-            fh.write(time_vs_n_svg(rows))
+            fh.write(time_vs_n_svg([plot_row(r) for r in rows if plot_row(r)]))
         print(f"written {args.plot}", file=sys.stderr)
-
-    print(f"load average after the Python side: {lt['load_average']}; custval threads: "
-          f"{cv['threads']}")
-    result = dict(versions=lt["versions"], custval_threads=cv["threads"],
-                  load_average_after_python=lt["load_average"],
-                  timing=("min over runs: 1 run if > 2 s, else >= 3 runs and >= 1 s in total (max 50); "
-                          "ratio = lifetimes/custval"),
+    result = dict(started=runs["started"], wall_seconds=runs["wall_seconds"],
+                  reps=runs["reps"], host=runs["host"], workers=runs["workers"],
+                  timing=("every side the same number of timed runs, interleaved; min and "
+                          "median; ratio = peer / custval"),
                   rows=rows)
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=1, default=float)
-    print(f"\nwritten {args.out}", file=sys.stderr)
+    print(f"\nwritten {args.out} (the run took {runs['wall_seconds']:.0f} s)", file=sys.stderr)
+
+
+def details(r):
+    a, s, n = r["agreement"], r["sides"], r["n"]
+    task = r["task"]
+    if "params_peer" in a:
+        ll = a.get("loglik_custval_minus_peer")
+        extra = "" if ll is None else f"; LL(custval) - LL(peer) = {ll:.3g}"
+        if ll is not None and ll > 0 and not a.get("within_tolerance", True):
+            extra += " (custval's estimate is the better maximum: the peer's optimizer stopped short)"
+        line = (f"{task} {n:,}: {PEER_NAMES.get(r.get('peer'), r.get('peer'))} "
+                f"{fmt(a['params_peer'])}; custval {fmt(a['params_custval'])}{extra}; "
+                f"1 vs 2 threads {a['custval_1t_vs_2t_max_rel_diff']:.1e}")
+        if task == "e2e_fit":
+            cli = s["custval_cli"]
+            inproc = s["custval_2t"]["cpu_seconds"]["min"]
+            server = cli["cpu_seconds"]["min"]
+            mb = lambda b: "?" if b is None else f"{b / 1e6:.0f} MB"  # noqa: E731
+            line += (f"; CLI params {a['cli_params_max_rel_diff']:.1e} from the peer's; server "
+                     f"CPU {t(server)} (median {t(cli['cpu_seconds']['median'])}) against the "
+                     f"in-process fit's {t(inproc)} (one thread: "
+                     f"{t(s['custval_1t']['cpu_seconds']['min'])}): ")
+            if server < 0.1:
+                # /proc/PID/stat counts clock ticks (10 ms): too coarse to compare here.
+                line += "too small for /proc's 10 ms ticks"
+            else:
+                line += (f"{server / inproc:.2f}x (target ≤ {E2E_CPU_TARGET:g}x"
+                         + ("" if n < TARGET_N else
+                            (" ok" if server / inproc <= E2E_CPU_TARGET else " MISS")) + ")")
+            line += (f"; peak RSS server {mb(a.get('server_peak_rss_bytes'))}, "
+                     f"after {mb(a.get('server_rss_after_bytes'))}, CLI "
+                     f"{mb(a.get('cli_peak_rss_bytes'))}")
+        print(line)
+    elif task in ("score", "pymc_score"):
+        print(f"{task} {n:,}: " + "; ".join(
+            f"{k} {a[k + '_max_rel_diff']:.2e} (customer {a[k + '_worst_customer']}: "
+            f"{a[k + '_worst_peer']:.10g} vs {a[k + '_worst_custval']:.10g}, "
+            f"{a[k + '_over_1e-6']} over 1e-6)" for k in ("expected", "palive", "clv")))
+    elif task == "summarize_csv":
+        print(f"summarize {n:,} rows: {a['customers_custval']} customers "
+              f"(lifetimes {a['customers_peer']}), frequency mismatches "
+              f"{a['frequency_mismatches']}, " + ", ".join(
+                  f"{k} {a[k + '_max_rel_diff']:.2e}" for k in ("recency", "T", "monetary_value")))
+    elif task == "kmeans":
+        print(f"kmeans {n:,}: inertia sklearn {a['inertia_peer']:.6g} "
+              f"({a['sklearn_iterations']} iterations; {cell(s['sklearn']['seconds'])} default "
+              f"threads, {cell(s['sklearn_1t']['seconds'])} one thread), custval "
+              f"{a['inertia_custval']:.6g} ({a['custval_iterations']} Lloyd iterations after "
+              f"seeding on a sample) ({a['inertia_custval_over_sklearn_minus_1']:+.2%})")
+    elif task == "segment":
+        print(f"segment {n:,}: segment() as a whole (features, k-means, naming, tiers, RFM "
+              f"quintiles, concentration) {cell(s['custval_1t']['seconds'])} one thread, "
+              f"{cell(s['custval_2t']['seconds'])} two; features identical to the k-means "
+              f"rows': scaler max rel diff {a['scaler_max_rel_diff']:.1e}")
 
 
 def growth_table(rows):
-    """Markdown: cost per customer (per row for summarizing) and heap peak, both sides."""
-    out = ["| task | N | lifetimes µs/customer | custval µs/customer | lifetimes peak MB "
-           "| custval peak MB |", "|---|---|---|---|---|---|"]
+    """Markdown: cost per customer (per row for summarizing) and heap peak, every side."""
+    out = ["| task | N | peer µs/customer | custval 1 thread | custval 2 threads "
+           "| peer peak MB | custval peak MB |", "|---|---|---|---|---|---|---|"]
     mb = lambda b: "-" if b is None else f"{b / 1e6:.1f}"  # noqa: E731
+    us = lambda st, n: "-" if st is None else f"{1e6 * st['min'] / n:.3g}"  # noqa: E731
     for r in rows:
-        out.append(f"| {r['task']} | {r['n']:,} | {1e6 * r['lifetimes_s'] / r['n']:.3g} "
-                   f"| {1e6 * r['custval_s'] / r['n']:.3g} | {mb(r['lifetimes_peak_bytes'])} "
-                   f"| {mb(r['custval_peak_bytes'])} |")
+        s, n, peer = r["sides"], r["n"], r.get("peer")
+        if not peer or r["task"] == "e2e_fit":
+            continue
+        out.append(f"| {r['task']} | {n:,} | {us(s[peer]['seconds'], n)} "
+                   f"| {us(s['custval_1t']['seconds'], n)} | {us(s['custval_2t']['seconds'], n)} "
+                   f"| {mb(s[peer]['peak_bytes'])} | {mb(s['custval_2t']['peak_bytes'])} |")
     return "\n".join(out)
+
+
+def plot_row(r):
+    if not r.get("peer") or "custval_1t" not in r["sides"]:
+        return None
+    return dict(task=r["task"], n=r["n"], peer_s=r["sides"][r["peer"]]["seconds"]["min"],
+                custval_s=r["sides"]["custval_1t"]["seconds"]["min"])
 
 
 # Tasks in the chart (summarizing is over transaction rows, a different N).
@@ -216,12 +339,12 @@ PLOT_TASKS = [("fit_bgnbd", "fit, continuous", "#1f77b4"),
 
 
 def time_vs_n_svg(rows):
-    """A log-log chart of seconds against customers: solid custval, dashed lifetimes /
+    """A log-log chart of seconds against customers: solid custval (one thread), dashed lifetimes /
     scikit-learn, one colour per task. Plain SVG, no plotting library."""
     import math
     w, h, left, right, top, bottom = 720, 440, 70, 190, 30, 50
     pts = [(r["n"], t) for r in rows if r["task"] in dict((k, 0) for k, _, _ in PLOT_TASKS)
-           for t in (r["lifetimes_s"], r["custval_s"])]
+           for t in (r["peer_s"], r["custval_s"])]
     if not pts:
         return "<svg xmlns='http://www.w3.org/2000/svg'/>"
     nx = [math.log10(p[0]) for p in pts]
@@ -236,7 +359,7 @@ def time_vs_n_svg(rows):
          f"font-family='sans-serif' font-size='12'>",
          f"<rect width='{w}' height='{h}' fill='white'/>",
          f"<text x='{left}' y='18' font-size='14'>Time against customers (log-log): "
-         f"custval solid, lifetimes / scikit-learn dashed</text>"]
+         f"custval on one thread solid, lifetimes / scikit-learn dashed</text>"]
     for e in range(y0, y1 + 1):
         y = Y(10 ** e)
         o.append(f"<line x1='{left}' x2='{w - right}' y1='{y:.1f}' y2='{y:.1f}' stroke='#ddd'/>")
@@ -250,7 +373,7 @@ def time_vs_n_svg(rows):
              f"customers</text>")
     legend_y = top + 10
     for task, label, colour in PLOT_TASKS:
-        series = sorted((r["n"], r["lifetimes_s"], r["custval_s"]) for r in rows
+        series = sorted((r["n"], r["peer_s"], r["custval_s"]) for r in rows
                         if r["task"] == task)
         if not series:
             continue
