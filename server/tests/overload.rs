@@ -233,6 +233,63 @@ async fn the_queue_bound_is_honoured_and_the_queued_run_when_a_place_frees() {
     assert_eq!((ok, refused), (2, 3));
 }
 
+async fn wait_until_queued(server: &TestServer, n: i64) {
+    for _ in 0..1000 {
+        if gauge(&server.metrics_text().await, "custval_requests_queued") == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never {n} queued");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_customer_score_is_not_stuck_behind_queued_segmentations() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(
+        dir.path(),
+        &[
+            "--max-concurrent-requests",
+            "1",
+            "--max-queue-wait-ms",
+            "60000",
+        ],
+    )
+    .await;
+    fit_m(&server).await;
+    let (hold, _replies) = idle_stream(&server).await;
+    let scoring = server.scoring().await;
+    let mut segments = Vec::new();
+    for _ in 0..3 {
+        let mut c = scoring.clone();
+        segments.push(tokio::spawn(async move {
+            c.segment(pb::SegmentRequest {
+                options: Some(score_options("m")),
+                summary_columns: Some(cdnow_columns()),
+                ..Default::default()
+            })
+            .await
+        }));
+    }
+    wait_until_queued(&server, 3).await;
+    let mut c = scoring.clone();
+    let score = tokio::spawn(async move { c.score(score_request(cdnow_slice(0, 1))).await });
+    wait_until_queued(&server, 4).await;
+    drop(hold);
+    let scored = tokio::time::timeout(Duration::from_secs(60), score)
+        .await
+        .expect("the score ran")
+        .unwrap()
+        .unwrap();
+    assert_eq!(scored.into_inner().scores.len(), 1);
+    // First come, first served would have run all three segmentations first.
+    let done = segments.iter().filter(|s| s.is_finished()).count();
+    assert!(done < 3, "the score waited for every segmentation");
+    for s in segments {
+        s.await.unwrap().unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_stream_is_ended_and_gives_its_place_back() {
     let dir = tempfile::tempdir().unwrap();
