@@ -1,6 +1,7 @@
 //! Admission and deadlines. A bounded number of requests run at once (weighted by their
-//! estimated [`Cost`]); the next ones wait in a bounded queue where places go in turns to
-//! the cheapest waiter and the oldest (see [`crate::places`]), each at most its deadline or
+//! estimated [`Cost`]); the next ones wait in a bounded queue where freed places are shared
+//! by cost between the cheapest waiter and the oldest (see [`crate::places`]), each at most
+//! its deadline or
 //! `--max-queue-wait-ms`; beyond that they are shed with RESOURCE_EXHAUSTED and RetryInfo. A request's place is a [`Permit`] held by its work
 //! until the work stops (also when the caller has stopped waiting for it), and every
 //! request's CPU work runs on the blocking pool through it, so the runtime's threads stay
@@ -610,7 +611,10 @@ mod tests {
         ));
         drop(chunk);
         assert_eq!(a.places.free(), 3);
-        match a.widen(&Cost::score(1001, "chunks[1].customers"), None).await {
+        match a
+            .widen(&Cost::score(1001, "chunks[1].customers"), None)
+            .await
+        {
             Err(ApiError::InvalidArgument(v)) => assert_eq!(v[0].field, "chunks[1].customers"),
             other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
         }

@@ -5,7 +5,7 @@
 //! * [`admission`]: the concurrency limit, its queue and shedding, deadlines, accounting,
 //!   and the blocking pool every request's CPU work runs on; [`cost`]: what a request
 //!   will cost, estimated from its size; [`places`]: the places to run and the queue
-//!   discipline in front of them (cheapest and oldest in turns).
+//!   discipline in front of them (the cheapest and the oldest share places by cost).
 //! * [`cancel`]: each request's cancellation token, the permit its work holds until it
 //!   stops, and the store step that never keeps a fit whose caller has gone.
 //! * [`fitting`], [`backtesting`], [`scoring`], [`segmenting`]: the fit, backtest, score,

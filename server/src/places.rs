@@ -2,14 +2,19 @@
 //! discipline that is fair to small calls.
 //!
 //! A request takes `weight` places (its share of the limit, see `admission`) and is
-//! ranked in the queue by its estimated cost in units. When places free up, they go in
-//! turns: one to the cheapest waiter (least cost, the earlier of equals), the next to the
-//! one waiting longest, and so on. A one-customer Score queued behind segmentations is
-//! therefore next but one, not last, while the oldest waiter still gets at least every
-//! other place, so no stream of cheap calls can keep an expensive one waiting for ever
-//! (and nothing waits beyond its own time limit in any case: the caller bounds the wait).
-//! A waiter whose weight does not fit keeps its turn: places are kept for it as they free
-//! up rather than handed to smaller requests behind it.
+//! ranked in the queue by its estimated cost in units. Freed places are shared by cost
+//! between two lanes: the cheapest waiter (least cost, the earlier of equals) and the
+//! oldest one. Each lane counts the cost it has handed places to, and the next place goes
+//! to the lane that has had less (the cheap lane on a tie). A one-customer Score queued
+//! behind segmentations is thus served with the next place, and keeps being served while
+//! scores have cost less than the segmentation last let in; a flood of cheap calls still
+//! cannot take more than half the work from the oldest waiter, so nothing expensive is kept
+//! waiting for ever (and nothing waits beyond its own time limit: the caller bounds the
+//! wait). Sharing by grants instead (every other place) was not enough: a cheap call gives
+//! its place back within microseconds, the next went to a segmentation, and under overload
+//! scores were still shed like segmentations. The counts restart when the queue empties.
+//! A waiter whose weight does not fit keeps its lane's turn: places are kept for it as they
+//! free up rather than handed to smaller requests behind it.
 //!
 //! A request arriving with places free and nobody waiting takes them at once.
 
@@ -31,14 +36,9 @@ struct State {
     /// In arrival order: the first waited longest.
     waiting: Vec<Waiter>,
     next_ticket: u64,
-    /// Whose turn the next place is.
-    turn: Turn,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Turn {
-    Cheapest,
-    Oldest,
+    /// Cost units handed places by the cheap lane and by the oldest-first lane.
+    cheap_units: u64,
+    oldest_units: u64,
 }
 
 #[derive(Debug)]
@@ -66,7 +66,8 @@ impl Places {
                 free: places,
                 waiting: Vec::new(),
                 next_ticket: 0,
-                turn: Turn::Cheapest,
+                cheap_units: 0,
+                oldest_units: 0,
             }),
         })
     }
@@ -133,31 +134,38 @@ impl Places {
 }
 
 impl State {
-    /// Hands free places to waiters, in turns (see the module documentation).
+    /// Hands free places to waiters, the two lanes sharing by cost (see the module
+    /// documentation).
     fn hand_out(&mut self) {
         loop {
-            let next = match self.turn {
-                Turn::Oldest => 0,
-                Turn::Cheapest => {
-                    let cheapest = self.waiting.iter().enumerate().min_by_key(|(i, w)| (w.units, *i));
-                    match cheapest {
-                        Some((i, _)) => i,
-                        None => return,
-                    }
-                }
-            };
-            let Some(waiter) = self.waiting.get(next) else {
+            if self.waiting.is_empty() {
+                (self.cheap_units, self.oldest_units) = (0, 0);
                 return;
+            }
+            let cheap_lane = self.cheap_units <= self.oldest_units;
+            let next = if cheap_lane {
+                let cheapest = self
+                    .waiting
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(i, w)| (w.units, *i));
+                cheapest.map_or(0, |(i, _)| i)
+            } else {
+                0
             };
+            let waiter = &self.waiting[next];
             if waiter.weight > self.free {
                 return;
             }
             let waiter = self.waiting.remove(next);
             self.free -= waiter.weight;
-            self.turn = match self.turn {
-                Turn::Cheapest => Turn::Oldest,
-                Turn::Oldest => Turn::Cheapest,
+            // At least one unit each, so a lane of zero-cost calls still takes turns.
+            let lane = if cheap_lane {
+                &mut self.cheap_units
+            } else {
+                &mut self.oldest_units
             };
+            *lane = lane.saturating_add(waiter.units.max(1));
             // The receiver lives while its waiter is queued (see `Wait`'s drop); should it
             // not, the places are not lost.
             if waiter.granted.send(()).is_err() {
@@ -248,7 +256,41 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn places_go_in_turns_to_the_cheapest_and_the_oldest() {
+    async fn cheap_calls_share_places_with_the_oldest_by_cost_not_by_turns() {
+        let p = Places::new(1, 8);
+        let running = p.try_take(1).unwrap();
+        let mut waits = Vec::new();
+        for (name, units) in [
+            ("seg1", 1000),
+            ("seg2", 1000),
+            ("s1", 1),
+            ("s2", 1),
+            ("s3", 1),
+        ] {
+            waits.push((name, p.join(1, units).unwrap()));
+        }
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (name, wait) in waits {
+            let order = order.clone();
+            tasks.push(tokio::spawn(async move {
+                let place = wait.until(soon()).await.unwrap();
+                order.lock().unwrap().push(name);
+                tokio::task::yield_now().await;
+                drop(place);
+            }));
+        }
+        drop(running);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // The oldest lane let in 1,000 units with seg1: the scores go first until the
+        // cheap lane has had as much (every other place would give s1 seg1 s2 seg2 s3).
+        assert_eq!(*order.lock().unwrap(), ["s1", "seg1", "s2", "s3", "seg2"]);
+    }
+
+    #[tokio::test]
+    async fn places_go_to_the_cheapest_and_the_oldest() {
         let p = Places::new(1, 8);
         let running = p.try_take(1).unwrap();
         let old = p.join(1, 1_000).unwrap();

@@ -193,9 +193,10 @@ pub fn render_table(r: &BenchReport) -> String {
             lat[5]
         );
         if open {
-            let lag = l
-                .schedule_lag_ms
-                .map_or_else(|| ["-".to_owned(), "-".to_owned()], |x| [x.p99, x.p999].map(ms));
+            let lag = l.schedule_lag_ms.map_or_else(
+                || ["-".to_owned(), "-".to_owned()],
+                |x| [x.p99, x.p999].map(ms),
+            );
             let _ = write!(out, " {:>10} {:>10}", lag[0], lag[1]);
         }
         out.push('\n');
