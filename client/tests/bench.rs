@@ -382,7 +382,15 @@ async fn a_rate_sweep_measures_each_rate() {
     // 30 sends at 200/s take ~0.15 s, at 400/s ~0.075 s.
     let (slow, fast) = (report.levels[0].elapsed_s, report.levels[1].elapsed_s);
     assert!(slow > 0.14 && fast > 0.07 && slow > fast, "{slow} {fast}");
-    assert!(bench::render_table(&report).contains("200, 8"));
+    let table = bench::render_table(&report);
+    assert!(table.contains("200, 8"), "{table}");
+    // The generator's own lag sits beside the latency it is part of.
+    assert!(table.contains("lag p99.9"), "{table}");
+    let lag = report.levels[0].schedule_lag_ms.unwrap();
+    assert!(
+        table.contains(&format!("p99.9 {:.3}", lag.p999)) || lag.p999 >= 10.0,
+        "{table}"
+    );
     server.stop().await;
 }
 

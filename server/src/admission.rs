@@ -1,17 +1,17 @@
 //! Admission and deadlines. A bounded number of requests run at once (weighted by their
-//! estimated [`Cost`]); the next ones wait first come, first served in a bounded queue, each
-//! at most its deadline or `--max-queue-wait-ms`; beyond that they are shed with
-//! RESOURCE_EXHAUSTED and RetryInfo. A request's place is a [`Permit`] held by its work
+//! estimated [`Cost`]); the next ones wait in a bounded queue where freed places are shared
+//! by cost between the cheapest waiter and the oldest (see [`crate::places`]), each at most
+//! its deadline or
+//! `--max-queue-wait-ms`; beyond that they are shed with RESOURCE_EXHAUSTED and RetryInfo. A request's place is a [`Permit`] held by its work
 //! until the work stops (also when the caller has stopped waiting for it), and every
 //! request's CPU work runs on the blocking pool through it, so the runtime's threads stay
 //! free to accept, queue and shed whatever the load. Also: the client's deadline (stopping
 //! 2 ms before `grpc-timeout`) and per-call accounting and logging.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tonic::{Code, Request, Response, Status};
 
@@ -19,6 +19,7 @@ use crate::cancel::{self, Cancel};
 use crate::cost::Cost;
 use crate::error::ApiError;
 use crate::metrics::{InFlight, Metrics};
+use crate::places::{Place, Places, Refused};
 
 /// The bounds admission enforces (server flags).
 #[derive(Debug, Clone, Copy)]
@@ -40,8 +41,7 @@ const RETRY_DELAY_RANGE: (Duration, Duration) = (Duration::from_millis(10), Dura
 #[derive(Debug)]
 pub struct Admission {
     limits: AdmissionLimits,
-    places: Arc<Semaphore>,
-    queued: AtomicUsize,
+    places: Arc<Places>,
     pace: Arc<Pace>,
     metrics: Arc<Metrics>,
     /// Fired when the drain deadline passes: every request's token is its child.
@@ -74,16 +74,16 @@ impl Pace {
 impl Admission {
     pub fn new(limits: AdmissionLimits, metrics: Arc<Metrics>) -> Admission {
         let limits = AdmissionLimits {
-            max_running: limits
-                .max_running
-                .clamp(1, Semaphore::MAX_PERMITS.min(1 << 20)),
+            max_running: limits.max_running.clamp(1, 1 << 20),
             max_request_cost: limits.max_request_cost.max(1),
             ..limits
         };
         Admission {
-            places: Arc::new(Semaphore::new(limits.max_running)),
+            places: Places::new(
+                u32::try_from(limits.max_running).unwrap_or(1 << 20),
+                limits.max_queued,
+            ),
             limits,
-            queued: AtomicUsize::new(0),
             pace: Arc::new(Pace::default()),
             metrics,
             shutdown: Cancel::new(),
@@ -125,16 +125,27 @@ impl Admission {
     /// the request with RESOURCE_EXHAUSTED; a deadline that passes is DEADLINE_EXCEEDED.
     pub async fn admit(&self, cost: &Cost, deadline: Option<Instant>) -> Result<Permit, ApiError> {
         self.check(cost)?;
-        let weight = self.weight(cost);
-        if let Ok(place) = self.places.clone().try_acquire_many_owned(weight) {
-            return Ok(self.hold(place));
+        let place = self.take(self.weight(cost), cost, deadline).await?;
+        Ok(self.hold(place))
+    }
+
+    /// `weight` places for work of this cost, waiting in the queue if need be.
+    async fn take(
+        &self,
+        weight: u32,
+        cost: &Cost,
+        deadline: Option<Instant>,
+    ) -> Result<Place, ApiError> {
+        if let Some(place) = self.places.try_take(weight) {
+            return Ok(place);
         }
-        let Some(_waiting) = self.enqueue() else {
+        let Ok(wait) = self.places.join(weight, cost.units) else {
             return Err(self.shed(format!(
                 "all {} places are taken and {} requests are waiting",
                 self.limits.max_running, self.limits.max_queued
             )));
         };
+        let _gauge = self.metrics.queued();
         let since = Instant::now();
         let give_up = since + self.limits.max_queue_wait;
         // Ending 2 ms early lets the client see DEADLINE_EXCEEDED (see `within_deadline`).
@@ -142,13 +153,11 @@ impl Admission {
             .map(|d| d.checked_sub(Duration::from_millis(2)).unwrap_or(d))
             .filter(|d| *d < give_up);
         let until = by_deadline.unwrap_or(give_up);
-        let wait = self.places.clone().acquire_many_owned(weight);
-        let waited = tokio::time::timeout_at(until.into(), wait).await;
+        let waited = wait.until(until).await;
         Pace::note(&self.pace.wait_us, since.elapsed());
         match waited {
-            Ok(Ok(place)) => Ok(self.hold(place)),
-            Ok(Err(_)) => Err(ApiError::Internal("the admission semaphore closed".into())),
-            Err(_) if by_deadline.is_some() => {
+            Ok(place) => Ok(place),
+            Err(Refused::TimedOut) if by_deadline.is_some() => {
                 Err(ApiError::DeadlineExceeded("the request got a place to run"))
             }
             Err(_) => Err(self.shed(format!(
@@ -156,19 +165,6 @@ impl Admission {
                 self.limits.max_queue_wait.as_millis()
             ))),
         }
-    }
-
-    /// A place in the queue, or `None` when it is full.
-    fn enqueue(&self) -> Option<Waiting<'_>> {
-        self.queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
-                (q < self.limits.max_queued).then_some(q + 1)
-            })
-            .ok()?;
-        Some(Waiting {
-            queued: &self.queued,
-            _gauge: self.metrics.queued(),
-        })
     }
 
     fn shed(&self, message: String) -> ApiError {
@@ -179,15 +175,43 @@ impl Admission {
         }
     }
 
-    fn hold(&self, place: OwnedSemaphorePermit) -> Permit {
+    fn hold(&self, place: Place) -> Permit {
         Permit {
             _held: Arc::new(Held {
                 _place: place,
-                _in_flight: self.metrics.in_flight(),
+                _in_flight: Some(self.metrics.in_flight()),
                 since: Instant::now(),
-                pace: self.pace.clone(),
+                pace: Some(self.pace.clone()),
             }),
         }
+    }
+
+    /// The places one chunk of a stream takes beyond the one its stream holds: a stream
+    /// is admitted at a fixed cost (its size is not known yet), and each chunk is then
+    /// assessed as a request of its own size: refused above --max-request-cost, and its
+    /// share of the limit beyond the stream's place taken in the queue, ranked by its
+    /// cost like any request (`None` when the stream's place suffices). The chunk's work
+    /// holds the returned permit until it stops.
+    pub async fn widen(
+        &self,
+        cost: &Cost,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Permit>, ApiError> {
+        self.check(cost)?;
+        let extra = self.weight(cost) - 1;
+        if extra == 0 {
+            return Ok(None);
+        }
+        let place = self.take(extra, cost, deadline).await?;
+        // The stream is already one request in flight, and its pace is the stream's.
+        Ok(Some(Permit {
+            _held: Arc::new(Held {
+                _place: place,
+                _in_flight: None,
+                since: Instant::now(),
+                pace: None,
+            }),
+        }))
     }
 
     /// Starts accounting one call (finished, or dropped as CANCELLED).
@@ -253,19 +277,6 @@ impl Admission {
     }
 }
 
-/// A place in the admission queue, given back on drop.
-#[derive(Debug)]
-struct Waiting<'a> {
-    queued: &'a AtomicUsize,
-    _gauge: crate::metrics::Queued,
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.queued.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 /// A request's place under the concurrency limit. Clones share it; it is given back when
 /// the last clone drops: the handler's, and those moved into the work it started.
 #[derive(Debug, Clone)]
@@ -275,19 +286,42 @@ pub struct Permit {
 
 #[derive(Debug)]
 struct Held {
-    _place: OwnedSemaphorePermit,
-    _in_flight: InFlight,
+    _place: Place,
+    _in_flight: Option<InFlight>,
     since: Instant,
-    pace: Arc<Pace>,
+    pace: Option<Arc<Pace>>,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        Pace::note(&self.pace.hold_us, self.since.elapsed());
+        if let Some(pace) = &self.pace {
+            Pace::note(&pace.hold_us, self.since.elapsed());
+        }
     }
 }
 
+/// Work of at most this many customer-passes runs inline on the runtime's thread (see
+/// [`Permit::run`]): a few microseconds of scoring, less than the two thread hand-offs
+/// (to the blocking pool and back) it would otherwise take.
+pub const INLINE_MAX_UNITS: u64 = 64;
+
 impl Permit {
+    /// Runs `f`, holding this place while it runs: inline on the calling runtime thread
+    /// when its cost is at most [`INLINE_MAX_UNITS`] (a one-customer Score then needs no
+    /// thread wake-up between its request and its reply), else on the blocking pool
+    /// ([`Permit::blocking`]) so the runtime's threads stay free to accept, queue and shed.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        units: u64,
+        f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        if units <= INLINE_MAX_UNITS {
+            let _hold = cancel::hold();
+            return f();
+        }
+        self.blocking(f).await
+    }
+
     /// Starts `f` on the blocking pool, holding this place until `f` returns.
     pub fn spawn_blocking<T: Send + 'static>(
         &self,
@@ -459,7 +493,7 @@ mod tests {
             let a = a.clone();
             tokio::spawn(async move { a.admit(&small(), None).await.map(drop) })
         };
-        while a.queued.load(Ordering::Acquire) == 0 {
+        while a.places.waiting() == 0 {
             tokio::task::yield_now().await;
         }
         // One running, one waiting: the next is shed at once, saying when to retry.
@@ -472,7 +506,7 @@ mod tests {
         assert!(!waiter.is_finished());
         drop(running);
         waiter.await.unwrap().unwrap();
-        assert_eq!(a.queued.load(Ordering::Acquire), 0);
+        assert_eq!(a.places.waiting(), 0);
         assert!(a.admit(&small(), None).await.is_ok());
     }
 
@@ -490,7 +524,7 @@ mod tests {
             matches!(late, Err(ApiError::DeadlineExceeded(_))),
             "{late:?}"
         );
-        assert_eq!(a.queued.load(Ordering::Acquire), 0);
+        assert_eq!(a.places.waiting(), 0);
     }
 
     #[tokio::test]
@@ -510,6 +544,99 @@ mod tests {
             }
             other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_cheap_call_is_not_stuck_behind_queued_expensive_ones() {
+        // Before: first come, first served, so the Score waited for every segmentation
+        // queued ahead of it (and here, for ever: each keeps its place).
+        let limits = AdmissionLimits {
+            max_running: 1,
+            max_queued: 8,
+            max_queue_wait: Duration::from_secs(60),
+            max_request_cost: 1 << 40,
+        };
+        let a = Arc::new(Admission::new(limits, Arc::new(Metrics::new())));
+        let running = a.admit(&small(), None).await.unwrap();
+        let (kept, mut admitted) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..3 {
+            let (a, kept) = (a.clone(), kept.clone());
+            tokio::spawn(async move {
+                let segment = Cost::segment(1000, "customers", None);
+                let permit = a.admit(&segment, None).await.unwrap();
+                let _ = kept.send(("segment", permit));
+            });
+        }
+        while a.places.waiting() < 3 {
+            tokio::task::yield_now().await;
+        }
+        {
+            let (a, kept) = (a.clone(), kept.clone());
+            tokio::spawn(async move {
+                let permit = a.admit(&small(), None).await.unwrap();
+                let _ = kept.send(("score", permit));
+            });
+        }
+        while a.places.waiting() < 4 {
+            tokio::task::yield_now().await;
+        }
+        drop(running);
+        let first = tokio::time::timeout(Duration::from_secs(30), admitted.recv())
+            .await
+            .expect("a place was handed out")
+            .unwrap();
+        assert_eq!(first.0, "score");
+        assert_eq!(a.places.waiting(), 3);
+        // Then the oldest: the segmentations still advance.
+        drop(first);
+        let second = admitted.recv().await.unwrap();
+        assert_eq!(second.0, "segment");
+    }
+
+    #[tokio::test]
+    async fn a_stream_chunk_takes_its_own_share_of_the_limit() {
+        // Before: a stream took one place whatever its chunks held.
+        let a = admission(4, 0, 0);
+        let stream = a.admit(&Cost::fixed(), None).await.unwrap();
+        assert!(a.widen(&small(), None).await.unwrap().is_none());
+        let chunk = a
+            .widen(&Cost::score(1000, "chunks[0].customers"), None)
+            .await
+            .unwrap()
+            .expect("a chunk at the cap takes every place");
+        assert_eq!(a.places.free(), 0);
+        assert!(matches!(
+            a.admit(&small(), None).await,
+            Err(ApiError::Overloaded { .. })
+        ));
+        drop(chunk);
+        assert_eq!(a.places.free(), 3);
+        match a
+            .widen(&Cost::score(1001, "chunks[1].customers"), None)
+            .await
+        {
+            Err(ApiError::InvalidArgument(v)) => assert_eq!(v[0].field, "chunks[1].customers"),
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+        drop(stream);
+        assert_eq!(a.places.free(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn small_work_runs_inline_and_large_work_on_the_blocking_pool() {
+        let a = admission(1, 0, 0);
+        let permit = a.admit(&small(), None).await.unwrap();
+        let here = std::thread::current().id();
+        let inline = permit
+            .run(INLINE_MAX_UNITS, || Ok(std::thread::current().id()))
+            .await
+            .unwrap();
+        assert_eq!(inline, here, "no hand-off for a small score");
+        let pooled = permit
+            .run(INLINE_MAX_UNITS + 1, || Ok(std::thread::current().id()))
+            .await
+            .unwrap();
+        assert_ne!(pooled, here);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]

@@ -56,7 +56,8 @@ pub struct Config {
     #[arg(long, env = "CUSTVAL_MAX_CONCURRENT_REQUESTS", default_value_t = 0)]
     pub max_concurrent_requests: usize,
 
-    /// Requests waiting for a place to run (first come, first served); more are shed at
+    /// Requests waiting for a place to run (freed places are shared by cost between the
+    /// cheapest waiter and the oldest, so small calls pass expensive ones); more are shed at
     /// once with RESOURCE_EXHAUSTED and RetryInfo. 0: shed whenever all places are taken.
     #[arg(long, env = "CUSTVAL_MAX_QUEUED_REQUESTS", default_value_t = 256)]
     pub max_queued_requests: usize,

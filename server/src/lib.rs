@@ -4,7 +4,8 @@
 //! * [`services`]: the RPC handlers, one file per gRPC service (`Models`, `Scoring`).
 //! * [`admission`]: the concurrency limit, its queue and shedding, deadlines, accounting,
 //!   and the blocking pool every request's CPU work runs on; [`cost`]: what a request
-//!   will cost, estimated from its size.
+//!   will cost, estimated from its size; [`places`]: the places to run and the queue
+//!   discipline in front of them (the cheapest and the oldest share places by cost).
 //! * [`cancel`]: each request's cancellation token, the permit its work holds until it
 //!   stops, and the store step that never keeps a fit whose caller has gone.
 //! * [`fitting`], [`backtesting`], [`scoring`], [`segmenting`]: the fit, backtest, score,
@@ -30,6 +31,7 @@ pub mod fitting;
 pub mod input;
 pub mod metrics;
 pub mod oversize;
+pub mod places;
 pub mod record;
 pub mod registry;
 pub mod scoring;

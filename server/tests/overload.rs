@@ -233,6 +233,71 @@ async fn the_queue_bound_is_honoured_and_the_queued_run_when_a_place_frees() {
     assert_eq!((ok, refused), (2, 3));
 }
 
+async fn wait_until_queued(server: &TestServer, n: i64) {
+    for _ in 0..1000 {
+        if gauge(&server.metrics_text().await, "custval_requests_queued") == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never {n} queued");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_customer_score_is_not_stuck_behind_queued_segmentations() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(
+        dir.path(),
+        &[
+            "--max-concurrent-requests",
+            "1",
+            "--max-queue-wait-ms",
+            "60000",
+        ],
+    )
+    .await;
+    fit_m(&server).await;
+    let (hold, _replies) = idle_stream(&server).await;
+    let scoring = server.scoring().await;
+    let mut segments = Vec::new();
+    for _ in 0..3 {
+        let mut c = scoring.clone();
+        segments.push(tokio::spawn(async move {
+            c.segment(pb::SegmentRequest {
+                options: Some(score_options("m")),
+                summary_columns: Some(cdnow_columns()),
+                // Long enough that the order they run in shows at the client.
+                segment_options: Some(pb::SegmentOptions {
+                    k_min: 2,
+                    k_max: 10,
+                    runs: 10,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+        }));
+    }
+    wait_until_queued(&server, 3).await;
+    let mut c = scoring.clone();
+    let score = tokio::spawn(async move { c.score(score_request(cdnow_slice(0, 1))).await });
+    wait_until_queued(&server, 4).await;
+    drop(hold);
+    let scored = tokio::time::timeout(Duration::from_secs(60), score)
+        .await
+        .expect("the score ran")
+        .unwrap()
+        .unwrap();
+    assert_eq!(scored.into_inner().scores.len(), 1);
+    // First come, first served ran all three segmentations first; now the score runs
+    // with the first place freed, before any of them.
+    let done = segments.iter().filter(|s| s.is_finished()).count();
+    assert_eq!(done, 0, "the score waited for {done} segmentations");
+    for s in segments {
+        s.await.unwrap().unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_stream_is_ended_and_gives_its_place_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -292,6 +357,63 @@ async fn an_idle_stream_is_ended_and_gives_its_place_back() {
     assert_eq!(fit.code(), Code::DeadlineExceeded, "{fit:?}");
     let text = server.metrics_text().await;
     assert_eq!(gauge(&text, "custval_requests_in_flight"), 0, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_score_stream_chunk_is_assessed_at_its_own_cost() {
+    // Before: a stream was admitted at a fixed cost and its chunks were never assessed,
+    // so one chunk could cost any amount up to --max-batch-customers.
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &["--max-request-cost", "2000"]).await;
+    server
+        .models()
+        .await
+        .fit_model(fit_request(
+            fit_spec("m", pb::TransactionModelKind::BgNbd, false),
+            cdnow_slice(0, 1500),
+        ))
+        .await
+        .unwrap();
+    let chunk = |first: bool, columns| pb::ScoreStreamRequest {
+        options: first.then(|| score_options("m")),
+        customers: vec![],
+        summary_columns: Some(columns),
+    };
+    let mut scoring = server.scoring().await;
+    // Chunks under the cap, however many they add up to.
+    let small = vec![
+        chunk(true, cdnow_slice(0, 1500)),
+        chunk(false, cdnow_slice(1500, 2357)),
+    ];
+    let mut replies = scoring
+        .score_stream(tokio_stream::iter(small))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut scored = 0;
+    while let Some(r) = replies.message().await.unwrap() {
+        scored += r.scores.unwrap().customer_id.len();
+    }
+    assert_eq!(scored, 2357);
+    // One chunk above it, named.
+    let big = vec![
+        chunk(true, cdnow_slice(0, 100)),
+        chunk(false, cdnow_columns()),
+    ];
+    let mut replies = scoring
+        .score_stream(tokio_stream::iter(big))
+        .await
+        .unwrap()
+        .into_inner();
+    let e = loop {
+        match replies.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("a chunk above the cost cap was scored"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(violation(&e), "chunks[1].summary_columns");
+    assert!(e.message().contains("--max-request-cost"), "{e:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,7 +50,9 @@ impl Scoring for ScoringService {
                     let setup = ScoreSetup::parse(req.options.as_ref(), &registry, "options")?;
                     let context = setup.context.clone();
                     let scores = permit
-                        .blocking(move || setup.rows(req.customers, req.summary_columns, max))
+                        .run(n as u64, move || {
+                            setup.rows(req.customers, req.summary_columns, max)
+                        })
                         .await?;
                     self.0.metrics.scored(scores.len());
                     Ok(pb::ScoreResponse {
@@ -148,7 +150,7 @@ impl Scoring for ScoringService {
         let (end_tx, end_rx) = oneshot::channel();
         tokio::spawn(async move {
             let permit = admitted.permit().clone();
-            let streamed = stream_scores(&state, &registry, &permit, inbound, &tx);
+            let streamed = stream_scores(&state, &registry, &permit, deadline, inbound, &tx);
             // The stream's token fires when it ends: chunks not yet started skip their
             // work, and the place is freed once the chunk work has stopped (each chunk
             // holds the permit).
@@ -205,14 +207,16 @@ impl Stream for Replies {
 
 type PendingChunk = Worker<(usize, pb::ScoreStreamResponse)>;
 
-/// Reads chunks, scores each on the blocking pool (holding the stream's place) while the
-/// next one is read, and sends the results in order. Returns when the client's stream
+/// Reads chunks, scores each on the blocking pool (holding the stream's place, and the
+/// chunk's own share of the limit beyond it, see `Admission::widen`) while the next one
+/// is read, and sends the results in order. Returns when the client's stream
 /// ends or the client goes away; a stream above --max-stream-customers in total, or idle
 /// for --stream-idle-seconds, is ended with an error.
 async fn stream_scores(
     state: &AppState,
     registry: &Registry,
     permit: &Permit,
+    deadline: Option<std::time::Instant>,
     mut inbound: Streaming<pb::ScoreStreamRequest>,
     tx: &mpsc::Sender<pb::ScoreStreamResponse>,
 ) -> Result<(), ApiError> {
@@ -257,10 +261,13 @@ async fn stream_scores(
             }
             Some(s) => s.clone(),
         };
+        let chunk_cost = Cost::score(n, &format!("{prefix}.{field}"));
+        let wider = state.admission.widen(&chunk_cost, deadline).await?;
         let index = chunk;
         let max = limits.max_batch_customers;
         let request = request.clone();
         pending.push_back(permit.spawn_blocking(move || {
+            let _wider = wider;
             // A chunk queued before the client went away is not scored after.
             request.check()?;
             let scores = s
