@@ -38,7 +38,14 @@ pub fn time_unit_to_proto(unit: TimeUnit) -> pb::TimeUnit {
     }
 }
 
-/// A required, finite, positive duration.
+/// Shortest duration a request may carry, in days (about 0.09 s).
+pub const MIN_DURATION_DAYS: f64 = 1e-6;
+/// Longest duration a request may carry, in days (a million years).
+pub const MAX_DURATION_DAYS: f64 = 365.25e6;
+
+/// A required, finite, positive duration between [`MIN_DURATION_DAYS`] and
+/// [`MAX_DURATION_DAYS`]. The bounds keep every conversion between units finite and non-zero:
+/// 5e-324 days is positive, but is 0 in weeks, and 1e308 years is infinite in days.
 pub fn duration(d: Option<&pb::Duration>, field: &str) -> Result<Duration> {
     let d = d.ok_or_else(|| ModelError::invalid(field, "is required"))?;
     let unit = time_unit(d.unit, &format!("{field}.unit"))?;
@@ -48,7 +55,19 @@ pub fn duration(d: Option<&pb::Duration>, field: &str) -> Result<Duration> {
             format!("must be finite and > 0, got {}", d.value),
         ));
     }
-    Ok(Duration::new(d.value, unit))
+    let duration = Duration::new(d.value, unit);
+    let days = duration.in_unit(TimeUnit::Day);
+    if !(MIN_DURATION_DAYS..=MAX_DURATION_DAYS).contains(&days) {
+        return Err(ModelError::invalid(
+            format!("{field}.value"),
+            format!(
+                "{} {unit} is outside the supported range of {MIN_DURATION_DAYS} days to a \
+                 million years",
+                d.value
+            ),
+        ));
+    }
+    Ok(duration)
 }
 
 pub fn duration_to_proto(d: Duration) -> pb::Duration {
@@ -139,5 +158,36 @@ mod tests {
             field(clv_spec(Some(&h), Some(&d), "options")),
             "options.discount.rate"
         );
+    }
+
+    #[test]
+    fn durations_whose_conversions_vanish_or_overflow_are_refused() {
+        let of = |value: f64, unit: pb::TimeUnit| pb::Duration {
+            value,
+            unit: unit as i32,
+        };
+        // Positive and finite, but 0 in weeks and infinite in days respectively.
+        for d in [
+            of(5e-324, pb::TimeUnit::Day),
+            of(1e308, pb::TimeUnit::Year),
+            of(1e-7, pb::TimeUnit::Day),
+            of(2e6, pb::TimeUnit::Year),
+        ] {
+            assert_eq!(
+                field(duration(Some(&d), "spec.holdout")),
+                "spec.holdout.value"
+            );
+        }
+        for d in [
+            of(MIN_DURATION_DAYS, pb::TimeUnit::Day),
+            of(1e6, pb::TimeUnit::Year),
+            of(1.0, pb::TimeUnit::Month),
+        ] {
+            let ok = duration(Some(&d), "spec.holdout").unwrap();
+            for unit in TimeUnit::ALL {
+                let v = ok.in_unit(unit);
+                assert!(v.is_finite() && v > 0.0, "{d:?} in {unit}: {v}");
+            }
+        }
     }
 }
