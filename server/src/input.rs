@@ -213,7 +213,8 @@ impl TableBuilder {
 
     fn add_rows(&mut self, customers: Vec<pb::Customer>) -> Result<(), ApiError> {
         // Within-chunk duplicates when the cross-chunk set is off.
-        let mut local: FxHashSet<&str> = FxHashSet::default();
+        let mut local: FxHashSet<&str> =
+            FxHashSet::with_capacity_and_hasher(customers.len(), Default::default());
         if !self.settings.unique_across_chunks {
             for (i, c) in customers.iter().enumerate() {
                 if !local.insert(c.customer_id.as_str()) && !c.customer_id.trim().is_empty() {
