@@ -196,6 +196,21 @@ fn fit_with(
             ),
         ));
     }
+    // Holdout error concentrated in a few weeks: only raw transactions give the weeks.
+    // Judged now, so the grouped rows (as large as the table for continuous times) are
+    // freed before the spend model's own copy of the data is made; reported below, after
+    // the holdout bias, as always.
+    let seasonality = match table.holdout.as_ref().and_then(|h| h.periods.as_ref()) {
+        Some(periods) => custval_model::predict::seasonality::seasonality_suspected(
+            &fitted.params,
+            &grouped,
+            spec.unit,
+            periods,
+        )
+        .map_err(data)?,
+        None => None,
+    };
+    drop(grouped);
 
     // Summaries the client made from its log: the model was fitted on a transaction log.
     let summarized_log = spec
@@ -231,18 +246,7 @@ fn fit_with(
     {
         transaction_fit.warnings.push(w);
     }
-    // Holdout error concentrated in a few weeks: only raw transactions give the weeks.
-    if let Some(periods) = table.holdout.as_ref().and_then(|h| h.periods.as_ref())
-        && let Some(w) = custval_model::predict::seasonality::seasonality_suspected(
-            &fitted.params,
-            &grouped,
-            spec.unit,
-            periods,
-        )
-        .map_err(data)?
-    {
-        transaction_fit.warnings.push(w);
-    }
+    transaction_fit.warnings.extend(seasonality);
 
     Ok(ModelRecord {
         name: spec.name.clone(),
