@@ -302,6 +302,7 @@ pub fn run(
             transactions: out.stats.rows_read,
             table: out.table,
             kind: InputKind::Transactions,
+            fingerprint: None,
         };
         let fit_spec = spec.fit_spec(FamilyChoice::Auto, Some(fold));
         let fits = if input.table.is_empty() {
@@ -397,6 +398,7 @@ pub fn run(
                 transactions: out.stats.rows_read,
                 table: out.table,
                 kind: InputKind::Transactions,
+                fingerprint: None,
             };
             let fit_spec = spec.fit_spec(FamilyChoice::One(family), None);
             Some(fitting::fit(&fit_spec, family, &input, now_ms, cancel)?)

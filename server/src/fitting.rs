@@ -11,10 +11,9 @@ use custval_model::{
     TransactionFamily, TransactionModel, holdout_report,
 };
 use custval_proto::v1 as pb;
-use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::fingerprint::Fingerprint;
 use crate::input::{DecodedTable, InputSettings};
 use crate::record::{InputKind, ModelRecord, TrainingInfo};
 use crate::wire;
@@ -140,6 +139,7 @@ impl FitSpec {
             observation_end_field: "spec.observation_end",
             max_customers,
             unique_across_chunks: true,
+            keep_ids: false,
         }
     }
 }
@@ -196,6 +196,21 @@ fn fit_with(
             ),
         ));
     }
+    // Holdout error concentrated in a few weeks: only raw transactions give the weeks.
+    // Judged now, so the grouped rows (as large as the table for continuous times) are
+    // freed before the spend model's own copy of the data is made; reported below, after
+    // the holdout bias, as always.
+    let seasonality = match table.holdout.as_ref().and_then(|h| h.periods.as_ref()) {
+        Some(periods) => custval_model::predict::seasonality::seasonality_suspected(
+            &fitted.params,
+            &grouped,
+            spec.unit,
+            periods,
+        )
+        .map_err(data)?,
+        None => None,
+    };
+    drop(grouped);
 
     // Summaries the client made from its log: the model was fitted on a transaction log.
     let summarized_log = spec
@@ -231,18 +246,7 @@ fn fit_with(
     {
         transaction_fit.warnings.push(w);
     }
-    // Holdout error concentrated in a few weeks: only raw transactions give the weeks.
-    if let Some(periods) = table.holdout.as_ref().and_then(|h| h.periods.as_ref())
-        && let Some(w) = custval_model::predict::seasonality::seasonality_suspected(
-            &fitted.params,
-            &grouped,
-            spec.unit,
-            periods,
-        )
-        .map_err(data)?
-    {
-        transaction_fit.warnings.push(w);
-    }
+    transaction_fit.warnings.extend(seasonality);
 
     Ok(ModelRecord {
         name: spec.name.clone(),
@@ -269,7 +273,10 @@ fn fit_with(
                 .holdout_end
                 .or(summarized_log.and_then(|(_, end)| end))
                 .map(|d| d.0),
-            fingerprint: fingerprint(table),
+            fingerprint: input
+                .fingerprint
+                .unwrap_or_else(|| Fingerprint::of_table(table))
+                .finish(table.unit),
             fit_seconds: started.elapsed().as_secs_f64(),
             penalizer: spec.penalizer,
             server_version: env!("CARGO_PKG_VERSION").into(),
@@ -482,29 +489,10 @@ fn fit_spend(
     Ok((fitted.params, d))
 }
 
-/// SHA-256 of the table in customer-id order: the same customers give the same print
-/// whatever order they were sent in.
+/// The training fingerprint of `table`: the same customers give the same print whatever
+/// order they were sent in (see [`crate::fingerprint`]).
 pub fn fingerprint(table: &CustomerTable) -> String {
-    let mut order: Vec<usize> = (0..table.len()).collect();
-    order.par_sort_unstable_by(|&a, &b| table.ids[a].cmp(&table.ids[b]));
-    let mut h = Sha256::new();
-    h.update(table.unit.map_or("", |u| u.as_str()).as_bytes());
-    for i in order {
-        let id = table.ids[i].as_bytes();
-        h.update((id.len() as u64).to_le_bytes());
-        h.update(id);
-        let c = &table.rfm[i];
-        h.update(c.frequency.to_le_bytes());
-        h.update(c.recency.to_bits().to_le_bytes());
-        h.update(c.age.to_bits().to_le_bytes());
-        h.update(table.monetary_value[i].to_bits().to_le_bytes());
-        if let Some(hd) = &table.holdout {
-            h.update(hd.frequency[i].to_le_bytes());
-            h.update(hd.spend[i].to_bits().to_le_bytes());
-        }
-    }
-    let digest = h.finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    Fingerprint::of_table(table).finish(table.unit)
 }
 
 #[cfg(test)]
@@ -542,6 +530,79 @@ mod tests {
         assert_eq!(fingerprint(&swapped), f);
         t.rfm[1].age = 4.5;
         assert_ne!(fingerprint(&t), f);
+    }
+
+    /// The columns of `table`'s customers in `order`.
+    fn columns(table: &CustomerTable, order: &[usize]) -> pb::SummaryColumns {
+        pb::SummaryColumns {
+            customer_id: order.iter().map(|&i| table.ids[i].clone()).collect(),
+            frequency: order.iter().map(|&i| table.rfm[i].frequency).collect(),
+            recency: order.iter().map(|&i| table.rfm[i].recency).collect(),
+            age: order.iter().map(|&i| table.rfm[i].age).collect(),
+            monetary_value: order.iter().map(|&i| table.monetary_value[i]).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn chunking_and_order_change_neither_parameters_nor_fingerprint() {
+        use custval_model::simulate::{SimulationSpec, simulate_summaries};
+        let table = simulate_summaries(&SimulationSpec::cdnow_like(3000, 7, 52.0))
+            .unwrap()
+            .table;
+        let spec = FitSpec::parse(Some(&pb::FitSpec {
+            name: "m".into(),
+            transaction_model: pb::TransactionModelKind::BgNbd as i32,
+            spend_model: pb::SpendModelKind::GammaGamma as i32,
+            time_unit: pb::TimeUnit::Week as i32,
+            ..Default::default()
+        }))
+        .unwrap();
+        let fit_in = |order: Vec<usize>, chunk: usize| {
+            let mut b = crate::input::TableBuilder::new(spec.input_settings(10_000));
+            for part in order.chunks(chunk) {
+                b.add(vec![], Some(columns(&table, part))).unwrap();
+            }
+            let decoded = b.finish().unwrap();
+            assert!(decoded.table.ids.is_empty(), "a fit keeps no ids");
+            let family = custval_model::models::families()[0];
+            fit(&spec, family, &decoded, 0, &Cancel::default()).unwrap()
+        };
+        let n = table.len();
+        let forward: Vec<usize> = (0..n).collect();
+        let mut shuffled = forward.clone();
+        // A fixed permutation: i -> i * 1031 mod n (1031 is prime, coprime with 3000).
+        for (i, slot) in shuffled.iter_mut().enumerate() {
+            *slot = i * 1031 % n;
+        }
+        let one = fit_in(forward.clone(), n);
+        // The print summed as chunks came equals the print of the whole table with ids.
+        let sent = CustomerTable {
+            holdout: None,
+            calibration_spend: None,
+            unit: Some(TimeUnit::Week),
+            ..table.clone()
+        };
+        assert_eq!(one.training.fingerprint, fingerprint(&sent));
+        // Chunking alone: bit-identical.
+        let chunked = fit_in(forward, 7);
+        assert_eq!(chunked.model, one.model);
+        assert_eq!(chunked.training.fingerprint, one.training.fingerprint);
+        // Another order: the transaction model is bit-identical (rows are grouped in hash
+        // order); the spend model's groups keep first-seen order, so its sums change order
+        // and its parameters move in the last bits only.
+        for other in [fit_in(shuffled.clone(), n), fit_in(shuffled, 250)] {
+            assert_eq!(other.training.fingerprint, one.training.fingerprint);
+            assert_eq!(other.model.transaction, one.model.transaction);
+            assert_eq!(
+                other.transaction_fit.log_likelihood,
+                one.transaction_fit.log_likelihood
+            );
+            let (a, b) = (other.model.spend.unwrap(), one.model.spend.unwrap());
+            for (x, y) in [(a.p(), b.p()), (a.q(), b.q()), (a.v(), b.v())] {
+                assert!((x - y).abs() <= 1e-12 * y.abs(), "{x} vs {y}");
+            }
+        }
     }
 
     #[test]

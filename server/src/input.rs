@@ -11,6 +11,8 @@ use custval_proto::v1 as pb;
 use rustc_hash::FxHashSet;
 
 use crate::error::ApiError;
+use crate::fingerprint::{Fingerprint, PrintedCustomer};
+use crate::ids::IdSet;
 use crate::record::InputKind;
 use crate::wire;
 
@@ -34,6 +36,10 @@ pub struct InputSettings {
     pub max_customers: usize,
     /// Reject an id seen in an earlier chunk (fits); scores check within a chunk only.
     pub unique_across_chunks: bool,
+    /// Keep every customer's id in the table (scores answer by id). A fit needs none:
+    /// summaries' ids are checked and fingerprinted as they arrive, then dropped (see
+    /// [`DecodedTable::fingerprint`]); raw histories keep theirs (the log is grouped by id).
+    pub keep_ids: bool,
 }
 
 /// The decoded customers.
@@ -44,6 +50,9 @@ pub struct DecodedTable {
     pub transactions: u64,
     /// Raw-history customers whose first purchase is in the holdout (left out of a fit).
     pub born_in_holdout: u64,
+    /// The training fingerprint of summaries whose ids were not kept, summed as they
+    /// arrived; `None` when the table has its ids (the print is then taken from it).
+    pub fingerprint: Option<Fingerprint>,
 }
 
 enum State {
@@ -61,7 +70,10 @@ pub struct TableBuilder {
     state: State,
     customers: usize,
     transactions: u64,
-    seen: FxHashSet<String>,
+    /// Ids of earlier chunks, when they must be unique across chunks.
+    seen: IdSet,
+    /// Summaries' print, when their ids are not kept.
+    fingerprint: Fingerprint,
 }
 
 impl std::fmt::Debug for TableBuilder {
@@ -90,7 +102,8 @@ impl TableBuilder {
             state: State::Empty,
             customers: 0,
             transactions: 0,
-            seen: FxHashSet::default(),
+            seen: IdSet::default(),
+            fingerprint: Fingerprint::default(),
         }
     }
 
@@ -127,6 +140,10 @@ impl TableBuilder {
                     self.settings.max_customers
                 ),
             ));
+        }
+        if self.settings.unique_across_chunks {
+            // The whole count of a unary fit; a stream's grows chunk by chunk.
+            self.seen.reserve(incoming);
         }
         match columns {
             Some(c) => self.add_columns(c),
@@ -185,7 +202,7 @@ impl TableBuilder {
         if id.trim().is_empty() {
             return Err(ApiError::invalid(field(), "must not be empty"));
         }
-        if self.settings.unique_across_chunks && !self.seen.insert(id.to_owned()) {
+        if self.settings.unique_across_chunks && !self.seen.insert(id) {
             return Err(ApiError::invalid(
                 field(),
                 format!("duplicate customer id {id:?}"),
@@ -196,7 +213,8 @@ impl TableBuilder {
 
     fn add_rows(&mut self, customers: Vec<pb::Customer>) -> Result<(), ApiError> {
         // Within-chunk duplicates when the cross-chunk set is off.
-        let mut local: FxHashSet<&str> = FxHashSet::default();
+        let mut local: FxHashSet<&str> =
+            FxHashSet::with_capacity_and_hasher(customers.len(), Default::default());
         if !self.settings.unique_across_chunks {
             for (i, c) in customers.iter().enumerate() {
                 if !local.insert(c.customer_id.as_str()) && !c.customer_id.trim().is_empty() {
@@ -209,36 +227,41 @@ impl TableBuilder {
         }
         drop(local);
         for (i, c) in customers.into_iter().enumerate() {
-            let path = format!("customers[{i}]");
-            self.check_id(&c.customer_id, || format!("{path}.customer_id"))?;
+            // Built only for an error: this loop runs per customer.
+            let path = || format!("customers[{i}]");
+            self.check_id(&c.customer_id, || format!("customers[{i}].customer_id"))?;
             match (c.summary, c.transactions.is_empty()) {
                 (Some(_), false) => {
                     return Err(ApiError::invalid(
-                        path,
+                        path(),
                         "has both transactions and a summary; send one",
                     ));
                 }
                 (None, true) => {
                     return Err(ApiError::invalid(
-                        path,
+                        path(),
                         "has neither transactions nor a summary",
                     ));
                 }
                 (Some(s), true) => {
-                    self.summaries_state(&path)?;
+                    if !matches!(self.state, State::Summaries { .. }) {
+                        self.summaries_state(&path())?;
+                    }
                     self.push_summary(c.customer_id, &s, c.holdout.as_ref())
-                        .map_err(|e| e.within(&path))?;
+                        .map_err(|e| e.within(&path()))?;
                 }
                 (None, false) => {
-                    self.transactions_state(&path)?;
+                    if !matches!(self.state, State::Transactions(_)) {
+                        self.transactions_state(&path())?;
+                    }
                     if c.holdout.is_some() {
                         return Err(ApiError::invalid(
-                            format!("{path}.holdout"),
+                            format!("{}.holdout", path()),
                             "holdout fields go with summaries; raw transactions have \
                              their holdout from holdout_end",
                         ));
                     }
-                    self.push_transactions(&c.customer_id, &c.transactions, &path)?;
+                    self.push_transactions(&c.customer_id, &c.transactions, i)?;
                 }
             }
             self.customers += 1;
@@ -289,7 +312,16 @@ impl TableBuilder {
             cols.frequency.push(h.frequency);
             cols.spend.push(h.spend);
         }
-        table.ids.push(id);
+        if self.settings.keep_ids {
+            table.ids.push(id);
+        } else {
+            self.fingerprint.add(PrintedCustomer {
+                id: &id,
+                rfm,
+                monetary_value: s.monetary_value,
+                holdout: holdout.map(|h| (h.frequency, h.spend)),
+            });
+        }
         table.rfm.push(rfm);
         table.monetary_value.push(s.monetary_value);
         Ok(())
@@ -299,8 +331,9 @@ impl TableBuilder {
         &mut self,
         id: &str,
         transactions: &[pb::Transaction],
-        path: &str,
+        customer: usize,
     ) -> Result<(), ApiError> {
+        let path = || format!("customers[{customer}]");
         let obs_field = self.settings.observation_end_field;
         let State::Transactions(builder) = &mut self.state else {
             return Err(ApiError::Internal(
@@ -309,7 +342,7 @@ impl TableBuilder {
         };
         let end = builder.config().observation_end;
         for (j, t) in transactions.iter().enumerate() {
-            let field = |f: &str| format!("{path}.transactions[{j}].{f}");
+            let field = |f: &str| format!("{}.transactions[{j}].{f}", path());
             let day = wire::required_day(t.time.as_ref(), &field("time"))?;
             if day > end {
                 return Err(ApiError::invalid(
@@ -321,7 +354,9 @@ impl TableBuilder {
             self.transactions += 1;
             builder
                 .push(self.transactions, id, day, t.amount)
-                .map_err(|e| ApiError::invalid(format!("{path}.transactions[{j}]"), e.reason))?;
+                .map_err(|e| {
+                    ApiError::invalid(format!("{}.transactions[{j}]", path()), e.reason)
+                })?;
         }
         Ok(())
     }
@@ -466,10 +501,27 @@ impl TableBuilder {
                 cols.spend.extend_from_slice(&c.holdout_spend);
             }
         }
-        if table.ids.is_empty() {
-            table.ids = c.customer_id;
+        if self.settings.keep_ids {
+            if table.ids.is_empty() {
+                table.ids = c.customer_id;
+            } else {
+                table.ids.extend(c.customer_id);
+            }
         } else {
-            table.ids.extend(c.customer_id);
+            let first = table.rfm.len() - n;
+            for (k, id) in c.customer_id.iter().enumerate() {
+                self.fingerprint.add(PrintedCustomer {
+                    id,
+                    rfm: table.rfm[first + k],
+                    monetary_value: c.monetary_value.get(k).copied().unwrap_or(0.0),
+                    holdout: has_holdout.then(|| {
+                        (
+                            c.holdout_frequency[k],
+                            c.holdout_spend.get(k).copied().unwrap_or(0.0),
+                        )
+                    }),
+                });
+            }
         }
         self.customers += n;
         Ok(())
@@ -508,6 +560,7 @@ impl TableBuilder {
                     kind: InputKind::Summaries,
                     transactions: 0,
                     born_in_holdout: 0,
+                    fingerprint: (!self.settings.keep_ids).then_some(self.fingerprint),
                 })
             }
             State::Transactions(builder) => {
@@ -517,6 +570,7 @@ impl TableBuilder {
                     kind: InputKind::Transactions,
                     transactions: self.transactions,
                     born_in_holdout: out.stats.customers_born_in_holdout,
+                    fingerprint: None,
                 })
             }
         }
@@ -557,6 +611,7 @@ mod tests {
             observation_end_field: "observation_end",
             max_customers: 100,
             unique_across_chunks: false,
+            keep_ids: true,
         }
     }
 

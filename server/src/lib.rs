@@ -10,7 +10,8 @@
 //!   stops, and the store step that never keeps a fit whose caller has gone.
 //! * [`fitting`], [`backtesting`], [`scoring`], [`segmenting`]: the fit, backtest, score,
 //!   segment and recommend pipelines behind the handlers.
-//! * [`input`]: customer histories from requests into model tables, field by field.
+//! * [`input`]: customer histories from requests into model tables, field by field;
+//!   [`ids`]: the duplicate-id check of fits; [`fingerprint`]: the training-data print.
 //! * [`wire`]: other conversions between custval.v1 messages and model types.
 //! * [`registry`], [`store`], [`record`]: the persistent, versioned model registry over a
 //!   [`store::ModelStore`] (SQLite today).
@@ -27,7 +28,9 @@ pub mod cancel;
 pub mod config;
 pub mod cost;
 pub mod error;
+pub mod fingerprint;
 pub mod fitting;
+pub mod ids;
 pub mod input;
 pub mod metrics;
 pub mod oversize;

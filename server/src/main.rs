@@ -4,6 +4,12 @@
 use clap::Parser;
 use custval_server::{Config, app::BoxError};
 
+/// mimalloc instead of glibc's malloc: after a 10M-customer fit glibc kept ~0.5 GB of
+/// freed memory resident in its per-thread arenas; mimalloc returns freed pages to the OS
+/// after a short delay (BENCHMARKS.md, "Server memory of large fits").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How long blocking work may outlive `serve` at exit.
 const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 

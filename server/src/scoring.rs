@@ -98,6 +98,7 @@ impl ScoreSetup {
             observation_end_field: "options.observation_end",
             max_customers,
             unique_across_chunks: false,
+            keep_ids: true,
         });
         builder.add(customers, columns)?;
         let decoded = builder.finish()?;
