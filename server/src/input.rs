@@ -6,7 +6,7 @@
 //! `customers[3].transactions[7].amount`.
 
 use custval_model::data::summary::{Day, RowPolicy, SummaryBuilder, SummaryConfig};
-use custval_model::{CustomerTable, HoldoutColumns, ModelError, Rfm, TimeUnit};
+use custval_model::{Cancel, CustomerTable, HoldoutColumns, ModelError, Rfm, TimeUnit};
 use custval_proto::v1 as pb;
 use rustc_hash::FxHashSet;
 
@@ -62,7 +62,15 @@ pub struct TableBuilder {
     customers: usize,
     transactions: u64,
     seen: FxHashSet<String>,
+    /// The request's token (see [`crate::cancel::current`]), checked every
+    /// [`CHECK_EVERY`] customers and transactions.
+    cancel: Cancel,
 }
+
+/// Customers or transactions decoded between two checks of the request's token: a few
+/// milliseconds of work, so a request of millions of raw transactions stops soon after
+/// its caller has gone.
+const CHECK_EVERY: u64 = 4096;
 
 impl std::fmt::Debug for TableBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,6 +99,7 @@ impl TableBuilder {
             customers: 0,
             transactions: 0,
             seen: FxHashSet::default(),
+            cancel: crate::cancel::current().token(),
         }
     }
 
@@ -209,6 +218,9 @@ impl TableBuilder {
         }
         drop(local);
         for (i, c) in customers.into_iter().enumerate() {
+            if i as u64 % CHECK_EVERY == CHECK_EVERY - 1 {
+                self.cancel.check()?;
+            }
             let path = format!("customers[{i}]");
             self.check_id(&c.customer_id, || format!("{path}.customer_id"))?;
             match (c.summary, c.transactions.is_empty()) {
@@ -319,6 +331,9 @@ impl TableBuilder {
             }
             check_money(t.amount, &field("amount"))?;
             self.transactions += 1;
+            if self.transactions % CHECK_EVERY == 0 {
+                self.cancel.check()?;
+            }
             builder
                 .push(self.transactions, id, day, t.amount)
                 .map_err(|e| ApiError::invalid(format!("{path}.transactions[{j}]"), e.reason))?;
