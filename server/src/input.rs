@@ -218,7 +218,7 @@ impl TableBuilder {
         }
         drop(local);
         for (i, c) in customers.into_iter().enumerate() {
-            if i as u64 % CHECK_EVERY == CHECK_EVERY - 1 {
+            if (i as u64 + 1).is_multiple_of(CHECK_EVERY) {
                 self.cancel.check()?;
             }
             let path = format!("customers[{i}]");
@@ -331,7 +331,7 @@ impl TableBuilder {
             }
             check_money(t.amount, &field("amount"))?;
             self.transactions += 1;
-            if self.transactions % CHECK_EVERY == 0 {
+            if self.transactions.is_multiple_of(CHECK_EVERY) {
                 self.cancel.check()?;
             }
             builder
