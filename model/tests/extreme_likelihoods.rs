@@ -2,7 +2,7 @@
 //! mpmath values (`tests/tools/gen_extreme_likelihoods.py --small` writes
 //! `tests/fixtures/extreme_likelihoods.json`): β up to 1e9 with s down to 1e-6 (nobody
 //! drops out), r and α up to 1e8 (the Poisson limit), a down to 1e-6 and b up to 1e9,
-//! x up to 1,000, histories of 1 to 520 weeks. And over a wider grid: never a NaN.
+//! x up to 1,000 and a million (`MAX_FREQUENCY`), histories of 1 to 520 weeks. And over a wider grid: never a NaN.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use custval_model::models::registry;

@@ -331,7 +331,7 @@ impl Permit {
         // The request's token and the running-work gauge go with the work (see `cancel`).
         let hold = cancel::hold();
         tokio::task::spawn_blocking(move || {
-            let result = f();
+            let result = hold.run(f);
             drop(hold);
             drop(held);
             result

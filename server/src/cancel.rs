@@ -66,12 +66,22 @@ impl std::fmt::Debug for Request {
     }
 }
 
-/// The request the current task serves; outside any [`scope`] (a pipeline called directly,
-/// as tests do), one that is never cancelled.
+std::thread_local! {
+    /// The request whose blocking work this thread runs ([`Hold::run`]): the task-local
+    /// above does not reach the blocking pool.
+    static BLOCKING: std::cell::RefCell<Option<Arc<Request>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The request the current task serves, or whose work this blocking thread runs (see
+/// [`Hold::run`]), so that loops deep in a pipeline (decoding, scoring) can check its
+/// token without having it passed down; outside both (a pipeline called directly, as
+/// tests do), one that is never cancelled.
 pub fn current() -> Arc<Request> {
     CURRENT
         .try_with(Arc::clone)
-        .unwrap_or_else(|_| Arc::new(Request::new(&Cancel::never(), None)))
+        .ok()
+        .or_else(|| BLOCKING.with(|b| b.borrow().clone()))
+        .unwrap_or_else(|| Arc::new(Request::new(&Cancel::never(), None)))
 }
 
 /// Runs `work` as one request: see the [module documentation](self). A `Cancelled`
@@ -115,7 +125,7 @@ impl Drop for Handler {
 /// permit) and its place in the `custval_request_work_running` gauge.
 #[derive(Debug)]
 pub struct Hold {
-    _request: Arc<Request>,
+    request: Arc<Request>,
     _running: Option<WorkRunning>,
 }
 
@@ -124,7 +134,25 @@ pub fn hold() -> Hold {
     let request = current();
     Hold {
         _running: request.metrics.as_ref().map(|m| m.work_running()),
-        _request: request,
+        request,
+    }
+}
+
+impl Hold {
+    /// Runs `work` (on this blocking thread) as the held request's: [`current`] is that
+    /// request until `work` returns.
+    pub fn run<T>(&self, work: impl FnOnce() -> T) -> T {
+        /// Puts back what the thread ran before, also if `work` panics.
+        struct Restore(Option<Arc<Request>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let previous = self.0.take();
+                BLOCKING.with(|b| *b.borrow_mut() = previous);
+            }
+        }
+        let previous = BLOCKING.with(|b| b.borrow_mut().replace(self.request.clone()));
+        let _restore = Restore(previous);
+        work()
     }
 }
 

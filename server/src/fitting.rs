@@ -221,6 +221,14 @@ fn fit_with(
         None => spend_model(spec, table, &options)?,
     }
     .unzip();
+    // A model that cannot score its own customers is not kept (see `self_check`).
+    CustomerModel {
+        unit: spec.unit,
+        transaction: fitted.params.clone(),
+        spend,
+    }
+    .check_scores_training(table, &grouped)
+    .map_err(|e| ApiError::from_data(e, &format!("keep the {} fit", family.title())))?;
 
     let holdout = match &table.holdout {
         Some(h) => {

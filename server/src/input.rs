@@ -6,7 +6,7 @@
 //! `customers[3].transactions[7].amount`.
 
 use custval_model::data::summary::{Day, RowPolicy, SummaryBuilder, SummaryConfig};
-use custval_model::{CustomerTable, HoldoutColumns, ModelError, Rfm, TimeUnit};
+use custval_model::{Cancel, CustomerTable, HoldoutColumns, ModelError, Rfm, TimeUnit};
 use custval_proto::v1 as pb;
 use rustc_hash::FxHashSet;
 
@@ -74,7 +74,15 @@ pub struct TableBuilder {
     seen: IdSet,
     /// Summaries' print, when their ids are not kept.
     fingerprint: Fingerprint,
+    /// The request's token (see [`crate::cancel::current`]), checked every
+    /// [`CHECK_EVERY`] customers and transactions.
+    cancel: Cancel,
 }
+
+/// Customers or transactions decoded between two checks of the request's token: a few
+/// milliseconds of work, so a request of millions of raw transactions stops soon after
+/// its caller has gone.
+const CHECK_EVERY: u64 = 4096;
 
 impl std::fmt::Debug for TableBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,6 +112,7 @@ impl TableBuilder {
             transactions: 0,
             seen: IdSet::default(),
             fingerprint: Fingerprint::default(),
+            cancel: crate::cancel::current().token(),
         }
     }
 
@@ -227,6 +236,9 @@ impl TableBuilder {
         }
         drop(local);
         for (i, c) in customers.into_iter().enumerate() {
+            if (i as u64 + 1).is_multiple_of(CHECK_EVERY) {
+                self.cancel.check()?;
+            }
             // Built only for an error: this loop runs per customer.
             let path = || format!("customers[{i}]");
             self.check_id(&c.customer_id, || format!("customers[{i}].customer_id"))?;
@@ -352,6 +364,9 @@ impl TableBuilder {
             }
             check_money(t.amount, &field("amount"))?;
             self.transactions += 1;
+            if self.transactions.is_multiple_of(CHECK_EVERY) {
+                self.cancel.check()?;
+            }
             builder
                 .push(self.transactions, id, day, t.amount)
                 .map_err(|e| {

@@ -129,8 +129,10 @@ impl ScoreSetup {
     fn score_with(&self, decoded: &DecodedTable, spec: &ClvSpec) -> Result<Scores, ApiError> {
         let t = &decoded.table;
         let model = &self.record.model;
+        // Stopped between chunks once the caller has gone (a batch can be large).
+        let cancel = crate::cancel::current().token();
         let scores = model
-            .score(&t.rfm, &t.monetary_value, self.unit, spec)
+            .score_until(&t.rfm, &t.monetary_value, self.unit, spec, &cancel)
             .map_err(|e| match e {
                 custval_model::ModelError::Numerical { .. } => self.unscorable(decoded, spec, e),
                 other => other.into(),

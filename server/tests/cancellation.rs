@@ -184,6 +184,177 @@ async fn a_fit_whose_caller_has_gone_is_not_stored() {
     assert_eq!(versions(&mut models, "small").await, vec![1]);
 }
 
+/// Raw histories for one large Score: `n` customers with `purchases` dated purchases each,
+/// so that decoding and summarising them is most of the work.
+fn raw_customers(n: usize, purchases: usize) -> Vec<pb::Customer> {
+    let start = ymd(2024, 1, 1);
+    (0..n)
+        .map(|i| pb::Customer {
+            customer_id: format!("c{i}"),
+            transactions: (0..purchases)
+                .map(|j| pb::Transaction {
+                    time: Some(ts(custval_model::data::summary::Day(
+                        start.0 + ((i * 7 + j * 31) % 360) as i32,
+                    ))),
+                    amount: 10.0 + (j % 5) as f64,
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// How long a call runs in full, then the same call cut by a deadline of a quarter of
+/// that (at least a second): its work must stop within another quarter, where before it
+/// could run on for the remaining three. `call` sends the request, with the given
+/// grpc-timeout header if any.
+async fn stops_within_a_quarter<F, Fut>(server: &TestServer, what: &str, call: F)
+where
+    F: Fn(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(), tonic::Status>>,
+{
+    let started = Instant::now();
+    call(None).await.unwrap();
+    let whole = started.elapsed();
+    let quarter = (whole / 4).max(Duration::from_secs(1));
+    eprintln!("{what}: {whole:?} in full");
+    let status = call(Some(format!("{}m", quarter.as_millis())))
+        .await
+        .unwrap_err();
+    assert!(passed_deadline(&status), "{what}: {status:?}");
+    let stopped = wait_for_work(
+        || server.metrics_text(),
+        |n| n == 0,
+        quarter + Duration::from_secs(60),
+        what,
+    )
+    .await;
+    assert!(
+        stopped <= quarter,
+        "{what}: work ran {stopped:?} past its deadline (the whole call takes {whole:?})"
+    );
+}
+
+/// One large Score of raw histories (decoding and summarising two million transactions,
+/// then scoring) whose client goes away once its blocking work has started: the work
+/// stops within a quarter of the time it takes in full (the decoding checks the
+/// request's token every 4,096 customers or transactions, the scoring every chunk of
+/// customers), where before it ran to the end. The work's time in full is read from the
+/// gauge (the call's own time is mostly the client's encoding and the transfer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_score_whose_caller_has_gone_stops_its_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &[]).await;
+    server
+        .models()
+        .await
+        .fit_model(pb::FitModelRequest {
+            spec: Some(fit_spec("cdnow", pb::TransactionModelKind::BgNbd, true)),
+            summary_columns: Some(cdnow_columns()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let scoring = server.scoring().await;
+    let message = pb::ScoreRequest {
+        options: Some(pb::ScoreOptions {
+            observation_end: Some(ts(ymd(2024, 12, 31))),
+            ..score_options("cdnow")
+        }),
+        // Many purchases per customer: the work is per transaction, while what only
+        // freeing the request costs (per customer) stays small.
+        customers: raw_customers(50_000, 40),
+        ..Default::default()
+    };
+    let call = |message: pb::ScoreRequest| {
+        let mut scoring = scoring.clone();
+        tokio::spawn(async move { scoring.score(message).await.map(drop) })
+    };
+
+    // In full: from the work's start to its end on the gauge.
+    let whole = call(message.clone());
+    wait_for_work(
+        || server.metrics_text(),
+        |n| n >= 1,
+        Duration::from_secs(120),
+        "score start",
+    )
+    .await;
+    let work = wait_for_work(
+        || server.metrics_text(),
+        |n| n == 0,
+        Duration::from_secs(300),
+        "score in full",
+    )
+    .await;
+    whole.await.unwrap().unwrap();
+
+    // Cancelled by the client once the work runs.
+    let cancelled = call(message);
+    wait_for_work(
+        || server.metrics_text(),
+        |n| n >= 1,
+        Duration::from_secs(120),
+        "score start",
+    )
+    .await;
+    cancelled.abort();
+    let quarter = (work / 4).max(Duration::from_millis(200));
+    let stopped = wait_for_work(
+        || server.metrics_text(),
+        |n| n == 0,
+        Duration::from_secs(300),
+        "cancelled score",
+    )
+    .await;
+    assert!(
+        stopped <= quarter,
+        "the score's work ran {stopped:?} after its caller went (it takes {work:?} in full)"
+    );
+}
+
+/// A Segment with one k of 50 and 100 k-means++ restarts is one linfa call: it was run
+/// whole (linfa has no hook) however long after the caller had gone. The restarts are
+/// now separate calls with a check between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn k_means_seeding_stops_between_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &[]).await;
+    server
+        .models()
+        .await
+        .fit_model(pb::FitModelRequest {
+            spec: Some(fit_spec("cdnow", pb::TransactionModelKind::BgNbd, true)),
+            summary_columns: Some(cdnow_columns()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let columns = simulated_columns(20_000, 3);
+    let scoring = server.scoring().await;
+    stops_within_a_quarter(&server, "k-means seeding", |timeout| {
+        let mut scoring = scoring.clone();
+        let message = pb::SegmentRequest {
+            options: Some(score_options("cdnow")),
+            summary_columns: Some(columns.clone()),
+            segment_options: Some(pb::SegmentOptions {
+                k: 50,
+                runs: 100,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        async move {
+            let request = match timeout {
+                Some(t) => with_deadline(message, &t),
+                None => tonic::Request::new(message),
+            };
+            scoring.segment(request).await.map(drop)
+        }
+    })
+    .await;
+}
+
 /// The real binary, for what only a process shows: its CPU time and its exit.
 #[cfg(target_os = "linux")]
 mod binary {

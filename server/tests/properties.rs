@@ -918,6 +918,57 @@ fn a_history_the_model_cannot_evaluate_is_refused_naming_the_customer() {
     assert!(status.message().contains("\"heavy\""), "{status:?}");
 }
 
+/// Regression: BG/NBD fitted to customers with 20,000 purchases in one week converges to
+/// r ≈ 9e10, a ≈ 4e-11, where it cannot score those very customers; it was stored all the
+/// same (and every Score of them refused). It is refused at fit time, FAILED_PRECONDITION
+/// naming the customer, and a competition drops that family instead.
+#[test]
+fn a_fit_that_cannot_score_its_own_customers_is_not_kept() {
+    let columns = pb::SummaryColumns {
+        customer_id: (0..10).map(|i| format!("heavy-{i}")).collect(),
+        frequency: vec![20_000; 10],
+        recency: vec![1.0; 10],
+        age: vec![1.0; 10],
+        ..Default::default()
+    };
+    let spec = common::fit_spec("heavy", pb::TransactionModelKind::BgNbd, false);
+    let status = fit_in_process(&spec, columns.clone()).unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("\"heavy-0\"")
+            && status.message().contains("scoring the training customers"),
+        "{status:?}"
+    );
+    // In a competition the family is a candidate that failed, with that reason.
+    let spec = FitSpec::parse(Some(&pb::FitSpec {
+        family: "auto".into(),
+        ..spec
+    }))
+    .unwrap();
+    let mut b = TableBuilder::new(spec.input_settings(100));
+    b.add(Vec::new(), Some(columns)).unwrap();
+    match fitting::compete(&spec, &b.finish().unwrap(), 0, &Cancel::never()) {
+        Ok(c) => {
+            let bg = c
+                .selection
+                .candidates
+                .iter()
+                .find(|c| c.family == "bgnbd")
+                .unwrap();
+            assert!(
+                bg.error.contains("scoring the training customers"),
+                "{bg:?}"
+            );
+            assert!(
+                c.records
+                    .iter()
+                    .all(|r| r.model.transaction.family().name() != "bgnbd")
+            );
+        }
+        Err(e) => assert!(matches!(e, ApiError::InsufficientData(_)), "{e:?}"),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Through a real server: the same promises hold on the wire.
 

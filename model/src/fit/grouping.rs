@@ -113,13 +113,28 @@ impl GroupedRfm {
         Ok(out)
     }
 
-    /// Total weight of the rows with each frequency 0..=max_frequency.
-    pub(crate) fn weight_by_frequency(&self) -> Vec<f64> {
-        let mut by_x = vec![0.0; self.max_frequency as usize + 1];
-        for (x, w) in self.frequency.iter().zip(&self.weight) {
-            by_x[*x as usize] += w;
+    /// The frequencies that occur, their total weights and each row's index among them:
+    /// what a likelihood tabulates per frequency, in space and time that grow with the
+    /// number of distinct frequencies, not with the largest (a million purchases).
+    pub(crate) fn frequencies(&self) -> Frequencies {
+        let mut values = self.frequency.clone();
+        values.sort_unstable();
+        values.dedup();
+        let row: Vec<u32> = self
+            .frequency
+            .iter()
+            .map(|x| values.partition_point(|v| v < x) as u32)
+            .collect();
+        // In row order, as the weights of a group add up.
+        let mut weight = vec![0.0; values.len()];
+        for (&i, w) in row.iter().zip(&self.weight) {
+            weight[i as usize] += w;
         }
-        by_x
+        Frequencies {
+            values,
+            weight,
+            row,
+        }
     }
 
     pub(crate) fn distinct_age(&self) -> Option<&DistinctTimes> {
@@ -185,6 +200,17 @@ impl GroupedRfm {
         let rate = (sx / st.max(1e-12 * sw)).max(1e-6);
         (1.0, (1.0 / rate).clamp(1e-3, 1e6))
     }
+}
+
+/// The distinct frequencies of a [`GroupedRfm`] (see [`GroupedRfm::frequencies`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Frequencies {
+    /// Ascending.
+    pub values: Vec<u32>,
+    /// Total weight of the rows with each value.
+    pub weight: Vec<f64>,
+    /// Each row's index into `values`.
+    pub row: Vec<u32>,
 }
 
 /// A validated row's grouping key (times as bits, recency clamped to T) and its index.

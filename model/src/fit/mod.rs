@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
 
+pub(crate) use grouping::Frequencies;
 pub use grouping::GroupedRfm;
 pub use optimizer::maximize;
 pub(crate) use reduce::chunked_sum;

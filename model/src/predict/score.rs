@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::cancel::Cancel;
 use crate::data::rfm::Rfm;
 use crate::data::units::TimeUnit;
 use crate::error::{ModelError, Result};
@@ -61,6 +62,19 @@ impl CustomerModel {
         input_unit: TimeUnit,
         spec: &ClvSpec,
     ) -> Result<Scores> {
+        self.score_until(rfm, monetary_value, input_unit, spec, &Cancel::never())
+    }
+
+    /// As [`CustomerModel::score`], checking `cancel` before each chunk of 2,048 customers:
+    /// once it fires the batch stops with [`ModelError::Cancelled`].
+    pub fn score_until(
+        &self,
+        rfm: &[Rfm],
+        monetary_value: &[f64],
+        input_unit: TimeUnit,
+        spec: &ClvSpec,
+        cancel: &Cancel,
+    ) -> Result<Scores> {
         spec.validate()?;
         if monetary_value.len() != rfm.len() {
             return Err(ModelError::invalid(
@@ -107,6 +121,7 @@ impl CustomerModel {
             .zip(out.clv.par_chunks_mut(CHUNK))
             .enumerate()
             .try_for_each(|(chunk, ((((e, pa), pr), sp), cl))| {
+                cancel.check()?;
                 let start = chunk * CHUNK;
                 let end = start + e.len();
                 // One pass checks the summaries and values their spend; the family's

@@ -5,9 +5,12 @@
 use linfa::prelude::*;
 use linfa_clustering::KMeans;
 use ndarray::{Array2, Axis};
-use rand::SeedableRng;
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
+use rand::{RngCore, SeedableRng};
 use rayon::prelude::*;
 use wide::f64x4;
 
@@ -16,6 +19,13 @@ use crate::error::{ModelError, Result};
 
 /// linfa's k-means: k-means++ seeding and `o.runs` restarts of at most `iterations` each;
 /// the centroids of the run with the least inertia.
+///
+/// The restarts are linfa calls of one run each, with `o.cancel` checked before each: one
+/// call with `runs` restarts cannot be stopped (linfa has no hook), and with 100 restarts
+/// and k = 50 it ran for seconds after its caller had gone. The runs share one generator
+/// ([`SharedRng`]), so they draw what linfa's own loop would, and the least inertia wins
+/// as there (the first of equals); the bound between two checks is one run: a k-means++
+/// seeding and `iterations` passes over the rows (at most [`SEEDING_SAMPLE`] of them).
 fn linfa_kmeans(
     x: &Array2<f64>,
     k: usize,
@@ -23,16 +33,58 @@ fn linfa_kmeans(
     iterations: u64,
 ) -> Result<Array2<f64>> {
     let ds = DatasetBase::from(x.view());
-    let model = KMeans::params_with_rng(k, StdRng::seed_from_u64(o.seed))
-        .n_runs(o.runs)
+    let params = KMeans::params_with_rng(k, SharedRng::seed_from_u64(o.seed))
+        .n_runs(1)
         .max_n_iterations(iterations.max(1))
-        .tolerance(o.tolerance)
-        .fit(&ds)
-        .map_err(|e| ModelError::Numerical {
+        .tolerance(o.tolerance);
+    let mut best: Option<(f64, Array2<f64>)> = None;
+    for _ in 0..o.runs.max(1) {
+        o.cancel.check()?;
+        let model = params.fit(&ds).map_err(|e| ModelError::Numerical {
             what: "k-means",
             reason: e.to_string(),
         })?;
-    Ok(model.centroids().clone())
+        // linfa reports the run's inertia over the row count: the same order as its sums.
+        let inertia = model.inertia();
+        if best.as_ref().is_none_or(|(least, _)| inertia < *least) {
+            best = Some((inertia, model.centroids().clone()));
+        }
+    }
+    best.map(|(_, centroids)| centroids)
+        .ok_or_else(|| ModelError::Numerical {
+            what: "k-means",
+            reason: "no restart gave a finite inertia".into(),
+        })
+}
+
+/// A generator whose clones share one stream: linfa clones the generator it is given at
+/// the start of every fit, so consecutive one-run fits continue the stream one fit with
+/// several runs would draw.
+#[derive(Clone)]
+struct SharedRng(Rc<RefCell<StdRng>>);
+
+impl SharedRng {
+    fn seed_from_u64(seed: u64) -> SharedRng {
+        SharedRng(Rc::new(RefCell::new(StdRng::seed_from_u64(seed))))
+    }
+}
+
+impl RngCore for SharedRng {
+    fn next_u32(&mut self) -> u32 {
+        self.0.borrow_mut().next_u32()
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0.borrow_mut().next_u64()
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.borrow_mut().fill_bytes(dest);
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> std::result::Result<(), rand::Error> {
+        self.0.borrow_mut().try_fill_bytes(dest)
+    }
 }
 
 /// The seeding (linfa: k-means++ and restarts) runs on a seeded sample of at most this many
@@ -223,9 +275,9 @@ impl CentroidLanes {
 /// k-means on all rows: seeding on a sample (linfa), Lloyd to convergence on the sample, then
 /// on all rows; the centroids and the Lloyd passes over all rows.
 ///
-/// `o.cancel` is checked before the seeding and before every Lloyd pass. linfa has no hook
-/// of its own, but its call is bounded: at most `runs` restarts of
-/// [`RESTART_ITERATIONS`] iterations on at most [`SEEDING_SAMPLE`] rows.
+/// `o.cancel` is checked before every seeding restart and every Lloyd pass: between two
+/// checks runs one restart of [`RESTART_ITERATIONS`] iterations on at most
+/// [`SEEDING_SAMPLE`] rows, or one pass.
 pub(super) fn fit_centroids(
     x: &Array2<f64>,
     k: usize,
@@ -350,6 +402,39 @@ mod tests {
         (0..n * d)
             .map(|_| f64::from(rng.gen_range(-8i32..8)) / 4.0)
             .collect()
+    }
+
+    /// Restarts fitted one linfa call at a time (so that a token is checked between them)
+    /// give the centroids of linfa's own loop over all of them.
+    #[test]
+    fn restarts_one_call_at_a_time_equal_linfas_own_loop() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let x = Array2::from_shape_vec((600, 3), rows(600, 3, &mut rng)).unwrap();
+        for (k, runs, seed) in [(2, 1, 0), (4, 3, 7), (7, 10, 42)] {
+            let o = SegmentOptions {
+                runs,
+                seed,
+                ..SegmentOptions::default()
+            };
+            let ours = linfa_kmeans(&x, k, &o, RESTART_ITERATIONS).unwrap();
+            let theirs = KMeans::params_with_rng(k, StdRng::seed_from_u64(seed))
+                .n_runs(runs)
+                .max_n_iterations(RESTART_ITERATIONS)
+                .tolerance(o.tolerance)
+                .fit(&DatasetBase::from(x.view()))
+                .unwrap();
+            assert_eq!(&ours, theirs.centroids(), "k = {k}, runs = {runs}");
+        }
+        // A fired token stops before the next restart.
+        let o = SegmentOptions {
+            cancel: crate::Cancel::new(),
+            ..SegmentOptions::default()
+        };
+        o.cancel.cancel();
+        assert_eq!(
+            linfa_kmeans(&x, 3, &o, 1).unwrap_err(),
+            ModelError::Cancelled
+        );
     }
 
     #[test]

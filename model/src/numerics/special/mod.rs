@@ -5,7 +5,8 @@
 //! re-exported [`ln_gamma`], [`digamma`] (statrs).
 //!
 //! Inside, by job: `scaled` numbers `m · e^E` that do not overflow, `double_double` sums
-//! for arguments obtained by subtraction, accurate differences of ln Γ in `gamma`, and ₂F₁
+//! for arguments obtained by subtraction, accurate differences of ln Γ in `gamma`, sums over runs of
+//! consecutive arguments (the likelihoods' per-frequency tables) in `rising`, and ₂F₁
 //! itself in `hyp2f1/` (the driver and one file per regime: `series`, `polynomial`,
 //! `connection`). The method, accuracy, cost and NaN policy of ₂F₁ follow.
 //!
@@ -89,9 +90,13 @@ pub use statrs::function::gamma::{digamma, ln_gamma};
 mod double_double;
 mod gamma;
 mod hyp2f1;
+mod rising;
 mod scaled;
 
 pub use hyp2f1::{hyp2f1, ln_hyp2f1};
+pub(crate) use rising::RisingRun;
+#[cfg(test)]
+pub(crate) use rising::STEP_LIMIT;
 
 use gamma::{lgamma_pos, lgr_pos};
 
