@@ -138,8 +138,9 @@ pub(super) struct TextSummaries {
 
 impl TextSummaries {
     pub(super) fn next_chunk(&mut self) -> Result<Option<pb::SummaryColumns>, ClientError> {
-        // Sized once: growing the columns row by row copied each of them about twice.
-        let n = self.chunk;
+        // Sized once (up to a bound, for callers asking for huge chunks): growing the
+        // columns row by row copied each of them about twice.
+        let n = self.chunk.min(1 << 20);
         let mut c = pb::SummaryColumns {
             customer_id: Vec::with_capacity(n),
             frequency: Vec::with_capacity(n),
