@@ -113,16 +113,21 @@ impl Connection {
 
     /// Fits and stores a model from chunks of customers (FitModelStream). Not resent: a
     /// fit that reached the server could be stored twice.
-    pub async fn fit_stream(
-        &self,
-        chunks: Vec<pb::FitModelChunk>,
-    ) -> Result<pb::FitModelResponse, ClientError> {
+    pub async fn fit_stream<S>(&self, chunks: S) -> Result<pb::FitModelResponse, ClientError>
+    where
+        S: tokio_stream::Stream<Item = pb::FitModelChunk> + Send + 'static,
+    {
         let mut chunks = Some(chunks);
         self.policy()
             .run("fit", Retry::Never, |left| {
-                let stream = tokio_stream::iter(chunks.take().unwrap_or_default());
+                let stream = chunks.take();
                 let mut models = self.models();
-                async move { models.fit_model_stream(request(stream, left)).await }
+                async move {
+                    // Retry::Never: a fit is sent once (its chunks are read as they go).
+                    let stream =
+                        stream.ok_or_else(|| Status::failed_precondition("a fit is sent once"))?;
+                    models.fit_model_stream(request(stream, left)).await
+                }
             })
             .await
             .map(Response::into_inner)

@@ -255,14 +255,25 @@ fn bad_files_and_refused_requests_say_where_and_why() {
         "{err}"
     );
 
-    // The server's field violations come back in plain words.
+    // A repeated customer is named by its two lines here, before the server sees it.
     let dup = p(d, "dup.csv");
     std::fs::write(&dup, "customer_id,frequency,recency,T\na,1,2,3\na,1,2,3\n").unwrap();
     let out = server.run(&["fit", "--input", &dup, "--name", "x"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 3, column 1") && err.contains("first on line 2"),
+        "{err}"
+    );
+
+    // The server's field violations come back in plain words.
+    let two = p(d, "two.csv");
+    std::fs::write(&two, "customer_id,frequency,recency,T\na,1,2,3\nb,0,0,3\n").unwrap();
+    let out = server.run(&["fit", "--input", &two, "--name", "x", "--penalizer=-1"]);
     assert_eq!(out.status.code(), Some(4));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("INVALID_ARGUMENT") && err.contains("customer_id"),
+        err.contains("INVALID_ARGUMENT") && err.contains("spec.penalizer"),
         "{err}"
     );
 

@@ -782,3 +782,176 @@ fn malformed_parquet_says_where() {
         "{err}"
     );
 }
+
+#[test]
+fn simulated_logs_are_written_in_the_format_asked_for() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut summaries = Vec::new();
+    for name in ["log.csv", "log.parquet", "log.jsonl"] {
+        let log = p(d, name);
+        let made: Value = serde_json::from_str(&ok(server.run(&[
+            "simulate",
+            "--transactions",
+            "--customers",
+            "300",
+            "--seed",
+            "3",
+            "--output",
+            &log,
+            "--json",
+        ])))
+        .unwrap();
+        let head = std::fs::read(&log).unwrap();
+        match name {
+            "log.parquet" => assert!(head.starts_with(b"PAR1"), "not Parquet"),
+            "log.jsonl" => assert!(head.starts_with(b"{\""), "not JSON Lines"),
+            _ => assert!(head.starts_with(b"customer_id,date,amount\n")),
+        }
+        if name == "log.jsonl" {
+            continue; // logs are read as text or Parquet
+        }
+        // Read back, the log summarizes as the CSV does.
+        let out = p(d, &format!("{name}.summaries.csv"));
+        let end = made["observation_end"].as_str().unwrap();
+        ok(server.run(&[
+            "summarize",
+            "--input",
+            &log,
+            "--observation-end",
+            end,
+            "--output",
+            &out,
+        ]));
+        summaries.push(std::fs::read_to_string(&out).unwrap());
+    }
+    assert_eq!(summaries[0].lines().count(), 301);
+    assert_eq!(summaries[0], summaries[1]);
+}
+
+/// A summary file of `rows` customers whose row `repeat` (0-based) repeats row `of`'s id.
+fn summaries_with_a_repeat(path: &str, rows: usize, repeat: usize, of: usize) {
+    let mut text = String::from("customer_id,frequency,recency,T,monetary_value\n");
+    for i in 0..rows {
+        let id = if i == repeat { of } else { i };
+        let f = i % 3;
+        let recency = if f == 0 { 0.0 } else { f as f64 * 4.0 + 0.5 };
+        text.push_str(&format!("c{id},{f},{recency},30,{}.25\n", i % 50));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_repeated_customer_is_refused_naming_both_lines_and_nothing_is_kept() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Past the first chunks (50,000 customers each): they are on their way when the
+    // repeat is found, and the fit must still not happen.
+    let repeated = p(d, "repeated.csv");
+    summaries_with_a_repeat(&repeated, 120_000, 110_000, 5);
+    let err = fails(
+        server.run(&[
+            "fit", "--input", &repeated, "--name", "dup", "--model", "bgnbd",
+        ]),
+        3,
+    );
+    assert!(
+        err.contains(&repeated)
+            && err.contains("line 110002, column 1")
+            && err.contains("\"c5\" appears again (first on line 7)"),
+        "{err}"
+    );
+    let list = ok(server.run(&["models", "list", "--json"]));
+    assert_eq!(list.trim(), "[]", "a refused file was fitted");
+
+    // Scores of it leave no output behind.
+    let good = p(d, "good.csv");
+    ok(server.run(&["simulate", "--customers", "2000", "--output", &good]));
+    ok(server.run(&["fit", "--input", &good, "--name", "m", "--model", "bgnbd"]));
+    let scores = p(d, "scores.csv");
+    let err = fails(
+        server.run(&[
+            "score", "--input", &repeated, "--name", "m", "--output", &scores,
+        ]),
+        3,
+    );
+    assert!(err.contains("line 110002, column 1"), "{err}");
+    assert!(!std::path::Path::new(&scores).exists());
+    let listing: Vec<_> = std::fs::read_dir(d).unwrap().collect();
+    assert_eq!(listing.len(), 2, "a temporary file was left: {listing:?}");
+
+    // Parquet: the row, and the line as the other Parquet errors count it (row + 1).
+    let pq = p(d, "repeated.parquet");
+    write_parquet(
+        &pq,
+        vec![
+            (
+                "customer_id",
+                Arc::new(StringArray::from(vec!["a", "b", "c", "b"])),
+            ),
+            ("frequency", Arc::new(Int64Array::from(vec![1, 0, 2, 0]))),
+            (
+                "recency",
+                Arc::new(Float64Array::from(vec![1.0, 0.0, 3.0, 0.0])),
+            ),
+            ("T", Arc::new(Float64Array::from(vec![5.0; 4]))),
+        ],
+        false,
+    );
+    let err = fails(server.run(&["fit", "--input", &pq, "--name", "dup"]), 3);
+    assert!(
+        err.contains("line 5, column 1")
+            && err.contains("row 4")
+            && err.contains("\"b\" appears again (first on line 3)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_damaged_parquet_file_is_an_error_without_a_panic_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = p(dir.path(), "good.parquet");
+    let ids: Vec<String> = (0..40).map(|i| format!("c{i}")).collect();
+    write_parquet(
+        &good,
+        vec![
+            ("customer_id", Arc::new(StringArray::from(ids))),
+            ("frequency", Arc::new(Int64Array::from(vec![0; 40]))),
+            ("recency", Arc::new(Float64Array::from(vec![0.0; 40]))),
+            ("T", Arc::new(Float64Array::from(vec![5.0; 40]))),
+        ],
+        false,
+    );
+    let bytes = std::fs::read(&good).unwrap();
+    // A damage the parquet crate panics on (the reader says "damaged Parquet data").
+    let damaged = p(dir.path(), "damaged.parquet");
+    let panics = (0..bytes.len())
+        .flat_map(|i| [(i, 0x01u8), (i, 0xff)])
+        .find(|&(i, flip)| {
+            let mut b = bytes.clone();
+            b[i] ^= flip;
+            std::fs::write(&damaged, &b).unwrap();
+            let read = InputOptions::for_file(damaged.clone().into())
+                .summaries(10)
+                .and_then(|mut r| while_chunks(&mut r));
+            read.is_err_and(|e| e.to_string().contains("damaged Parquet data"))
+        });
+    assert!(panics.is_some(), "no damage made the parquet crate panic");
+    let out = common::custval(
+        "http://127.0.0.1:9",
+        &["fit", "--input", &damaged, "--name", "x"],
+    );
+    let err = fails(out, 3);
+    assert!(err.contains("damaged Parquet data"), "{err}");
+    assert!(!err.contains("panicked"), "the panic was reported: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+fn while_chunks(
+    r: &mut custval_client::files::SummaryReader,
+) -> Result<(), custval_client::ClientError> {
+    while r.next_chunk()?.is_some() {}
+    Ok(())
+}

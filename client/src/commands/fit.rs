@@ -9,6 +9,7 @@ use serde_json::json;
 use super::scoring::Customers;
 use custval_wire::dates::timestamp_of_day;
 
+use super::feed;
 use super::model_view::{model_json, print_holdout, print_params};
 use super::{TimeUnitArg, parse_day, unit_to_proto};
 use crate::connect::ConnectOptions;
@@ -86,15 +87,14 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
         .map(|d| parse_day(d, "--holdout-end"))
         .transpose()?;
     let (mut customers, log_rows) = Customers::open_for_fit(&a.input, unit, obs, hold)?;
-    let mut chunks = Vec::new();
-    while let Some(c) = customers.next_chunk()? {
-        chunks.push(pb::FitModelChunk {
-            spec: None,
-            customers: vec![],
-            summary_columns: Some(c),
-        });
-    }
-    // A summary file's holdout length is known once its rows are read.
+    let Some(first) = customers.next_chunk()? else {
+        return Err(ClientError::Invalid(format!(
+            "{}: no customers to fit",
+            a.input.input.display()
+        )));
+    };
+    // A summary file's holdout length is known from its first row (every row must give
+    // the same one: the reader checks), so the spec can lead the stream.
     let holdout_duration = customers.holdout_duration();
     let holdout_columns = customers.holdout_columns();
     if let Some(d) = holdout_duration.filter(|_| !holdout_columns.is_empty()) {
@@ -125,18 +125,40 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
             holdout_end: hold.map(timestamp_of_day),
         }),
     };
-    match chunks.first_mut() {
-        Some(first) => first.spec = Some(spec),
-        None => {
-            return Err(ClientError::Invalid(format!(
-                "{}: no customers to fit",
-                a.input.input.display()
-            )));
-        }
-    }
     let conn = connect.connect().await?;
     let started = Instant::now();
-    let model = conn.fit_stream(chunks).await?;
+    // The file is read on the blocking pool while earlier chunks are on their way: the
+    // CLI holds a few chunks, whatever the file size (a transaction log was summarized
+    // whole above: memory grows with its customers).
+    let (stream, tx, failure) = feed::feed();
+    let first = pb::FitModelChunk {
+        spec: Some(spec),
+        customers: vec![],
+        summary_columns: Some(first),
+    };
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut next = Some(first);
+        while let Some(chunk) = next.take() {
+            if !tx.send(chunk) {
+                break; // the call ended: its outcome says why
+            }
+            match customers.next_chunk() {
+                Ok(c) => {
+                    next = c.map(|c| pb::FitModelChunk {
+                        spec: None,
+                        customers: vec![],
+                        summary_columns: Some(c),
+                    })
+                }
+                Err(e) => tx.fail(e),
+            }
+        }
+        customers
+    });
+    let model = feed::unless_failed(conn.fit_stream(stream), failure).await?;
+    let customers = reader
+        .await
+        .map_err(|e| ClientError::Internal(format!("reading the input: {e}")))?;
     let selection = model.selection;
     let model = model
         .model

@@ -5,6 +5,7 @@
 
 pub mod backtest;
 pub mod bench;
+mod feed;
 pub mod fit;
 pub mod health;
 mod holdout;

@@ -1,5 +1,6 @@
 //! `custval simulate`: writes simulated customers, locally (no server).
 
+use std::fmt::Write;
 use std::path::PathBuf;
 
 use custval_model::data::summary::Day;
@@ -23,8 +24,9 @@ pub struct SimulateArgs {
     /// summaries (lifetimes' columns, in weeks).
     #[arg(long)]
     pub transactions: bool,
-    /// The file to write: CSV (`.gz` compresses it); summaries also as JSON Lines or
-    /// Parquet, by the name.
+    /// The file to write, in the format its name says: CSV (`.gz` compresses it), JSON
+    /// Lines (`.jsonl`, `.ndjson`) or Parquet (`.parquet`, `.pq`); summaries or, with
+    /// --transactions, a log.
     #[arg(long)]
     pub output: PathBuf,
     /// Print what was written as JSON: `{"output", "kind", "customers", "transactions",
@@ -38,25 +40,25 @@ pub fn exec(a: &SimulateArgs) -> Result<(), ClientError> {
     use custval_model::simulate::{SimulationSpec, simulate_summaries, simulate_transactions};
     let spec = SimulationSpec::cdnow_like(a.customers, a.seed, a.weeks);
     if a.transactions {
-        use std::io::Write;
-        let mut out = crate::gzip::Sink::create(&a.output)?;
+        let mut out = files::LogWriter::create(&a.output, OutputFormat::Auto)?;
         let start = Day::from_ymd(2024, 1, 1).unwrap_or(Day(19_723));
         let mut failed = None;
         let mut rows = 0u64;
-        writeln!(out, "customer_id,date,amount").map_err(|e| ClientError::file(&a.output, e))?;
+        let mut id = String::new();
         simulate_transactions(&spec, |t| {
+            if failed.is_some() {
+                return;
+            }
             rows += 1;
             let day = Day(start.0 + (t.time * 7.0).floor() as i32);
-            if let Err(e) = writeln!(out, "c{},{day},{:.2}", t.customer, t.amount)
-                && failed.is_none()
-            {
-                failed = Some(e);
-            }
+            id.clear();
+            let _ = write!(id, "c{}", t.customer);
+            failed = out.push(&id, day, t.amount).err();
         })?;
         if let Some(e) = failed {
-            return Err(ClientError::file(&a.output, e));
+            return Err(e);
         }
-        out.finish().map_err(|e| ClientError::file(&a.output, e))?;
+        out.finish()?;
         let end = Day(start.0 + (a.weeks * 7.0) as i32);
         if a.json {
             crate::outln!(

@@ -7,11 +7,15 @@
 //!   Parquet reader for a file;
 //! * [`text`], [`parquet`]: the readers (Parquet also writes, to keep arrow in one place);
 //! * [`write`]: every output format;
-//! * [`fields`]: what readers and writers share, so none of them depends on another.
+//! * [`fields`]: what readers and writers share, so none of them depends on another;
+//! * [`unique`]: the summary readers' check that no customer appears twice;
+//! * [`shield`]: catching the parquet crate's panics without their message.
 
 mod fields;
 pub mod parquet;
+pub mod shield;
 mod text;
+mod unique;
 mod write;
 
 use std::path::PathBuf;
@@ -26,12 +30,13 @@ use custval_proto::v1 as pb;
 use self::fields::{AMOUNT, DATE, HoldoutColumns, ID};
 use self::parquet::{LogNames, ParquetInput, ParquetSummaries, SummaryNames};
 use self::text::{TextInput, TextSummaries};
+use self::unique::UniqueIds;
 use crate::error::ClientError;
 use crate::gzip;
 
 pub use self::fields::{csv_field, table_columns};
 pub use self::write::{
-    OutputFormat, ScoreWriter, summary_column_names, write_summaries, write_text,
+    LogWriter, OutputFormat, ScoreWriter, summary_column_names, write_summaries, write_text,
 };
 
 /// Which kind of customer file.
@@ -150,7 +155,10 @@ pub struct InputOptions {
     /// Transactions or summaries: CSV or other delimited text, gzip-compressed if the name
     /// ends `.gz` (or the data starts with gzip's magic bytes); or Parquet (`.parquet`, or
     /// the `PAR1` magic), columns found by name. In errors about Parquet, "line" is the row
-    /// number + 1 (the column names count as line 1, as a CSV header would).
+    /// number + 1 (the column names count as line 1, as a CSV header would). Summaries are
+    /// streamed (memory: a few chunks, and 8 bytes per customer to refuse an id that
+    /// appears twice); a transaction log is summarized whole first (memory grows with its
+    /// customers).
     #[arg(long)]
     pub input: PathBuf,
     #[command(flatten)]
@@ -432,6 +440,7 @@ impl InputOptions {
             holdout,
             duration: None,
             chunk: chunk.max(1),
+            unique: Some(UniqueIds::default()),
         }))))
     }
 }

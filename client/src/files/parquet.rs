@@ -32,7 +32,8 @@ use arrow_array::types::{
     TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{
-    Array, ArrayRef, ArrowPrimitiveType, Float64Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, ArrowPrimitiveType, Date32Array, Float64Array, Int64Array, RecordBatch,
+    StringArray,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit as ArrowTimeUnit};
 use custval_model::data::summary::{
@@ -51,6 +52,7 @@ use parquet::file::properties::WriterProperties;
 use super::fields::{
     FREQUENCY_HOLDOUT, HoldoutColumns, SummaryField, check_summary, push_holdout, whole_frequency,
 };
+use super::unique::{UniqueIds, repeated};
 use crate::error::ClientError;
 use crate::gzip::Sink;
 
@@ -237,11 +239,9 @@ impl ParquetInput {
 /// a dictionary page that is missing) instead of returning an error; a damaged input must
 /// be a clean message, never a crash.
 fn shielded<T>(path: &Path, what: &str, call: impl FnOnce() -> T) -> Result<T, ClientError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
-        let why = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
+    // Quietly: the panic hook would print the crate's assertion as if custval crashed.
+    super::shield::quietly(call).map_err(|panic| {
+        let why = super::shield::message(panic.as_ref())
             .unwrap_or_else(|| "the reader failed".to_owned());
         input_error(
             path,
@@ -449,6 +449,9 @@ pub struct ParquetSummaries {
     holdout: Option<HoldoutColumns<Col>>,
     /// The holdout length the rows so far give.
     duration: Option<f64>,
+    /// The ids read so far; `None` once the end was reached and checked.
+    unique: Option<UniqueIds>,
+    chunk: usize,
 }
 
 /// [`Batches`] with a Debug that names the file only.
@@ -518,7 +521,33 @@ impl ParquetSummaries {
             monetary,
             holdout,
             duration: None,
+            unique: Some(UniqueIds::default()),
+            chunk,
         })
+    }
+
+    /// At the end of the file: an error naming the first id that appears twice (its row
+    /// and column, and the line it first appeared on), if one does.
+    fn check_unique(&self, unique: &mut UniqueIds) -> Result<(), ClientError> {
+        let mut suspects = unique.suspects();
+        if suspects.is_empty() {
+            return Ok(());
+        }
+        let path = self.batches.0.path.as_path();
+        let id_c = &self.columns[0];
+        let mut again = ParquetInput::open(path)?.read(&[id_c], self.chunk)?;
+        while let Some(b) = again.next()? {
+            let id = ids(b.array(path, id_c)?).ok_or_else(|| unreadable(path, id_c))?;
+            for i in 0..b.len() {
+                let Some(customer_id) = id(i) else { continue };
+                // Lines as the other errors count them: row + 1.
+                if let Some(first) = suspects.repeat(&customer_id, b.row(i) + 1) {
+                    let why = repeated(&customer_id, first);
+                    return Err(value_error(path, id_c, b.row(i), &why));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The next chunk (one record batch), or `None` at the end of the file.
@@ -540,6 +569,9 @@ impl ParquetSummaries {
 
     pub fn next_chunk(&mut self) -> Result<Option<pb::SummaryColumns>, ClientError> {
         let Some(b) = self.batches.0.next()? else {
+            if let Some(mut unique) = self.unique.take() {
+                self.check_unique(&mut unique)?;
+            }
             return Ok(None);
         };
         let path = self.batches.0.path.as_path();
@@ -594,6 +626,9 @@ impl ParquetSummaries {
                 };
                 value_error(path, col, b.row(i), &why)
             })?;
+            if let Some(u) = &mut self.unique {
+                u.add(&customer_id);
+            }
             c.customer_id.push(customer_id);
             c.frequency.push(rfm.frequency);
             c.recency.push(rfm.recency);
@@ -896,6 +931,51 @@ pub fn score_batch(s: &pb::ScoreColumns) -> Result<RecordBatch, ClientError> {
     }
     RecordBatch::try_new(score_schema(labelled), columns)
         .map_err(|e| ClientError::Internal(format!("scores as a record batch: {e}")))
+}
+
+/// The columns of a transaction log written here: `customer_id`, `date` (`Date32`),
+/// `amount`, as the log reader reads them back.
+pub fn log_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("date", DataType::Date32, false),
+        Field::new("amount", DataType::Float64, false),
+    ]))
+}
+
+/// Rows of a transaction log gathered into record batches of [`log_schema`].
+#[derive(Debug, Default)]
+pub struct LogRows {
+    ids: Vec<String>,
+    days: Vec<i32>,
+    amounts: Vec<f64>,
+}
+
+impl LogRows {
+    pub fn push(&mut self, id: &str, day: Day, amount: f64) {
+        self.ids.push(id.to_owned());
+        self.days.push(day.0);
+        self.amounts.push(amount);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The rows so far as one batch; empties the buffer.
+    pub fn take_batch(&mut self) -> Result<RecordBatch, ClientError> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(std::mem::take(&mut self.ids))),
+            Arc::new(Date32Array::from(std::mem::take(&mut self.days))),
+            Arc::new(Float64Array::from(std::mem::take(&mut self.amounts))),
+        ];
+        RecordBatch::try_new(log_schema(), columns)
+            .map_err(|e| ClientError::Internal(format!("a log as a record batch: {e}")))
+    }
 }
 
 /// Writes a summary table with the columns of

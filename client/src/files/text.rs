@@ -17,6 +17,7 @@ use super::fields::{
     DURATION_HOLDOUT, FREQUENCY_HOLDOUT, HoldoutColumns, ID, SummaryField, check_summary, explain,
     push_holdout, whole_frequency,
 };
+use super::unique::{UniqueIds, repeated};
 use crate::error::ClientError;
 use crate::gzip;
 
@@ -31,6 +32,8 @@ pub(super) struct TextInput {
     /// Bytes read from the file so far, and its size.
     consumed: Arc<AtomicU64>,
     size: u64,
+    /// How it was opened, to read it again.
+    delimiter: Delimiter,
 }
 
 impl TextInput {
@@ -49,6 +52,7 @@ impl TextInput {
             header: None,
             consumed,
             size: std::fs::metadata(path).map_or(0, |m| m.len()),
+            delimiter,
         };
         if has_header {
             if t.next()?.is_none() {
@@ -57,6 +61,11 @@ impl TextInput {
             t.header = Some(t.records.names());
         }
         Ok(t)
+    }
+
+    /// The same file opened again from its start (past its header).
+    fn reopen(&self) -> Result<TextInput, ClientError> {
+        TextInput::open(&self.path, self.delimiter, self.header.is_some())
     }
 
     pub(super) fn fraction_read(&self) -> Option<f64> {
@@ -123,14 +132,30 @@ pub(super) struct TextSummaries {
     /// The holdout length the rows so far give.
     pub(super) duration: Option<f64>,
     pub(super) chunk: usize,
+    /// The ids read so far; `None` once the end was reached and checked.
+    pub(super) unique: Option<UniqueIds>,
 }
 
 impl TextSummaries {
     pub(super) fn next_chunk(&mut self) -> Result<Option<pb::SummaryColumns>, ClientError> {
-        let mut c = pb::SummaryColumns::default();
+        // Sized once (up to a bound, for callers asking for huge chunks): growing the
+        // columns row by row copied each of them about twice.
+        let n = self.chunk.min(1 << 20);
+        let mut c = pb::SummaryColumns {
+            customer_id: Vec::with_capacity(n),
+            frequency: Vec::with_capacity(n),
+            recency: Vec::with_capacity(n),
+            age: Vec::with_capacity(n),
+            monetary_value: Vec::with_capacity(if self.monetary.is_some() { n } else { 0 }),
+            ..Default::default()
+        };
         let [id, x, rec, age] = self.columns;
         while c.customer_id.len() < self.chunk {
             let Some(line) = self.text.next()? else {
+                // Before the last rows go out, so a fit of the file is never completed.
+                if let Some(mut unique) = self.unique.take() {
+                    self.check_unique(&mut unique)?;
+                }
                 break;
             };
             let t = &self.text;
@@ -167,6 +192,9 @@ impl TextSummaries {
                 };
                 t.error(line, Some(k + 1), format!("{role}: {why}"))
             })?;
+            if let Some(u) = &mut self.unique {
+                u.add(customer_id);
+            }
             c.customer_id.push(customer_id.to_owned());
             c.frequency.push(rfm.frequency);
             c.recency.push(rfm.recency);
@@ -196,6 +224,27 @@ impl TextSummaries {
             }
         }
         Ok((!c.customer_id.is_empty()).then_some(c))
+    }
+}
+
+impl TextSummaries {
+    /// At the end of the file: an error naming the first id that appears twice (its line
+    /// and column, and the line it first appeared on), if one does.
+    fn check_unique(&self, unique: &mut UniqueIds) -> Result<(), ClientError> {
+        let mut suspects = unique.suspects();
+        if suspects.is_empty() {
+            return Ok(());
+        }
+        let id = self.columns[0];
+        let mut again = self.text.reopen()?;
+        while let Some(line) = again.next()? {
+            let customer_id = again.str(line, id, ID)?;
+            if let Some(first) = suspects.repeat(customer_id, line) {
+                let why = format!("{ID}: {}", repeated(customer_id, first));
+                return Err(again.error(line, Some(id + 1), why));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use custval_model::CustomerTable;
+use custval_model::data::summary::Day;
 use custval_proto::v1 as pb;
 
 use super::fields::csv_field;
@@ -162,6 +163,88 @@ impl ScoreWriter {
         match self.out {
             ScoreOut::Csv { out, .. } | ScoreOut::Jsonl(out) => out.finish().map_err(io),
             ScoreOut::Parquet(w, labelled) => w.finish(parquet::score_schema(labelled)),
+        }
+    }
+}
+
+/// Writes a transaction log (`customer_id,date,amount`) row by row: CSV or JSON Lines
+/// (gzip-compressed if the name ends `.gz`), or Parquet (dates as `Date32`), by the
+/// format asked for or the name.
+pub struct LogWriter {
+    path: PathBuf,
+    out: LogOut,
+}
+
+enum LogOut {
+    Text { out: Sink, jsonl: bool },
+    Parquet(ParquetWriter, parquet::LogRows),
+}
+
+impl std::fmt::Debug for LogWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogWriter")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogWriter {
+    pub fn create(path: &Path, format: OutputFormat) -> Result<LogWriter, ClientError> {
+        let io = |e| ClientError::file(path, e);
+        let out = match format.for_path(path) {
+            OutputFormat::Parquet => {
+                LogOut::Parquet(ParquetWriter::create(path)?, parquet::LogRows::default())
+            }
+            format => {
+                let mut out = Sink::create(path)?;
+                let jsonl = format == OutputFormat::Jsonl;
+                if !jsonl {
+                    writeln!(out, "customer_id,date,amount").map_err(io)?;
+                }
+                LogOut::Text { out, jsonl }
+            }
+        };
+        Ok(LogWriter {
+            path: path.to_owned(),
+            out,
+        })
+    }
+
+    /// Appends one purchase, its amount in cents: every format holds the value the CSV
+    /// shows.
+    pub fn push(&mut self, id: &str, day: Day, amount: f64) -> Result<(), ClientError> {
+        let cents = || format!("{amount:.2}").parse::<f64>().unwrap_or(amount);
+        let path = &self.path;
+        match &mut self.out {
+            LogOut::Text { out, jsonl: false } => {
+                writeln!(out, "{},{day},{amount:.2}", csv_field(id))
+            }
+            LogOut::Text { out, jsonl: true } => {
+                let v = serde_json::json!({"customer_id": id, "date": day.to_string(),
+                                           "amount": cents()});
+                writeln!(out, "{v}")
+            }
+            LogOut::Parquet(w, rows) => {
+                rows.push(id, day, cents());
+                if rows.len() >= parquet::ROW_GROUP_ROWS {
+                    w.write(&rows.take_batch()?)?;
+                }
+                return Ok(());
+            }
+        }
+        .map_err(|e| ClientError::file(path, e))
+    }
+
+    /// Ends the file and moves it to its name.
+    pub fn finish(self) -> Result<(), ClientError> {
+        match self.out {
+            LogOut::Text { out, .. } => out.finish().map_err(|e| ClientError::file(&self.path, e)),
+            LogOut::Parquet(mut w, mut rows) => {
+                if !rows.is_empty() {
+                    w.write(&rows.take_batch()?)?;
+                }
+                w.finish(parquet::log_schema())
+            }
         }
     }
 }
