@@ -100,18 +100,19 @@ fn family_of(variant: Variant) -> &'static BetaGeo {
     }
 }
 
+/// γᵀz.
+#[inline]
+fn linear(coefficients: &[f64], z: &[f64]) -> f64 {
+    coefficients.iter().zip(z).map(|(g, v)| g * v).sum()
+}
+
 /// e^(γᵀz), or 1 without covariates.
 #[inline]
 fn scale(coefficients: &[f64], z: &[f64]) -> f64 {
     if coefficients.is_empty() {
         return 1.0;
     }
-    coefficients
-        .iter()
-        .zip(z)
-        .map(|(g, v)| g * v)
-        .sum::<f64>()
-        .exp()
+    linear(coefficients, z).exp()
 }
 
 impl BetaGeoCovariates {
@@ -567,6 +568,7 @@ impl<'a> CovariateLikelihood<'a> {
         let (r, alpha0, a0, b0) = (params[0], params[1], params[2], params[3]);
         let gp = &params[4..4 + kp];
         let gl = &params[4 + kp..n];
+        let ln_alpha0 = alpha0.ln();
         // lnΓ(r+x) − lnΓ(r), ψ(r+x) − ψ(r), −(ψ'(r+x) − ψ'(r)) per frequency: r is shared.
         let mut by_x = Vec::with_capacity(d.max_frequency as usize + 1);
         let (mut lg, mut dg, mut tg) = (0.0, 0.0, 0.0);
@@ -600,7 +602,8 @@ impl<'a> CovariateLikelihood<'a> {
                         continue;
                     }
                     let (z, l) = (d.purchase_row(i), d.lifetime_row(i));
-                    let alpha = alpha0 / scale(gp, z);
+                    let lin = linear(gp, z);
+                    let (alpha, ln_alpha) = (alpha0 * (-lin).exp(), ln_alpha0 - lin);
                     let life = scale(gl, l);
                     let (a, b) = (a0 * life, b0 * life);
                     let x = d.frequency[i];
@@ -611,6 +614,7 @@ impl<'a> CovariateLikelihood<'a> {
                         d.recency[i],
                         d.age[i],
                         q,
+                        ln_alpha,
                         by_x[x as usize],
                     );
                     // In the row's log parameters: g_m·q_m.
@@ -745,15 +749,23 @@ impl<'a> CovariateLikelihood<'a> {
 fn rising(y: f64, k: f64) -> [f64; 3] {
     if k <= 32.0 {
         let (mut ln, mut inv, mut inv2) = (0.0, 0.0, 0.0);
+        // ln Π(y+j) as one logarithm per 8 factors (below 1e30 each, so no overflow).
+        let per_ln = if y < 1e30 { 8 } else { 1 };
+        let (mut product, mut factors) = (1.0, 0);
         let mut j = 0.0;
         while j < k {
             let v = 1.0 / (y + j);
-            ln += (y + j).ln();
+            product *= y + j;
+            factors += 1;
+            if factors == per_ln {
+                ln += product.ln();
+                (product, factors) = (1.0, 0);
+            }
             inv += v;
             inv2 += v * v;
             j += 1.0;
         }
-        [ln, inv, inv2]
+        [ln + product.ln(), inv, inv2]
     } else {
         [
             ln_gamma_shift(y, k),
@@ -802,6 +814,7 @@ impl Row {
         recency: f64,
         age: f64,
         q: [f64; 4],
+        ln_alpha: f64,
         by_x: [f64; 3],
     ) -> Row {
         let [r, alpha, a, b] = q;
@@ -812,7 +825,7 @@ impl Row {
         let ln_age = (age / alpha).ln_1p();
         let [lg_b, dg_b, tg_b] = rising(b, k);
         let [lg_ab, dg_ab, tg_ab] = rising(a + b, k);
-        let mut value = lg_r - xf * alpha.ln() - rx * ln_age + lg_b - lg_ab;
+        let mut value = lg_r - xf * ln_alpha - rx * ln_age + lg_b - lg_ab;
         let inv_age = 1.0 / (alpha + age);
         let mut grad = [
             dg_r - ln_age,

@@ -12,18 +12,19 @@ use crate::error::{ModelError, Result};
 use crate::fit::GroupedRfm;
 
 /// Grouped rows with their covariates (row-major, `purchase_width` and `lifetime_width`
-/// values per row). Groups come in order of first appearance.
+/// values per row). Groups come in order of first appearance. Built only by
+/// [`CovariateData::build`], so its columns always agree in length.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CovariateData {
-    pub frequency: Vec<u32>,
-    pub recency: Vec<f64>,
-    pub age: Vec<f64>,
-    pub weight: Vec<f64>,
-    pub purchase: Vec<f64>,
-    pub lifetime: Vec<f64>,
-    pub purchase_names: Vec<String>,
-    pub lifetime_names: Vec<String>,
-    pub max_frequency: u32,
+    pub(crate) frequency: Vec<u32>,
+    pub(crate) recency: Vec<f64>,
+    pub(crate) age: Vec<f64>,
+    pub(crate) weight: Vec<f64>,
+    pub(crate) purchase: Vec<f64>,
+    pub(crate) lifetime: Vec<f64>,
+    pub(crate) purchase_names: Vec<String>,
+    pub(crate) lifetime_names: Vec<String>,
+    pub(crate) max_frequency: u32,
 }
 
 impl CovariateData {
@@ -104,6 +105,16 @@ impl CovariateData {
 
     pub fn total_weight(&self) -> f64 {
         self.weight.iter().sum()
+    }
+
+    /// The encoded purchase covariates' column names.
+    pub fn purchase_names(&self) -> &[String] {
+        &self.purchase_names
+    }
+
+    /// The encoded lifetime covariates' column names.
+    pub fn lifetime_names(&self) -> &[String] {
+        &self.lifetime_names
     }
 
     pub fn purchase_width(&self) -> usize {
