@@ -4,7 +4,9 @@
 //! covariates most customers share a row; with a continuous one nearly none do, and the
 //! likelihood then runs over every customer.
 
-use rustc_hash::FxHashMap;
+use std::hash::Hasher;
+
+use rustc_hash::{FxHashMap, FxHasher};
 
 use super::schema::CovariateMatrix;
 use crate::data::rfm::Rfm;
@@ -37,6 +39,12 @@ impl CovariateData {
         lifetime: &CovariateMatrix,
     ) -> Result<Self> {
         let n = rfm.len();
+        if n >= u32::MAX as usize {
+            return Err(ModelError::invalid(
+                "customers",
+                "more than 4,294,967,294 rows in one fit",
+            ));
+        }
         for (what, m) in [("purchase", purchase), ("lifetime", lifetime)] {
             if m.rows() != n {
                 return Err(ModelError::invalid(
@@ -59,8 +67,11 @@ impl CovariateData {
             lifetime_names: lifetime.names().to_vec(),
             ..CovariateData::default()
         };
-        let mut groups: FxHashMap<Box<[u64]>, usize> = FxHashMap::default();
-        let mut key = Vec::with_capacity(3 + kp + kl);
+        // Hash of the key → the newest group with that hash; `next` chains the older ones
+        // (hash collisions), so no key is allocated per row.
+        let mut heads: FxHashMap<u64, u32> = FxHashMap::default();
+        heads.reserve(n);
+        let mut next: Vec<u32> = Vec::with_capacity(n);
         for (i, r) in rfm.iter().enumerate() {
             r.validate()
                 .map_err(|e| e.within(&format!("customers[{i}]")))?;
@@ -73,17 +84,37 @@ impl CovariateData {
             }
             let recency = r.recency.min(r.age);
             let (z, l) = (purchase.row(i), lifetime.row(i));
-            key.clear();
-            key.push(u64::from(r.frequency));
-            key.push(recency.to_bits());
-            key.push(r.age.to_bits());
             // + 0.0 makes −0.0 and 0.0 one key.
-            key.extend(z.iter().chain(l).map(|v| (v + 0.0).to_bits()));
-            if let Some(&g) = groups.get(key.as_slice()) {
-                out.weight[g] += w;
+            let mut hasher = FxHasher::default();
+            hasher.write_u32(r.frequency);
+            hasher.write_u64(recency.to_bits());
+            hasher.write_u64(r.age.to_bits());
+            for v in z.iter().chain(l) {
+                hasher.write_u64((v + 0.0).to_bits());
+            }
+            let hash = hasher.finish();
+            let same = |g: usize| {
+                out.frequency[g] == r.frequency
+                    && out.recency[g].to_bits() == recency.to_bits()
+                    && out.age[g].to_bits() == r.age.to_bits()
+                    && bits_equal(&out.purchase[g * kp..(g + 1) * kp], z)
+                    && bits_equal(&out.lifetime[g * kl..(g + 1) * kl], l)
+            };
+            let head = heads.get(&hash).copied();
+            let mut at = head;
+            while let Some(g) = at {
+                if same(g as usize) {
+                    break;
+                }
+                at = Some(next[g as usize]).filter(|&h| h != u32::MAX);
+            }
+            if let Some(g) = at {
+                out.weight[g as usize] += w;
                 continue;
             }
-            groups.insert(key.clone().into_boxed_slice(), out.frequency.len());
+            let g = out.frequency.len() as u32;
+            next.push(head.unwrap_or(u32::MAX));
+            heads.insert(hash, g);
             out.frequency.push(r.frequency);
             out.recency.push(recency);
             out.age.push(r.age);
@@ -173,6 +204,14 @@ impl CovariateData {
             lifetime_names: self.lifetime_names.clone(),
         }
     }
+}
+
+/// Equal as stored keys: the same bits after mapping −0.0 to 0.0.
+fn bits_equal(stored: &[f64], row: &[f64]) -> bool {
+    stored
+        .iter()
+        .zip(row)
+        .all(|(s, v)| s.to_bits() == (v + 0.0).to_bits())
 }
 
 #[cfg(test)]
