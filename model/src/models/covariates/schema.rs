@@ -80,7 +80,8 @@ impl RawCovariates {
         self.rows
     }
 
-    fn column(&self, name: &str) -> Result<&CovariateValues> {
+    /// The column called `name`; an error naming it when there is none.
+    pub fn column(&self, name: &str) -> Result<&CovariateValues> {
         self.columns
             .iter()
             .find(|(n, _)| n == name)
