@@ -267,6 +267,23 @@ fn predictions_at_zero_covariates_are_the_plain_models() {
             (got, want) => assert_eq!(got, want, "{i}"),
         }
     }
+    // A model without covariates scores as the plain model too.
+    let bare = BetaGeoCovariates::new(
+        "bgnbd",
+        base,
+        CovariateSchema::default(),
+        CovariateSchema::default(),
+        vec![],
+        vec![],
+    )
+    .unwrap();
+    let none = CovariateMatrix::empty(n);
+    let bare_scores = bare.score(&rfm, &none, &none, 39.0).unwrap();
+    for (i, c) in rfm.iter().enumerate() {
+        assert!(close(bare_scores[i].p_alive, plain.p_alive(c).unwrap()));
+        let e = plain.expected_purchases(c, 39.0).unwrap();
+        assert!(close(bare_scores[i].expected_purchases, e), "{i}");
+    }
     // A customer with covariates gets the plain model at its own parameters.
     let row = CovariateMatrix::new(vec!["web".into(), "size".into()], 1, vec![1.0, 2.0]).unwrap();
     let got = model.score(&rfm[1..2], &row, &row, 10.0).unwrap()[0];
