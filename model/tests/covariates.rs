@@ -106,6 +106,15 @@ fn likelihood_and_optimum_match_an_independent_scipy_implementation() {
     };
     let penalised = fit_bgnbd_covariates(&data, &schema, &schema, &opts).unwrap();
     assert!(penalised.diagnostics.converged);
+    // Both report the unpenalised log-likelihood at their estimates.
+    for f in [&fit, &penalised] {
+        let ll = f.params.log_likelihood(&data).unwrap();
+        let reported = f.diagnostics.log_likelihood;
+        assert!(
+            (reported - ll).abs() < 1e-9 * ll.abs(),
+            "{reported} vs {ll}"
+        );
+    }
     for (k, (p, g)) in estimates(&penalised)[4..].iter().zip(&got[4..]).enumerate() {
         assert!(p.abs() < g.abs(), "coefficient {k}: {p} vs unpenalised {g}");
     }

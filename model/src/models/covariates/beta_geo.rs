@@ -410,10 +410,16 @@ fn fit_variant(
         let se = &mut diagnostics.standard_errors[4 + k];
         *se = se.map(|s| s / theta);
     }
-    // The optimizer saw the penalised log-likelihood: report the plain one.
-    let unpenalized = CovariateLikelihood::new(data, variant, 0.0, 0.0);
-    let mut scratch = vec![0.0; raw.params.len()];
-    let ll = unpenalized.ll_grad(&raw.params, &mut scratch);
+    // With a penalty the optimizer saw the penalised log-likelihood: report the plain one
+    // (one more pass over the rows, spared when there is no penalty).
+    let penalised = opts.fit.penalizer > 0.0 || penalty > 0.0;
+    let ll = if penalised {
+        let unpenalized = CovariateLikelihood::new(data, variant, 0.0, 0.0);
+        let mut scratch = vec![0.0; raw.params.len()];
+        unpenalized.ll_grad(&raw.params, &mut scratch)
+    } else {
+        diagnostics.log_likelihood
+    };
     let k = raw.params.len() as f64;
     diagnostics.log_likelihood = ll;
     diagnostics.aic = 2.0 * k - 2.0 * ll;
