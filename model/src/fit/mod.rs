@@ -44,6 +44,12 @@ pub trait LogLikelihood: Sync {
         self.ll_grad(params, grad)
     }
 
+    /// The parameter names, in vector order. [`LogLikelihood::PARAM_NAMES`] unless the
+    /// number of parameters depends on the data (a covariate model's coefficients).
+    fn param_names(&self) -> Vec<String> {
+        Self::PARAM_NAMES.iter().map(|s| s.to_string()).collect()
+    }
+
     /// Sum of the weights (the number of customers).
     fn total_weight(&self) -> f64;
 

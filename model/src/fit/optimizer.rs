@@ -487,7 +487,8 @@ fn first_order<L: LogLikelihood>(
 
 /// Maximises `ll` and returns natural parameters with full diagnostics.
 pub fn maximize<L: LogLikelihood>(ll: &L, opts: &FitOptions) -> Result<Fitted<Vec<f64>>> {
-    let n = L::PARAM_NAMES.len();
+    let param_names = ll.param_names();
+    let n = param_names.len();
     opts.validate(n)?;
     if ll.total_weight() <= 0.0 || ll.groups() == 0 {
         return Err(ModelError::InsufficientData {
@@ -657,7 +658,7 @@ pub fn maximize<L: LogLikelihood>(ll: &L, opts: &FitOptions) -> Result<Fitted<Ve
             n_params: n,
             aic: 2.0 * k - 2.0 * log_likelihood,
             bic: k * weight.ln() - 2.0 * log_likelihood,
-            param_names: L::PARAM_NAMES.iter().map(|s| s.to_string()).collect(),
+            param_names,
             standard_errors,
             message,
             warnings,

@@ -5,12 +5,15 @@
 //! * [`TransactionModel`]: a family with checked parameters — what fits return, scoring
 //!   uses and stores keep.
 //! * [`beta_geo`] (BG/NBD, MBG/NBD), [`pareto_nbd`]: the families.
+//! * [`covariates`]: static customer covariates on BG/NBD and MBG/NBD (schema, fit,
+//!   predictions, simulator).
 //! * [`gamma_gamma`]: the spend-per-transaction model.
 //! * [`params`]: typed, checked parameter sets of the built-in models.
 //! * [`diagnosis`]: what a fit's parameters say about the data (no dropout, Poisson limit…),
 //!   run after every transaction-model fit.
 
 pub mod beta_geo;
+pub mod covariates;
 pub mod diagnosis;
 pub mod family;
 pub mod gamma_gamma;
