@@ -210,6 +210,17 @@ fn fit_with(
         .map_err(data)?,
         None => None,
     };
+    // A model that cannot score its own customers is not kept (see `self_check`): the
+    // purchase half now, while the grouped rows exist; the spend half once it is fitted.
+    let unchecked = |spend| CustomerModel {
+        unit: spec.unit,
+        transaction: fitted.params.clone(),
+        spend,
+    };
+    let keep = |e| ApiError::from_data(e, &format!("keep the {} fit", family.title()));
+    let most_purchases = unchecked(None)
+        .check_purchases_of_training(table, &grouped)
+        .map_err(keep)?;
     drop(grouped);
 
     // Summaries the client made from its log: the model was fitted on a transaction log.
@@ -221,14 +232,9 @@ fn fit_with(
         None => spend_model(spec, table, &options)?,
     }
     .unzip();
-    // A model that cannot score its own customers is not kept (see `self_check`).
-    CustomerModel {
-        unit: spec.unit,
-        transaction: fitted.params.clone(),
-        spend,
-    }
-    .check_scores_training(table, &grouped)
-    .map_err(|e| ApiError::from_data(e, &format!("keep the {} fit", family.title())))?;
+    unchecked(spend)
+        .check_spend_of_training(table, most_purchases)
+        .map_err(keep)?;
 
     let holdout = match &table.holdout {
         Some(h) => {
