@@ -79,10 +79,14 @@ impl Admission {
             ..limits
         };
         Admission {
-            places: Places::new(
-                u32::try_from(limits.max_running).unwrap_or(1 << 20),
-                limits.max_queued,
-            ),
+            places: {
+                let metrics = metrics.clone();
+                Places::observed(
+                    u32::try_from(limits.max_running).unwrap_or(1 << 20),
+                    limits.max_queued,
+                    move |waiting| metrics.set_queued(waiting),
+                )
+            },
             limits,
             pace: Arc::new(Pace::default()),
             metrics,
@@ -145,7 +149,6 @@ impl Admission {
                 self.limits.max_running, self.limits.max_queued
             )));
         };
-        let _gauge = self.metrics.queued();
         let since = Instant::now();
         let give_up = since + self.limits.max_queue_wait;
         // Ending 2 ms early lets the client see DEADLINE_EXCEEDED (see `within_deadline`).

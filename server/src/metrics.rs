@@ -147,10 +147,9 @@ impl Metrics {
         WorkRunning(self.clone())
     }
 
-    /// Marks a request waiting in the admission queue until the guard drops.
-    pub fn queued(self: &Arc<Self>) -> Queued {
-        self.queued.inc();
-        Queued(self.clone())
+    /// The number of requests waiting for a place (set by admission's queue as it changes).
+    pub fn set_queued(&self, waiting: usize) {
+        self.queued.set(i64::try_from(waiting).unwrap_or(i64::MAX));
     }
 
     pub fn shed(&self) {
@@ -189,15 +188,6 @@ pub struct WorkRunning(Arc<Metrics>);
 impl Drop for WorkRunning {
     fn drop(&mut self) {
         self.0.work_running.dec();
-    }
-}
-
-#[derive(Debug)]
-pub struct Queued(Arc<Metrics>);
-
-impl Drop for Queued {
-    fn drop(&mut self) {
-        self.0.queued.dec();
     }
 }
 

@@ -28,6 +28,19 @@ use tokio::sync::oneshot;
 pub struct Places {
     max_waiting: usize,
     state: Mutex<State>,
+    /// Told the queue's length whenever it changes, under the lock: a gauge set here counts
+    /// exactly the waiters (one counted by its own task would still count a granted
+    /// waiter until that task runs, and show more waiting than the queue holds).
+    on_waiting: Observer,
+}
+
+/// A callback of the queue's length.
+struct Observer(Box<dyn Fn(usize) + Send + Sync>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 #[derive(Debug)]
@@ -60,8 +73,18 @@ pub enum Refused {
 
 impl Places {
     pub fn new(places: u32, max_waiting: usize) -> Arc<Places> {
+        Places::observed(places, max_waiting, |_| {})
+    }
+
+    /// As [`Places::new`], calling `on_waiting` with the queue's length at every change.
+    pub fn observed(
+        places: u32,
+        max_waiting: usize,
+        on_waiting: impl Fn(usize) + Send + Sync + 'static,
+    ) -> Arc<Places> {
         Arc::new(Places {
             max_waiting,
+            on_waiting: Observer(Box::new(on_waiting)),
             state: Mutex::new(State {
                 free: places,
                 waiting: Vec::new(),
@@ -117,6 +140,7 @@ impl Places {
             granted,
         });
         s.hand_out();
+        (self.on_waiting.0)(s.waiting.len());
         Ok(Wait {
             places: self.clone(),
             ticket,
@@ -130,6 +154,7 @@ impl Places {
         let mut s = self.lock();
         s.free += weight;
         s.hand_out();
+        (self.on_waiting.0)(s.waiting.len());
     }
 }
 
@@ -211,13 +236,13 @@ impl Drop for Wait {
         let mut s = self.places.lock();
         if let Some(i) = s.waiting.iter().position(|w| w.ticket == self.ticket) {
             s.waiting.remove(i);
-            // A waiter that kept places for itself may have left them free for others.
-            s.hand_out();
-            return;
+        } else {
+            // Granted while we stopped waiting: the places are ours to give back.
+            s.free += self.weight;
         }
-        // Granted while we stopped waiting: the places are ours to give back.
-        s.free += self.weight;
+        // A waiter that kept places for itself may have left them free for others.
         s.hand_out();
+        (self.places.on_waiting.0)(s.waiting.len());
     }
 }
 
@@ -358,5 +383,29 @@ mod tests {
         drop(w);
         assert_eq!(p.free(), 1);
         assert_eq!(p.waiting(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_observer_sees_the_queue_as_it_is() {
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
+        let p = {
+            let seen = seen.clone();
+            Places::observed(1, 4, move |n| {
+                seen.store(n, std::sync::atomic::Ordering::SeqCst)
+            })
+        };
+        let len = || seen.load(std::sync::atomic::Ordering::SeqCst);
+        let held = p.try_take(1).unwrap();
+        let a = p.join(1, 5).unwrap();
+        let b = p.join(1, 5).unwrap();
+        assert_eq!(len(), 2);
+        // Granted: out of the queue at once, before its task has even looked.
+        drop(held);
+        assert_eq!(len(), 1);
+        let place = a.until(soon()).await.unwrap();
+        drop(b);
+        assert_eq!(len(), 0);
+        drop(place);
+        assert_eq!(len(), 0);
     }
 }
