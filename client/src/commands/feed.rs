@@ -4,59 +4,75 @@
 //!
 //! A read error must not end the stream: a client stream that ends is a complete request,
 //! and the server would fit (and store) the customers it got so far. So after an error
-//! the stream stays open without sending anything, the error is handed to the caller
-//! ([`Feed::failure`]), and the caller drops the call, which cancels it (HTTP/2
-//! RST_STREAM): the server sees a cancelled request and keeps nothing.
+//! the reader holds the stream open without sending anything ([`Sender::hold`]), the
+//! caller is told ([`unless_held`]) and drops the call, which cancels it (HTTP/2
+//! RST_STREAM): the server sees a cancelled request and keeps nothing. The error itself
+//! stays with the reader, which returns it: the caller reports it whatever the call did,
+//! since the server may have refused the same bad data first, by a less precise name.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::Stream;
 
-use crate::error::ClientError;
-
 /// Chunks in flight between the reader and the call: enough to keep both busy, few
 /// enough that memory holds a handful of chunks.
 const IN_FLIGHT: usize = 2;
 
-/// The request stream: chunks from the reader, until its end or its first error.
-#[derive(Debug)]
+enum Item<T> {
+    Chunk(T),
+    /// The reader failed: send nothing more, and do not end the stream.
+    Hold,
+}
+
+/// The request stream: chunks from the reader, until its end or a hold.
 pub(super) struct Feed<T> {
-    chunks: mpsc::Receiver<Result<T, ClientError>>,
-    /// Taken when the reader fails: from then on the stream only waits.
-    failed: Option<oneshot::Sender<ClientError>>,
+    chunks: mpsc::Receiver<Item<T>>,
+    /// Taken when the reader holds the stream: from then on the stream only waits.
+    held: Option<oneshot::Sender<()>>,
+}
+
+impl<T> std::fmt::Debug for Feed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed")
+            .field("held", &self.held.is_none())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The reader's side of a [`Feed`].
-#[derive(Debug)]
-pub(super) struct Sender<T>(mpsc::Sender<Result<T, ClientError>>);
+pub(super) struct Sender<T>(mpsc::Sender<Item<T>>);
 
 impl<T> Sender<T> {
     /// Hands on one chunk, waiting while the channel is full; `false` when the call has
     /// ended (its outcome says why) and reading should stop.
     pub(super) fn send(&self, chunk: T) -> bool {
-        self.0.blocking_send(Ok(chunk)).is_ok()
+        self.0.blocking_send(Item::Chunk(chunk)).is_ok()
     }
 
-    /// Reports a read error: the call is cancelled, not completed. Nothing may be sent
-    /// after it.
-    pub(super) fn fail(&self, e: ClientError) {
-        let _ = self.0.blocking_send(Err(e));
+    /// After a read error: the call is to be cancelled, not completed. Nothing may be
+    /// sent after it; the reader keeps its error and returns it to the caller.
+    pub(super) fn hold(&self) {
+        let _ = self.0.blocking_send(Item::Hold);
     }
 }
 
-/// A feed, its reader's sender, and the receiver of the reader's error.
-pub(super) fn feed<T>() -> (Feed<T>, Sender<T>, oneshot::Receiver<ClientError>) {
+/// The receiver of a [`Feed`]'s hold.
+pub(super) type Held = oneshot::Receiver<()>;
+
+/// A feed, its reader's sender, and the receiver of the reader's hold.
+pub(super) fn feed<T>() -> (Feed<T>, Sender<T>, Held) {
     let (tx, rx) = mpsc::channel(IN_FLIGHT);
-    let (failed, failure) = oneshot::channel();
+    let (held, hold) = oneshot::channel();
     (
         Feed {
             chunks: rx,
-            failed: Some(failed),
+            held: Some(held),
         },
         Sender(tx),
-        failure,
+        hold,
     )
 }
 
@@ -64,15 +80,15 @@ impl<T> Stream for Feed<T> {
     type Item = T;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        if self.failed.is_none() {
+        if self.held.is_none() {
             // Never ends: the caller cancels the call.
             return Poll::Pending;
         }
         match self.chunks.poll_recv(cx) {
-            Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(chunk)),
-            Poll::Ready(Some(Err(e))) => {
-                if let Some(failed) = self.failed.take() {
-                    let _ = failed.send(e);
+            Poll::Ready(Some(Item::Chunk(chunk))) => Poll::Ready(Some(chunk)),
+            Poll::Ready(Some(Item::Hold)) => {
+                if let Some(held) = self.held.take() {
+                    let _ = held.send(());
                 }
                 Poll::Pending
             }
@@ -82,17 +98,15 @@ impl<T> Stream for Feed<T> {
     }
 }
 
-/// Runs `call` until it ends, or until the reader fails: then the call is dropped
-/// (cancelled) and the reader's error returned.
-pub(super) async fn unless_failed<R>(
-    call: impl Future<Output = Result<R, ClientError>>,
-    failure: oneshot::Receiver<ClientError>,
-) -> Result<R, ClientError> {
+/// Runs `call` until it ends (`Some` of its outcome), or until the reader holds the
+/// stream: then the call is dropped (cancelled) and `None` returned; the reader has the
+/// error.
+pub(super) async fn unless_held<R>(call: impl Future<Output = R>, held: Held) -> Option<R> {
     tokio::pin!(call);
     tokio::select! {
         biased;
-        Ok(e) = failure => Err(e),
-        outcome = &mut call => outcome,
+        Ok(()) = held => None,
+        outcome = &mut call => Some(outcome),
     }
 }
 
@@ -102,32 +116,33 @@ mod tests {
     use tokio_stream::StreamExt;
 
     #[tokio::test]
-    async fn a_read_error_holds_the_stream_open_and_reaches_the_caller() {
-        let (mut stream, tx, failure) = feed::<u32>();
+    async fn a_hold_keeps_the_stream_open_and_cancels_the_call() {
+        let (mut stream, tx, held) = feed::<u32>();
         let reader = tokio::task::spawn_blocking(move || {
             assert!(tx.send(1));
-            tx.fail(ClientError::Invalid("bad row".into()));
+            tx.hold();
         });
         assert_eq!(stream.next().await, Some(1));
-        // After the error the stream neither yields nor ends.
+        // After the hold the stream neither yields nor ends.
         let next = tokio::time::timeout(std::time::Duration::from_millis(200), stream.next());
         assert!(next.await.is_err(), "the stream must stay open");
         reader.await.unwrap();
-        let e = unless_failed(std::future::pending::<Result<(), _>>(), failure)
-            .await
-            .unwrap_err();
-        assert!(e.to_string().contains("bad row"), "{e}");
+        assert!(
+            unless_held(std::future::pending::<()>(), held)
+                .await
+                .is_none()
+        );
     }
 
     #[tokio::test]
     async fn a_reader_that_finishes_ends_the_stream() {
-        let (stream, tx, failure) = feed::<u32>();
+        let (stream, tx, held) = feed::<u32>();
         tokio::task::spawn_blocking(move || {
             for i in 0..5 {
                 assert!(tx.send(i));
             }
         });
-        let call = async { Ok::<_, ClientError>(stream.collect::<Vec<_>>().await) };
-        assert_eq!(unless_failed(call, failure).await.unwrap(), [0, 1, 2, 3, 4]);
+        let call = stream.collect::<Vec<_>>();
+        assert_eq!(unless_held(call, held).await.unwrap(), [0, 1, 2, 3, 4]);
     }
 }

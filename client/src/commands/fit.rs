@@ -1,7 +1,7 @@
 //! `custval fit`: fits a model on a transaction log or summaries, streamed to the server
 //! in chunks, and stores it under a name.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use custval_proto::v1 as pb;
 use serde_json::json;
@@ -15,6 +15,10 @@ use super::{TimeUnitArg, parse_day, unit_to_proto};
 use crate::connect::ConnectOptions;
 use crate::error::ClientError;
 use crate::files::InputOptions;
+
+/// How long a fit that failed waits for the file reader to stop and say whether it failed
+/// too (it stops at its next chunk, milliseconds away).
+const READER_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct FitArgs {
@@ -130,7 +134,7 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
     // The file is read on the blocking pool while earlier chunks are on their way: the
     // CLI holds a few chunks, whatever the file size (a transaction log was summarized
     // whole above: memory grows with its customers).
-    let (stream, tx, failure) = feed::feed();
+    let (stream, tx, held) = feed::feed();
     let first = pb::FitModelChunk {
         spec: Some(spec),
         customers: vec![],
@@ -138,6 +142,7 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
     };
     let reader = tokio::task::spawn_blocking(move || {
         let mut next = Some(first);
+        let mut failed = None;
         while let Some(chunk) = next.take() {
             if !tx.send(chunk) {
                 break; // the call ended: its outcome says why
@@ -150,15 +155,41 @@ pub async fn exec(connect: &ConnectOptions, a: &FitArgs) -> Result<(), ClientErr
                         summary_columns: Some(c),
                     })
                 }
-                Err(e) => tx.fail(e),
+                Err(e) => {
+                    tx.hold();
+                    failed = Some(e);
+                }
             }
         }
-        customers
+        (customers, failed)
     });
-    let model = feed::unless_failed(conn.fit_stream(stream), failure).await?;
-    let customers = reader
-        .await
-        .map_err(|e| ClientError::Internal(format!("reading the input: {e}")))?;
+    let outcome = feed::unless_held(conn.fit_stream(stream), held).await;
+    let read = match &outcome {
+        Some(Ok(_)) => reader.await.map(Some),
+        // The call failed or was cancelled: the reader stops at its next chunk.
+        _ => tokio::time::timeout(READER_GRACE, reader)
+            .await
+            .map_or(Ok(None), |r| r.map(Some)),
+    }
+    .map_err(|e| ClientError::Internal(format!("reading the input: {e}")))?;
+    // The reader's error wins: it names file, line and column, and the server may have
+    // refused the same data first by its place in a chunk (a repeated id whose first and
+    // second rows went out in one chunk).
+    let customers = match read {
+        Some((_, Some(read_error))) => return Err(read_error),
+        Some((customers, None)) => Some(customers),
+        None => None,
+    };
+    let model = match outcome {
+        Some(result) => result?,
+        None => {
+            return Err(ClientError::Internal(
+                "the input reader stopped the fit without saying why".into(),
+            ));
+        }
+    };
+    let customers =
+        customers.ok_or_else(|| ClientError::Internal("the input reader did not finish".into()))?;
     let selection = model.selection;
     let model = model
         .model
