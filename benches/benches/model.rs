@@ -221,64 +221,26 @@ fn summarize(c: &mut Criterion) {
 /// data building (the covariates arrive encoded); scoring is P(alive) and expected purchases
 /// per customer at its own parameters.
 fn covariates(c: &mut Criterion) {
-    use custval_model::BetaGeoParams;
     use custval_model::models::covariates::{
-        BetaGeoCovariates, CovariateData, CovariateDistribution, CovariateFitOptions,
-        CovariateSchema, CovariateSimulationSpec, CovariateValues, RawCovariates, SchemaSpec,
-        fit_bgnbd_covariates, simulate_covariate_customers,
+        CovariateData, CovariateFitOptions, fit_bgnbd_covariates,
     };
-    let columns = ["web", "size"];
-    let mut raw = RawCovariates::new(1);
-    for name in columns {
-        raw = raw
-            .with(name, CovariateValues::Numeric(vec![Some(0.0)]))
-            .unwrap();
-    }
-    let schema = CovariateSchema::learn(
-        &raw,
-        &SchemaSpec {
-            columns: columns.iter().map(|s| s.to_string()).collect(),
-            ..SchemaSpec::default()
-        },
-    )
-    .unwrap();
-    let truth = BetaGeoCovariates::new(
-        "bgnbd",
-        BetaGeoParams::new(0.8, 6.0, 0.7, 2.5).unwrap(),
-        schema.clone(),
-        schema.clone(),
-        vec![0.5, 0.3],
-        vec![-0.4, 0.25],
-    )
-    .unwrap();
     let mut g = c.benchmark_group("covariates");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     for n in [100_000, 1_000_000] {
-        let sim = simulate_covariate_customers(&CovariateSimulationSpec {
-            customers: n,
-            seed: 5,
-            model: truth.clone(),
-            columns: vec![
-                ("web".into(), CovariateDistribution::Bernoulli { p: 0.4 }),
-                (
-                    "size".into(),
-                    CovariateDistribution::Normal { mean: 0.0, sd: 1.0 },
-                ),
-            ],
-            calibration_length: 78.0,
-            birth_window: 26.0,
-            holdout_length: 0.0,
-        })
-        .unwrap();
-        let encoded = schema.encode(&sim.covariates).unwrap();
-        g.bench_with_input(BenchmarkId::new("fit_bgnbd", n), &sim.rfm, |b, rfm| {
+        let custval_benches::CovariateCustomers {
+            schema,
+            truth,
+            rfm,
+            encoded,
+        } = custval_benches::covariate_customers(n);
+        g.bench_with_input(BenchmarkId::new("fit_bgnbd", n), &rfm, |b, rfm| {
             b.iter(|| {
                 let data = CovariateData::build(black_box(rfm), None, &encoded, &encoded).unwrap();
                 fit_bgnbd_covariates(&data, &schema, &schema, &CovariateFitOptions::default())
                     .unwrap()
             })
         });
-        g.bench_with_input(BenchmarkId::new("score_bgnbd", n), &sim.rfm, |b, rfm| {
+        g.bench_with_input(BenchmarkId::new("score_bgnbd", n), &rfm, |b, rfm| {
             b.iter(|| {
                 truth
                     .score(black_box(rfm), &encoded, &encoded, 52.0)

@@ -112,3 +112,72 @@ pub fn transaction_csv(rows: usize) -> std::path::PathBuf {
     }
     path
 }
+
+/// The static-covariate benches' customers (issue 16): BG/NBD (r 0.8, α₀ 6, a₀ 0.7, b₀ 2.5)
+/// with a binary `web` (40 %) and a standard normal `size` covariate on both processes
+/// (γ purchase (0.5, 0.3), γ lifetime (−0.4, 0.25)), a 78-week window with births over the
+/// first 26 weeks; every customer distinct.
+#[derive(Debug)]
+pub struct CovariateCustomers {
+    /// The schema of both processes' covariates.
+    pub schema: custval_model::models::covariates::CovariateSchema,
+    /// The model the customers were drawn from.
+    pub truth: custval_model::models::covariates::BetaGeoCovariates,
+    pub rfm: Vec<Rfm>,
+    /// The covariates, encoded by `schema`.
+    pub encoded: custval_model::models::covariates::CovariateMatrix,
+}
+
+/// `n` seeded [`CovariateCustomers`].
+pub fn covariate_customers(n: usize) -> CovariateCustomers {
+    use custval_model::models::covariates::{
+        BetaGeoCovariates, CovariateDistribution, CovariateSchema, CovariateSimulationSpec,
+        CovariateValues, RawCovariates, SchemaSpec, simulate_covariate_customers,
+    };
+    let columns = ["web", "size"];
+    let mut raw = RawCovariates::new(1);
+    for name in columns {
+        raw = raw
+            .with(name, CovariateValues::Numeric(vec![Some(0.0)]))
+            .expect("a column of one value");
+    }
+    let spec = SchemaSpec {
+        columns: columns.iter().map(|s| s.to_string()).collect(),
+        ..SchemaSpec::default()
+    };
+    let schema = CovariateSchema::learn(&raw, &spec).expect("a numeric schema");
+    let truth = BetaGeoCovariates::new(
+        "bgnbd",
+        BetaGeoParams::new(0.8, 6.0, 0.7, 2.5).expect("valid parameters"),
+        schema.clone(),
+        schema.clone(),
+        vec![0.5, 0.3],
+        vec![-0.4, 0.25],
+    )
+    .expect("coefficients that match the schema");
+    let sim = simulate_covariate_customers(&CovariateSimulationSpec {
+        customers: n,
+        seed: 5,
+        model: truth.clone(),
+        columns: vec![
+            ("web".into(), CovariateDistribution::Bernoulli { p: 0.4 }),
+            (
+                "size".into(),
+                CovariateDistribution::Normal { mean: 0.0, sd: 1.0 },
+            ),
+        ],
+        calibration_length: 78.0,
+        birth_window: 26.0,
+        holdout_length: 0.0,
+    })
+    .expect("a valid simulation");
+    let encoded = schema
+        .encode(&sim.covariates)
+        .expect("the schema's columns");
+    CovariateCustomers {
+        schema,
+        truth,
+        rfm: sim.rfm,
+        encoded,
+    }
+}
