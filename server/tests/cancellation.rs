@@ -235,16 +235,9 @@ where
     );
 }
 
-/// One large Score of raw histories (decoding and summarising two million transactions,
-/// then scoring) whose client goes away once its blocking work has started: the work
-/// stops within a quarter of the time it takes in full (the decoding checks the
-/// request's token every 4,096 customers or transactions, the scoring every chunk of
-/// customers), where before it ran to the end. The work's time in full is read from the
-/// gauge (the call's own time is mostly the client's encoding and the transfer).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_large_score_whose_caller_has_gone_stops_its_work() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &[]).await;
+/// A server with a BG/NBD + Gamma-Gamma model named `cdnow` fitted on the CDNOW sample.
+async fn server_with_cdnow_model(dir: &std::path::Path) -> TestServer {
+    let server = TestServer::start(dir, &[]).await;
     server
         .models()
         .await
@@ -255,6 +248,19 @@ async fn a_large_score_whose_caller_has_gone_stops_its_work() {
         })
         .await
         .unwrap();
+    server
+}
+
+/// One large Score of raw histories (decoding and summarising two million transactions,
+/// then scoring) whose client goes away once its blocking work has started: the work
+/// stops within a quarter of the time it takes in full (the decoding checks the
+/// request's token every 4,096 customers or transactions, the scoring every chunk of
+/// customers), where before it ran to the end. The work's time in full is read from the
+/// gauge (the call's own time is mostly the client's encoding and the transfer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_score_whose_caller_has_gone_stops_its_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_cdnow_model(dir.path()).await;
     let scoring = server.scoring().await;
     let message = pb::ScoreRequest {
         options: Some(pb::ScoreOptions {
@@ -319,17 +325,7 @@ async fn a_large_score_whose_caller_has_gone_stops_its_work() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn k_means_seeding_stops_between_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &[]).await;
-    server
-        .models()
-        .await
-        .fit_model(pb::FitModelRequest {
-            spec: Some(fit_spec("cdnow", pb::TransactionModelKind::BgNbd, true)),
-            summary_columns: Some(cdnow_columns()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let server = server_with_cdnow_model(dir.path()).await;
     let columns = simulated_columns(20_000, 3);
     let scoring = server.scoring().await;
     stops_within_a_quarter(&server, "k-means seeding", |timeout| {
